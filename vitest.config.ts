@@ -1,3 +1,4 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -17,6 +18,26 @@ export default defineConfig({
           environment: "node",
           testTimeout: 30_000,
           hookTimeout: 30_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(async ({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              // The real dependencies, started by test/setup/workers-global.ts.
+              bindings: inject<Record<string, string>>("workerBindings"),
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          globalSetup: ["test/setup/workers-global.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+          // One shared Redis and exchange simulator: files run one after another.
           fileParallelism: false,
         },
       },

@@ -24,13 +24,26 @@ export function redisServerAvailable(): boolean {
  * Start a private, non-persistent redis-server on a free port (tests and the
  * local stack never touch the machine's shared Redis on 6379).
  */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServerHandle> {
+export async function startRedisServer(
+  options: { port?: number } = {},
+): Promise<RedisServerHandle> {
   if (!redisServerAvailable()) throw new Error(REDIS_INSTALL_HINT);
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "gov-redis-"));
   const child = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

@@ -15,10 +15,16 @@ export function redisKeys(prefix: string) {
     permit: (planId: string) => `${p}:permit:${planId}`,
     block: (planId: string) => `${p}:governor:block:${planId}`,
     // Governor-owned state (documented in the README).
-    /** zset: member = lock plan_id, score = created_at (unix s). */
+    /** zset: member = lock plan_id, score = created_at (unix ms). */
     lockIndex: `${p}:rotation:locks`,
-    /** hash: close symbol -> lock plan_id of the rotation that claimed it. */
+    /** hash: lock plan_id -> close symbol the rotation claimed (its slot stays held). */
     claims: `${p}:rotation:claims`,
+    /** hash: close_plan_id -> lock plan_id, for close plans still awaiting confirmation. */
+    closePlans: `${p}:rotation:close_plans`,
+    /** hash: close_plan_id -> apply.result entry id that confirmed it. */
+    confirmed: `${p}:rotation:confirmed`,
+    /** string: last apply.result entry id read for confirmations (shared cursor). */
+    resultCursor: `${p}:rotation:result_cursor`,
     /** hash: symbol -> JSON {plan_id, expires_at}; a permit issued, position not yet visible. */
     reservations: `${p}:governor:reservations`,
     /** string (JSON): the final decision of a plan, for idempotent replays. */
@@ -35,8 +41,6 @@ export function redisKeys(prefix: string) {
     rotationLog: `${p}:rotation:log`,
     /** string (JSON): last correlation / margin figures for the status page. */
     lastGates: `${p}:governor:last_gates`,
-    /** string: a short mutual-exclusion token so only one sweep runs at a time. */
-    sweepMutex: `${p}:governor:sweep:mutex`,
   } as const;
 }
 

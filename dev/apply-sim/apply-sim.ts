@@ -1,0 +1,163 @@
+/**
+ * Apply Layer simulator: executes the governor's rotation close plans.
+ *
+ * Reads `{prefix}:stream:apply.plan` (XREAD BLOCK on a dedicated connection,
+ * starting after the last entry present at start), and for every entry with
+ * `action=FULL_CLOSE_PROPOSED` and `rotation_trigger=true`, when the
+ * simulator's `apply.auto` is on: waits `apply.delay_ms`, closes the symbol's
+ * position in the exchange simulator (when `apply.executed`), then XADDs the
+ * execution result to `{prefix}:stream:apply.result`:
+ * `plan_id, symbol, executed, reduceOnly=true, action=FULL_CLOSE_PROPOSED, ts`.
+ */
+import { Redis } from "ioredis";
+import { redisKeys } from "../../lib/keys.ts";
+import type { ExchangeState } from "../exchange-sim/state.ts";
+
+export interface ApplySimOptions {
+  redisUrl: string;
+  keyPrefix: string;
+  state: ExchangeState;
+  /** XREAD BLOCK timeout in ms (default 1000); stop() does not wait for it. */
+  blockMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ApplySim {
+  /** Number of close plans picked up so far. */
+  readonly seen: number;
+  stop(): Promise<void>;
+}
+
+type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
+
+function fieldsToObject(fields: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i] as string] = fields[i + 1] as string;
+  return out;
+}
+
+export async function startApplySim(options: ApplySimOptions): Promise<ApplySim> {
+  const keys = redisKeys(options.keyPrefix);
+  const state = options.state;
+  const blockMs = options.blockMs ?? 1000;
+  const log = options.log ?? (() => {});
+  const redisOptions = { lazyConnect: true, maxRetriesPerRequest: null, enableReadyCheck: true };
+  const reader = new Redis(options.redisUrl, {
+    ...redisOptions,
+    connectionName: "apply-sim-reader",
+  });
+  const writer = new Redis(options.redisUrl, {
+    ...redisOptions,
+    connectionName: "apply-sim-writer",
+  });
+  // Connection errors are retried by ioredis; keep them from crashing the process.
+  reader.on("error", () => {});
+  writer.on("error", () => {});
+
+  let stopped = false;
+  let seen = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const cancelPending = () => {
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+  };
+  state.resetListeners.add(cancelPending);
+
+  try {
+    await Promise.all([reader.connect(), writer.connect()]);
+  } catch (e) {
+    state.resetListeners.delete(cancelPending);
+    reader.disconnect();
+    writer.disconnect();
+    throw e;
+  }
+
+  // Start after the newest entry present now (the id `$` would stand for), but
+  // as an explicit id, so nothing appended between two XREADs is missed.
+  const newest = (await writer.xrevrange(keys.applyPlanStream, "+", "-", "COUNT", 1)) as Array<
+    [string, string[]]
+  >;
+  let lastId = newest[0]?.[0] ?? "0-0";
+
+  async function execute(fields: Record<string, string>): Promise<void> {
+    const symbol = fields.symbol ?? "";
+    const executed = state.apply.executed;
+    if (executed && symbol) state.closePosition(symbol);
+    const planId = fields.plan_id ?? "";
+    state.applied.push({ plan_id: planId, symbol, executed, at: state.now() });
+    await writer.xadd(
+      keys.applyResultStream,
+      "*",
+      "plan_id",
+      planId,
+      "symbol",
+      symbol,
+      "executed",
+      executed ? "true" : "false",
+      "reduceOnly",
+      "true",
+      "action",
+      "FULL_CLOSE_PROPOSED",
+      "ts",
+      String(Math.trunc(state.now())),
+    );
+    log(`apply-sim: ${planId} ${symbol} executed=${executed}`);
+  }
+
+  function onPlan(fields: Record<string, string>): void {
+    if (fields.action !== "FULL_CLOSE_PROPOSED" || fields.rotation_trigger !== "true") return;
+    if (!state.apply.auto) return;
+    seen += 1;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (stopped) return;
+      execute(fields).catch((e: unknown) => log(`apply-sim: XADD failed: ${String(e)}`));
+    }, state.apply.delay_ms);
+    timers.add(timer);
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const reply = (await reader.xread(
+          "COUNT",
+          100,
+          "BLOCK",
+          blockMs,
+          "STREAMS",
+          keys.applyPlanStream,
+          lastId,
+        )) as StreamReply;
+        if (!reply) continue;
+        for (const [, entries] of reply) {
+          for (const [id, fields] of entries) {
+            lastId = id;
+            onPlan(fieldsToObject(fields));
+          }
+        }
+      } catch (e) {
+        if (stopped) break;
+        log(`apply-sim: XREAD failed: ${String(e)}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  })();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    get seen() {
+      return seen;
+    },
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        cancelPending();
+        state.resetListeners.delete(cancelPending);
+        reader.disconnect();
+        await loop;
+        await writer.quit().catch(() => writer.disconnect());
+      })();
+      return stopping;
+    },
+  };
+}

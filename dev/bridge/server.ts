@@ -1,0 +1,318 @@
+/**
+ * The project's own Upstash REST bridge (SPEC §9): speaks the Upstash REST
+ * protocol used by `@upstash/redis` 1.39 and forwards to a real redis-server.
+ *
+ *   POST /            ["set","k","v"]                 -> {"result": X}
+ *   POST /pipeline    [["set","k","v"],["get","k"]]   -> [{"result": X} | {"error": "..."}]
+ *   POST /multi-exec  same, atomically (MULTI/EXEC on a dedicated connection)
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  BadRequest,
+  encodeReply,
+  errorMessage,
+  isReplyError,
+  refusal,
+  toCommand,
+  toCommandList,
+  type RedisCommand,
+} from "./encoding.ts";
+import { ConnectionPool, openConnection } from "./pool.ts";
+
+export interface RedisRestBridgeOptions {
+  redisUrl: string;
+  token: string;
+  /** 0 or omitted: a free port chosen by the kernel. */
+  port?: number;
+  host?: string;
+  /** Dedicated connections for concurrent transactions (default 16). */
+  transactionConnections?: number;
+  /** Largest accepted request body (default 10 MB). */
+  maxBodyBytes?: number;
+}
+
+/** Injected failure for the next `times` requests (any path unless `path` is given). */
+export interface BridgeFault {
+  times: number;
+  /** HTTP status to answer with (default 500); 0 = no error, only the delay. */
+  status?: number;
+  /** Wait this long before answering (or before handling, when status is 0). */
+  delayMs?: number;
+  /** Only requests to this path ("/", "/pipeline", "/multi-exec"). */
+  path?: string;
+}
+
+export interface RedisRestBridge {
+  url: string;
+  port: number;
+  /** HTTP requests received since start / the last reset (every path and outcome). */
+  requestCount(): number;
+  /** The same, per path ("/", "/pipeline", "/multi-exec", ...). */
+  requestCountByPath(): Record<string, number>;
+  resetRequestCount(): void;
+  /** Answer the next `n` requests with `status` (default 500) and a JSON error. */
+  failNext(n: number, status?: number): void;
+  setFault(fault: BridgeFault | null): void;
+  stop(): Promise<void>;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+const ROUTES = new Set(["/", "/pipeline", "/multi-exec"]);
+
+export async function startRedisRestBridge(
+  options: RedisRestBridgeOptions,
+): Promise<RedisRestBridge> {
+  if (!options.token) throw new Error("startRedisRestBridge: a non-empty token is required");
+  const host = options.host ?? "127.0.0.1";
+  const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const expectedToken = digest(options.token);
+  const shared = openConnection(options.redisUrl);
+  try {
+    await shared.connect();
+  } catch (error) {
+    shared.disconnect();
+    throw new Error(`cannot connect to Redis at ${options.redisUrl}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+  const pool = new ConnectionPool(options.redisUrl, options.transactionConnections ?? 16);
+
+  let counts: Record<string, number> = {};
+  let fault: BridgeFault | null = null;
+
+  async function handle(req: IncomingMessage): Promise<Reply> {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (path.startsWith("/__bridge/")) return control(req, path);
+    counts[path] = (counts[path] ?? 0) + 1;
+
+    if (fault && fault.times > 0 && (fault.path === undefined || fault.path === path)) {
+      const current = fault;
+      current.times -= 1;
+      if (current.times <= 0) fault = null;
+      if (current.delayMs) await new Promise((r) => setTimeout(r, current.delayMs));
+      const status = current.status ?? 500;
+      if (status !== 0) return { status, body: { error: `ERR injected fault (HTTP ${status})` } };
+    }
+
+    if (!authorized(req.headers.authorization, expectedToken)) {
+      return { status: 401, body: { error: "Unauthorized: invalid or missing bearer token" } };
+    }
+    if (req.method !== "POST")
+      return { status: 405, body: { error: "ERR only POST is supported" } };
+    if (!ROUTES.has(path)) return { status: 404, body: { error: `ERR unknown endpoint ${path}` } };
+
+    const raw = await readBody(req, maxBodyBytes);
+    if (raw === null)
+      return { status: 413, body: { error: `ERR request body larger than ${maxBodyBytes} bytes` } };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return { status: 400, body: { error: "ERR request body is not valid JSON" } };
+    }
+    const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
+    try {
+      if (path === "/") return await single(toCommand(parsed), base64);
+      if (path === "/pipeline") return await pipeline(toCommandList(parsed), base64);
+      return await transaction(toCommandList(parsed), base64);
+    } catch (error) {
+      if (error instanceof BadRequest || isReplyError(error))
+        return { status: 400, body: { error: error.message } };
+      return { status: 500, body: { error: `ERR bridge: ${errorMessage(error)}` } };
+    }
+  }
+
+  /**
+   * Control routes for tests and benchmarks running elsewhere (e.g. inside
+   * workerd), same bearer token: GET /__bridge/stats, POST /__bridge/reset,
+   * PUT /__bridge/fault (a BridgeFault, or null to clear). Not counted.
+   */
+  async function control(req: IncomingMessage, path: string): Promise<Reply> {
+    if (!authorized(req.headers.authorization, expectedToken)) {
+      return { status: 401, body: { error: "Unauthorized: invalid or missing bearer token" } };
+    }
+    if (path === "/__bridge/stats" && req.method === "GET") {
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      return { status: 200, body: { requests: total, by_path: counts } };
+    }
+    if (path === "/__bridge/reset" && req.method === "POST") {
+      counts = {};
+      return { status: 200, body: { ok: true } };
+    }
+    if (path === "/__bridge/fault" && req.method === "PUT") {
+      const raw = await readBody(req, 64 * 1024);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw ?? "");
+      } catch {
+        return { status: 400, body: { error: "ERR fault body is not valid JSON" } };
+      }
+      if (parsed !== null && !isFault(parsed)) {
+        return {
+          status: 400,
+          body: { error: "ERR fault needs {times, status?, delayMs?, path?}" },
+        };
+      }
+      fault = parsed;
+      return { status: 200, body: { ok: true } };
+    }
+    return { status: 404, body: { error: `ERR unknown control route ${req.method} ${path}` } };
+  }
+
+  async function single(command: RedisCommand, base64: boolean): Promise<Reply> {
+    const refused = refusal(command);
+    if (refused) throw new BadRequest(refused);
+    const reply = await shared.callBuffer(command.name, ...command.args);
+    return { status: 200, body: { result: encodeReply(reply, base64) } };
+  }
+
+  async function pipeline(commands: RedisCommand[], base64: boolean): Promise<Reply> {
+    // Not atomic (nor is Upstash's): commands go out in order on the shared connection.
+    const settled = await Promise.allSettled(
+      commands.map((command) => {
+        const refused = refusal(command);
+        return refused
+          ? Promise.reject(new BadRequest(refused))
+          : shared.callBuffer(command.name, ...command.args);
+      }),
+    );
+    const body = settled.map((outcome) => {
+      if (outcome.status === "fulfilled") return { result: encodeReply(outcome.value, base64) };
+      if (outcome.reason instanceof BadRequest || isReplyError(outcome.reason))
+        return { error: outcome.reason.message };
+      throw outcome.reason;
+    });
+    return { status: 200, body };
+  }
+
+  async function transaction(commands: RedisCommand[], base64: boolean): Promise<Reply> {
+    for (const command of commands) {
+      const refused = refusal(command);
+      if (refused) throw new BadRequest(refused);
+    }
+    const connection = await pool.acquire();
+    let healthy = false;
+    try {
+      const sent = [
+        connection.callBuffer("MULTI"),
+        ...commands.map((command) => connection.callBuffer(command.name, ...command.args)),
+        connection.callBuffer("EXEC"),
+      ];
+      const settled = await Promise.allSettled(sent);
+      const exec = settled[settled.length - 1];
+      // Everything came back as Redis replies: the connection is out of MULTI and reusable.
+      healthy = settled.every((s) => s.status === "fulfilled" || isReplyError(s.reason));
+      if (!exec || exec.status === "rejected") {
+        const reason: unknown = exec?.reason;
+        if (!isReplyError(reason)) throw reason;
+        const firstQueueError = settled.find(
+          (s, i) => i < settled.length - 1 && s.status === "rejected",
+        );
+        const detail =
+          firstQueueError?.status === "rejected" ? `: ${errorMessage(firstQueueError.reason)}` : "";
+        throw new BadRequest(`${reason.message}${detail}`);
+      }
+      if (!Array.isArray(exec.value)) throw new BadRequest("EXECABORT transaction aborted");
+      const body = exec.value.map((reply: unknown) =>
+        isReplyError(reply) ? { error: reply.message } : { result: encodeReply(reply, base64) },
+      );
+      return { status: 200, body };
+    } finally {
+      pool.release(connection, healthy);
+    }
+  }
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    handle(req).then(
+      (reply) => send(res, reply),
+      (error: unknown) =>
+        send(res, { status: 500, body: { error: `ERR bridge: ${errorMessage(error)}` } }),
+    );
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    requestCount: () => Object.values(counts).reduce((sum, n) => sum + n, 0),
+    requestCountByPath: () => ({ ...counts }),
+    resetRequestCount: () => {
+      counts = {};
+    },
+    failNext: (n, status = 500) => {
+      fault = n > 0 ? { times: n, status } : null;
+    },
+    setFault: (next) => {
+      fault = next && next.times > 0 ? { ...next } : null;
+    },
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await pool.close();
+      await shared.quit().catch(() => shared.disconnect());
+    },
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
+}
+
+/** Constant-time bearer token check (both sides hashed to equal length first). */
+function authorized(header: string | undefined, expected: Buffer): boolean {
+  const match = /^Bearer (.+)$/i.exec(header ?? "");
+  const given = digest(match?.[1] ?? "");
+  return timingSafeEqual(given, expected) && match !== null;
+}
+
+/** The body as UTF-8 text, or null when it exceeds `limit` bytes (the rest is discarded). */
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      if (!tooLarge) chunks.push(chunk);
+    });
+    req.on("end", () => resolve(tooLarge ? null : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  const payload = JSON.stringify(reply.body);
+  res.writeHead(reply.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(payload),
+  });
+  res.end(payload);
+}
+
+function isFault(value: unknown): value is BridgeFault {
+  if (typeof value !== "object" || value === null) return false;
+  const f = value as Record<string, unknown>;
+  return (
+    Number.isInteger(f.times) &&
+    (f.status === undefined || Number.isInteger(f.status)) &&
+    (f.delayMs === undefined || typeof f.delayMs === "number") &&
+    (f.path === undefined || typeof f.path === "string")
+  );
+}

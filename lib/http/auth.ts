@@ -1,0 +1,53 @@
+import { hmacSha256Hex } from "../binance/sign.ts";
+
+/** Seconds a webhook timestamp may differ from our clock (SPEC §7). */
+export const SIGNATURE_MAX_SKEW_S = 300;
+
+export type SignatureCheck = { ok: true } | { ok: false; message: string };
+
+/**
+ * Webhook authentication: hex HMAC-SHA256 over `{timestamp}.{raw body}` with the
+ * shared secret, timestamp within ±300 s, constant-time comparison.
+ */
+export async function verifyWebhookSignature(input: {
+  secret: string;
+  timestamp: string | undefined;
+  signature: string | undefined;
+  rawBody: string;
+  nowMs: number;
+}): Promise<SignatureCheck> {
+  const { timestamp, signature } = input;
+  if (!timestamp || !signature) {
+    return { ok: false, message: "X-Governor-Timestamp and X-Governor-Signature are required" };
+  }
+  if (!/^\d{1,12}$/.test(timestamp))
+    return { ok: false, message: "X-Governor-Timestamp must be unix seconds" };
+  if (Math.abs(input.nowMs / 1000 - Number(timestamp)) > SIGNATURE_MAX_SKEW_S) {
+    return {
+      ok: false,
+      message: `timestamp is more than ${SIGNATURE_MAX_SKEW_S} s away from server time`,
+    };
+  }
+  const expected = await hmacSha256Hex(input.secret, `${timestamp}.${input.rawBody}`);
+  if (!constantTimeEqual(expected, signature.toLowerCase())) {
+    return { ok: false, message: "signature does not match" };
+  }
+  return { ok: true };
+}
+
+/** Compare two strings without an early exit on the first difference. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = new TextEncoder().encode(a);
+  const right = new TextEncoder().encode(b);
+  let diff = left.length ^ right.length;
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
+  }
+  return diff === 0;
+}
+
+/** Bearer token check for the read endpoints. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? "");
+  return match !== null && constantTimeEqual(match[1]!, token);
+}

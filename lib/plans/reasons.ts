@@ -1,0 +1,34 @@
+/** Stable reason codes (SPEC §5). Other systems match on these strings: never rename. */
+export const REASONS = {
+  closeAllowed: "active_slots_close_allowed",
+  disabled: "active_slots_disabled",
+  slotFree: "active_slots_slot_free",
+  symbolHoldsSlot: "active_slots_symbol_holds_slot",
+  rotationComplete: "active_slots_rotation_complete",
+  shadow: "active_slots_shadow_mode",
+  noPolicy: "active_slots_no_policy",
+  notInUniverse: "active_slots_not_in_universe",
+  positionsUnavailable: "active_slots_positions_unavailable",
+  regimeUnavailable: "active_slots_regime_unavailable",
+  correlationLimit: "active_slots_correlation_limit",
+  correlationUnavailable: "active_slots_correlation_unavailable",
+  marginCap: "active_slots_margin_cap",
+  marginUnavailable: "active_slots_margin_unavailable",
+  overCapacity: "active_slots_over_capacity",
+  waitingRotationClose: "active_slots_waiting_rotation_close",
+  rotationTimeout: "active_slots_rotation_timeout",
+  noRotationCandidate: "active_slots_no_rotation_candidate",
+  rotationBelowThreshold: "active_slots_rotation_below_threshold",
+  rotationBudget: "active_slots_rotation_budget",
+} as const;
+
+export type Reason = (typeof REASONS)[keyof typeof REASONS];
+
+/**
+ * Final decisions are replayed for the same plan_id; the waiting and
+ * *_unavailable blocks are not (the plan may be re-evaluated).
+ */
+export function isFinal(decision: "ALLOW" | "BLOCK", reason: Reason): boolean {
+  if (decision === "ALLOW") return true;
+  return reason !== REASONS.waitingRotationClose && !reason.endsWith("_unavailable");
+}

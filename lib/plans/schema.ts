@@ -1,0 +1,37 @@
+import { z } from "zod";
+
+const finiteNumber = z.number().finite();
+
+/** A proposed plan from the Apply Layer (SPEC §4). Unknown fields are tolerated but typed ones must match. */
+export const PlanSchema = z.looseObject({
+  plan_id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "1-128 of [A-Za-z0-9_.:-]"),
+  symbol: z.string().regex(/^[A-Z0-9]{2,20}$/, "2-20 of [A-Z0-9]"),
+  action: z.string().min(1).max(64),
+  decision: z.string().min(1).max(64),
+  side: z.enum(["LONG", "SHORT", "BUY", "SELL"]).optional(),
+  qty: finiteNumber.nonnegative().optional(),
+  notional: finiteNumber.nonnegative().optional(),
+  leverage: finiteNumber.positive().max(125).optional(),
+  score: finiteNumber.optional(),
+  kill_score: finiteNumber.optional(),
+  ts: finiteNumber.nonnegative().optional(),
+  reduceOnly: z.boolean().optional(),
+});
+
+export type Plan = z.infer<typeof PlanSchema>;
+
+/** Closes reduce risk and skip the controller (SPEC §4); any other action is an entry (fail-closed). */
+export function isClose(plan: Pick<Plan, "action" | "reduceOnly">): boolean {
+  return (
+    plan.reduceOnly === true ||
+    plan.action === "FULL_CLOSE_PROPOSED" ||
+    plan.action.startsWith("PARTIAL_")
+  );
+}
+
+/** +1 long, −1 short, 0 unknown. */
+export function sideSign(side: string | undefined): 1 | -1 | 0 {
+  if (side === "LONG" || side === "BUY") return 1;
+  if (side === "SHORT" || side === "SELL") return -1;
+  return 0;
+}

@@ -1,0 +1,350 @@
+/**
+ * Every atomic Redis step of the governor, as named Lua scripts in one place.
+ *
+ * All scripts take the same fixed KEYS (see SCRIPT_KEYS) and one ARGV: a JSON
+ * context `ctx` built in TypeScript (lib/redis/scripts.ts). Keys of one plan
+ * (lock, permit, block, decision) are built from the prefixes in ctx.keys so the
+ * names live only in lib/keys.ts. Each script returns one JSON string.
+ *
+ * Redis runs a script alone, so each transition below (reserve a slot, create
+ * a lock, complete or time out a lock) is conditional and atomic: an evaluation
+ * and a sweep racing on one lock can never both complete it.
+ */
+
+/** Order of KEYS for every script. */
+export const SCRIPT_KEY_NAMES = [
+  "reservations",
+  "claims",
+  "lockIndex",
+  "closePlans",
+  "confirmed",
+  "resultCursor",
+  "applyPlanStream",
+  "applyResultStream",
+  "eventsStream",
+  "entries",
+  "rotationLog",
+] as const;
+
+const PRELUDE = `
+local K = {}
+for i, name in ipairs({${SCRIPT_KEY_NAMES.map((n) => `'${n}'`).join(", ")}}) do K[name] = KEYS[i] end
+local ctx = cjson.decode(ARGV[1])
+local now_ms = tonumber(ctx.now_ms)          -- ms, the caller's clock
+local now_s = math.floor(now_ms / 1000)      -- s
+local ttl = ctx.ttl                          -- s: permit, block, decision, reservation, lock, lock_redis
+local PAGE = 500                             -- entries per XRANGE page
+
+local function int(x) return string.format('%.0f', x) end
+
+local function emit(event, fields)
+  local args = {K.eventsStream, 'MAXLEN', '~', '100000', '*', 'event', event, 'ts', int(now_ms)}
+  if ctx.shadow then fields[#fields + 1] = 'shadow'; fields[#fields + 1] = 'true' end
+  for i = 1, #fields do args[#args + 1] = tostring(fields[i]) end
+  return redis.call('XADD', unpack(args))
+end
+
+-- Write the decision of one plan: permit or block record, event, and (when
+-- final) the decision cache that makes replays idempotent.
+local function finalize(response, final)
+  local pid = response.plan_id
+  if response.decision == 'ALLOW' then
+    redis.call('SET', ctx.keys.permit .. pid, cjson.encode({
+      plan_id = pid, symbol = response.symbol, reason = response.reason, at = now_s,
+      expires_at = now_s + ttl.permit, regime = response.regime and response.regime.name or nil,
+      shadow = ctx.shadow or nil }), 'EX', ttl.permit)
+    emit('PLAN_ALLOWED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
+  else
+    redis.call('SET', ctx.keys.block .. pid, cjson.encode({
+      plan_id = pid, symbol = response.symbol, reason = response.reason, at = now_s,
+      details = response.details }), 'EX', ttl.block)
+    emit('PLAN_BLOCKED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
+  end
+  if final then
+    redis.call('SET', ctx.keys.decision .. pid, cjson.encode(response), 'EX', ttl.decision)
+  end
+  return cjson.encode({ replayed = false, response = response })
+end
+
+-- Values the caller asked to cache alongside the decision: {key, value, ttl ms}.
+for _, w in ipairs(ctx.cache_writes or {}) do redis.call('SET', w[1], w[2], 'PX', int(w[3])) end
+
+local function replay_if_final(pid)
+  local cached = redis.call('GET', ctx.keys.decision .. pid)
+  if cached then return '{"replayed":true,"response":' .. cached .. '}' end
+  return nil
+end
+`;
+
+/** Lock resolution, shared by the evaluation and the sweep. */
+const LOCKS = `
+-- Stream ids compare by (ms, seq).
+local function id_after(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+
+-- Advance the shared cursor over apply.result, paged, recording confirmations
+-- (executed=true, reduceOnly=true) of close plans that belong to a live lock.
+-- Returns true when the stream has been read to its end.
+local function scan_confirmations(max_pages)
+  local cursor = redis.call('GET', K.resultCursor) or '0-0'
+  for _ = 1, max_pages do
+    local page = redis.call('XRANGE', K.applyResultStream, '(' .. cursor, '+', 'COUNT', PAGE)
+    for _, entry in ipairs(page) do
+      local f = {}
+      for i = 1, #entry[2], 2 do f[entry[2][i]] = entry[2][i + 1] end
+      if f.plan_id and f.executed == 'true' and f.reduceOnly == 'true'
+        and redis.call('HEXISTS', K.closePlans, f.plan_id) == 1 then
+        redis.call('HSET', K.confirmed, f.plan_id, entry[1])
+      end
+      cursor = entry[1]
+    end
+    redis.call('SET', K.resultCursor, cursor)
+    if #page < PAGE then return true end
+  end
+  return false
+end
+
+local function end_lock(lock_pid, lock)
+  redis.call('DEL', ctx.keys.lock .. lock_pid)
+  redis.call('ZREM', K.lockIndex, lock_pid)
+  redis.call('HDEL', K.claims, lock_pid)
+  redis.call('HDEL', K.closePlans, lock.close_plan_id)
+  redis.call('HDEL', K.confirmed, lock.close_plan_id)
+end
+
+local function lock_fields(lock)
+  return {'new_symbol', lock.new_symbol, 'new_plan_id', lock.new_plan_id,
+          'close_symbol', lock.close_symbol, 'close_plan_id', lock.close_plan_id}
+end
+
+local function rotation_of(lock)
+  return { close_symbol = lock.close_symbol, close_plan_id = lock.close_plan_id,
+           lock_age = now_s - lock.created_at }
+end
+
+-- Confirmed => complete (claim becomes the new plan's reservation, permit);
+-- older than its TTL => timeout (claim released, final BLOCK); else waiting.
+-- Returns the outcome name and the JSON answer for the lock's plan.
+local function resolve_lock(lock_pid, lock)
+  local confirmed_id = redis.call('HGET', K.confirmed, lock.close_plan_id)
+  local base = { plan_id = lock_pid, symbol = lock.new_symbol, regime = lock.regime,
+                 slots = lock.slots, rotation = rotation_of(lock) }
+  if confirmed_id and id_after(confirmed_id, lock.scan_from) then
+    end_lock(lock_pid, lock)
+    redis.call('HSET', K.reservations, lock.new_symbol,
+      cjson.encode({ plan_id = lock_pid, expires_at_ms = now_ms + ttl.reservation * 1000 }))
+    redis.call('HDEL', K.entries, lock.close_symbol)
+    redis.call('HSET', K.entries, lock.new_symbol,
+      cjson.encode({ plan_id = lock_pid, score = lock.new_score, at = now_s }))
+    local fields = lock_fields(lock)
+    fields[#fields + 1] = 'confirmation_id'; fields[#fields + 1] = confirmed_id
+    emit('ROTATION_COMPLETE', fields)
+    base.decision = 'ALLOW'; base.reason = 'active_slots_rotation_complete'
+    return 'complete', finalize(base, true)
+  end
+  local age = now_s - lock.created_at
+  if age > lock.ttl_s then
+    end_lock(lock_pid, lock)
+    local fields = lock_fields(lock)
+    fields[#fields + 1] = 'lock_age'; fields[#fields + 1] = age
+    emit('ROTATION_TIMEOUT', fields)
+    base.decision = 'BLOCK'; base.reason = 'active_slots_rotation_timeout'
+    base.details = { lock_age = age, ttl = lock.ttl_s }
+    return 'timeout', finalize(base, true)
+  end
+  return 'waiting', nil
+end
+`;
+
+/**
+ * RECORD_DECISION: write a decision taken before the slot step (closes, master
+ * switch, universe, unavailable dependencies), unless the plan already has a
+ * final one. ctx: { response, final }.
+ */
+export const RECORD_DECISION = `${PRELUDE}
+local replay = replay_if_final(ctx.response.plan_id)
+if replay then return replay end
+return finalize(ctx.response, ctx.final)
+`;
+
+/**
+ * EVALUATE_SLOTS: SPEC §5 step 8 in one atomic step.
+ * ctx: { plan {plan_id, symbol, score?}, desired, open_symbols [..],
+ *        victims [{symbol, weakness, side, qty, position_side}] ordered weakest first,
+ *        threshold, max_rotations_per_hour, regime, shadow }
+ */
+export const EVALUATE_SLOTS = `${PRELUDE}${LOCKS}
+local plan = ctx.plan
+local pid, symbol = plan.plan_id, plan.symbol
+local replay = replay_if_final(pid)
+if replay then return replay end
+
+-- Slot holders: open positions, live reservations, rotation claims.
+local holders, count = {}, 0
+local function hold(s) if not holders[s] then holders[s] = true; count = count + 1 end end
+for _, s in ipairs(ctx.open_symbols) do hold(s) end
+local open = {}
+for _, s in ipairs(ctx.open_symbols) do open[s] = true end
+local reserved = {}
+local rows = redis.call('HGETALL', K.reservations)
+for i = 1, #rows, 2 do
+  local r = cjson.decode(rows[i + 1])
+  if tonumber(r.expires_at_ms) <= now_ms or open[rows[i]] then
+    redis.call('HDEL', K.reservations, rows[i])   -- expired, or the position is visible now
+  else
+    reserved[rows[i]] = true; hold(rows[i])
+  end
+end
+local claimed = {}
+rows = redis.call('HGETALL', K.claims)
+for i = 1, #rows, 2 do claimed[rows[i + 1]] = rows[i]; hold(rows[i + 1]) end
+
+local desired = ctx.desired
+local function answer(decision, reason, extra)
+  local r = { plan_id = pid, symbol = symbol, decision = decision, reason = reason,
+              regime = ctx.regime, slots = { desired = desired, holders = count } }
+  for k, v in pairs(extra or {}) do r[k] = v end
+  return r
+end
+
+local function reserve_and_allow(reason)
+  if not open[symbol] and not reserved[symbol] then
+    redis.call('HSET', K.reservations, symbol,
+      cjson.encode({ plan_id = pid, expires_at_ms = now_ms + ttl.reservation * 1000 }))
+    hold(symbol)
+  end
+  if redis.call('HEXISTS', K.entries, symbol) == 0 or not open[symbol] then
+    redis.call('HSET', K.entries, symbol,
+      cjson.encode({ plan_id = pid, score = plan.score, at = now_s }))
+  end
+  return finalize(answer('ALLOW', reason), true)
+end
+
+-- A rotation already started for this plan: complete, time out, or keep waiting.
+local lock_raw = redis.call('GET', ctx.keys.lock .. pid)
+if lock_raw then
+  local lock = cjson.decode(lock_raw)
+  scan_confirmations(20)
+  local outcome, result = resolve_lock(pid, lock)
+  if outcome ~= 'waiting' then return result end
+  return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close',
+    { rotation = rotation_of(lock) }), false)
+end
+
+if (open[symbol] or reserved[symbol]) and not claimed[symbol] then
+  return reserve_and_allow('active_slots_symbol_holds_slot')
+end
+if count < desired then return reserve_and_allow('active_slots_slot_free') end
+if count > desired then
+  return finalize(answer('BLOCK', 'active_slots_over_capacity'), true)
+end
+
+-- Slots full: rotate out the weakest unclaimed position, if the candidate is strong enough.
+local victim
+for _, v in ipairs(ctx.victims) do
+  if not claimed[v.symbol] and v.symbol ~= symbol then victim = v; break end
+end
+if not victim then
+  return finalize(answer('BLOCK', 'active_slots_no_rotation_candidate'), true)
+end
+local entry_raw = redis.call('HGET', K.entries, victim.symbol)
+local victim_score = 0
+if entry_raw then
+  local e = cjson.decode(entry_raw)
+  if type(e.score) == 'number' then victim_score = e.score end
+end
+local required = (1 + ctx.threshold) * victim_score
+if type(plan.score) ~= 'number' or plan.score < required then
+  return finalize(answer('BLOCK', 'active_slots_rotation_below_threshold', { details = {
+    victim = victim.symbol, victim_score = victim_score, required = required,
+    score = plan.score } }), true)
+end
+-- Churn budget: rotations started in the last hour.
+redis.call('ZREMRANGEBYSCORE', K.rotationLog, '-inf', int(now_ms - 3600000))
+if redis.call('ZCARD', K.rotationLog) >= ctx.max_rotations_per_hour then
+  return finalize(answer('BLOCK', 'active_slots_rotation_budget', { details = {
+    max_per_hour = ctx.max_rotations_per_hour } }), true)
+end
+
+local close_plan_id = 'rot_' .. string.sub(pid, 1, 8) .. '_' .. victim.symbol
+if ctx.shadow then
+  -- Shadow mode: record the would-be rotation, emit no close plan, grant the entry.
+  return finalize(answer('ALLOW', 'active_slots_shadow_mode', { details = {
+    would_block = 'active_slots_waiting_rotation_close', close_symbol = victim.symbol,
+    close_plan_id = close_plan_id } }), true)
+end
+
+local tail = redis.call('XREVRANGE', K.applyResultStream, '+', '-', 'COUNT', 1)
+local scan_from = (tail[1] and tail[1][1]) or '0-0'
+if redis.call('EXISTS', K.resultCursor) == 0 then redis.call('SET', K.resultCursor, scan_from) end
+local lock = {
+  new_symbol = symbol, new_plan_id = pid, close_symbol = victim.symbol,
+  close_plan_id = close_plan_id, created_at = now_s, created_at_ms = now_ms,
+  ttl_s = ttl.lock, scan_from = scan_from, new_score = plan.score,
+  victim_weakness = victim.weakness, victim_score = victim_score,
+  regime = ctx.regime, slots = { desired = desired, holders = count } }
+redis.call('SET', ctx.keys.lock .. pid, cjson.encode(lock), 'EX', ttl.lock_redis)
+redis.call('ZADD', K.lockIndex, int(now_ms), pid)
+redis.call('HSET', K.claims, pid, victim.symbol)
+redis.call('HSET', K.closePlans, close_plan_id, pid)
+redis.call('ZADD', K.rotationLog, int(now_ms), pid)
+redis.call('XADD', K.applyPlanStream, '*',
+  'plan_id', close_plan_id, 'symbol', victim.symbol, 'action', 'FULL_CLOSE_PROPOSED',
+  'reduceOnly', 'true', 'decision', 'EXECUTE', 'rotation_trigger', 'true',
+  'new_symbol', symbol, 'new_plan_id', pid, 'side', victim.close_side,
+  'position_side', victim.position_side, 'qty', victim.qty, 'ts', int(now_ms))
+emit('ROTATION_LOCK_CREATED', lock_fields(lock))
+return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close',
+  { rotation = rotation_of(lock) }), false)
+`;
+
+/**
+ * SWEEP_LOCKS: one batch of the cron sweep (SPEC §6).
+ * ctx: { offset, batch, max_pages, drop_reservations }. Reads the confirmation stream to its end (bounded by
+ * pages), then resolves `batch` indexed locks from `offset`; lock keys gone are
+ * dropped from the index with their claim; expired reservations are dropped.
+ */
+export const SWEEP_LOCKS = `${PRELUDE}${LOCKS}
+local caught_up = scan_confirmations(ctx.max_pages)
+local stats = { checked = 0, completed = 0, timed_out = 0, orphans = 0, waiting = 0,
+                reservations_dropped = 0, caught_up = caught_up, completed_plans = {} }
+if ctx.drop_reservations then
+  local rows = redis.call('HGETALL', K.reservations)
+  for i = 1, #rows, 2 do
+    local r = cjson.decode(rows[i + 1])
+    if tonumber(r.expires_at_ms) <= now_ms then
+      redis.call('HDEL', K.reservations, rows[i]); stats.reservations_dropped = stats.reservations_dropped + 1
+    end
+  end
+end
+local ids = {}
+if ctx.batch > 0 then ids = redis.call('ZRANGE', K.lockIndex, ctx.offset, ctx.offset + ctx.batch - 1) end
+for _, lock_pid in ipairs(ids) do
+  stats.checked = stats.checked + 1
+  local raw = redis.call('GET', ctx.keys.lock .. lock_pid)
+  if not raw then
+    local close_symbol = redis.call('HGET', K.claims, lock_pid)
+    redis.call('ZREM', K.lockIndex, lock_pid)
+    redis.call('HDEL', K.claims, lock_pid)
+    if close_symbol then
+      local close_plan_id = 'rot_' .. string.sub(lock_pid, 1, 8) .. '_' .. close_symbol
+      redis.call('HDEL', K.closePlans, close_plan_id)
+      redis.call('HDEL', K.confirmed, close_plan_id)
+    end
+    stats.orphans = stats.orphans + 1
+  else
+    local outcome = resolve_lock(lock_pid, cjson.decode(raw))
+    if outcome == 'complete' then
+      stats.completed = stats.completed + 1
+      stats.completed_plans[#stats.completed_plans + 1] = lock_pid
+    elseif outcome == 'timeout' then stats.timed_out = stats.timed_out + 1
+    else stats.waiting = stats.waiting + 1 end
+  end
+end
+stats.more = ctx.batch > 0 and #ids == ctx.batch
+return cjson.encode(stats)
+`;

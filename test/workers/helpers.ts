@@ -1,0 +1,145 @@
+import { env, exports } from "cloudflare:workers";
+import { Redis } from "@upstash/redis/cloudflare";
+import { hmacSha256Hex } from "../../lib/binance/sign.ts";
+import { redisKeys } from "../../lib/keys.ts";
+
+export const keys = redisKeys("quantum");
+
+/** A plain client to arrange and inspect Redis state (raw strings, one request per command). */
+export const redis = new Redis({
+  url: env.UPSTASH_REDIS_REST_URL!,
+  token: env.UPSTASH_REDIS_REST_TOKEN!,
+  automaticDeserialization: false,
+  enableAutoPipelining: false,
+  enableTelemetry: false,
+});
+
+/** Call the exchange simulator's control API. */
+export async function sim(method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${env.BINANCE_BASE_URL}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json();
+  if (!response.ok)
+    throw new Error(`sim ${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Call the REST bridge's control API (request counts, faults). */
+export async function bridge(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ requests: number }> {
+  const response = await fetch(`${env.UPSTASH_REDIS_REST_URL}/__bridge/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${env.UPSTASH_REDIS_REST_TOKEN}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await response.json()) as { requests: number };
+}
+
+/** Fresh state: empty Redis, simulator reset, counters at zero. */
+export async function resetWorld(): Promise<void> {
+  await redis.flushall();
+  await sim("POST", "/__sim/reset");
+  await bridge("PUT", "fault", null);
+  await bridge("POST", "reset");
+}
+
+export async function setUniverse(symbols: string[]): Promise<void> {
+  await redis.hset(keys.policy, { universe_symbols: JSON.stringify(symbols) });
+}
+
+export interface PositionSpec {
+  symbol: string;
+  amt: number;
+  entry?: number;
+  pnl?: number;
+  /** hours since the position was last updated */
+  ageHours?: number;
+}
+
+export async function setPositions(positions: PositionSpec[]): Promise<void> {
+  const now = Date.now();
+  await sim(
+    "PUT",
+    "/__sim/positions",
+    positions.map((p) => {
+      const entry = p.entry ?? 100;
+      const pnl = p.pnl ?? 0;
+      return {
+        symbol: p.symbol,
+        positionAmt: String(p.amt),
+        entryPrice: String(entry),
+        markPrice: String(entry + pnl / p.amt),
+        unRealizedProfit: String(pnl),
+        updateTime: now - (p.ageHours ?? 1) * 3_600_000,
+      };
+    }),
+  );
+}
+
+export async function setRegime(symbol: string, preset: "BASE" | "TREND_STRONG" | "CHOP") {
+  await sim("PUT", `/__sim/klines/${symbol}`, { preset });
+}
+
+export interface PlanInput {
+  plan_id: string;
+  symbol: string;
+  action?: string;
+  decision?: string;
+  [field: string]: unknown;
+}
+
+/** Sign a raw body as the Apply Layer does. */
+export async function signedHeaders(
+  rawBody: string,
+  options: { timestamp?: number; secret?: string } = {},
+) {
+  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
+  const signature = await hmacSha256Hex(
+    options.secret ?? env.GOV_WEBHOOK_SECRET!,
+    `${timestamp}.${rawBody}`,
+  );
+  return {
+    "content-type": "application/json",
+    "x-governor-timestamp": timestamp,
+    "x-governor-signature": signature,
+  };
+}
+
+export async function postRaw(rawBody: string, headers: Record<string, string>): Promise<Response> {
+  return exports.default.fetch(
+    new Request("http://governor/v1/plans", { method: "POST", headers, body: rawBody }),
+  );
+}
+
+/** POST a signed plan to the worker; returns status and JSON body. */
+export async function postPlan(
+  plan: PlanInput,
+): Promise<{ status: number; body: Record<string, any> }> {
+  const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
+  const response = await postRaw(rawBody, await signedHeaders(rawBody));
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+export async function getJson(path: string, token = env.GOV_READ_TOKEN!) {
+  const response = await exports.default.fetch(
+    new Request(`http://governor${path}`, { headers: { authorization: `Bearer ${token}` } }),
+  );
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+/** Stream entries as field objects, oldest first. */
+export async function streamEntries(stream: string): Promise<Record<string, string>[]> {
+  const raw = (await redis.xrange(stream, "-", "+")) as Record<string, Record<string, string>>;
+  return Object.entries(raw).map(([id, fields]) => ({ id, ...fields }));
+}
+
+export async function events(type?: string) {
+  const all = await streamEntries(keys.eventsStream);
+  return type ? all.filter((e) => e.event === type) : all;
+}
