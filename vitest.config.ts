@@ -39,6 +39,8 @@ export default defineConfig({
           hookTimeout: 30_000,
           // One shared Redis and exchange simulator: files run one after another.
           fileParallelism: false,
+          // The governor's structured log lines are checked where they matter, not echoed.
+          onConsoleLog: (log) => !log.includes('"msg":"governor.'),
         },
       },
     ],

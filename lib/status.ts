@@ -3,6 +3,7 @@ import type { GovernorContext } from "./context.ts";
 import { parseEntries } from "./evaluate/evaluate.ts";
 import { parseUniverse } from "./evaluate/gates.ts";
 import { readMarketCache } from "./market/cache.ts";
+import { toStreamEntries } from "./redis/streams.ts";
 import { desiredSlots } from "./regime/classify.ts";
 import { isOpenPosition, rankVictims } from "./rotation/weakness.ts";
 
@@ -15,14 +16,6 @@ function parse(raw: unknown): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-/** Flat [k, v, k, v] stream fields to an object. */
-function fieldsOf(flat: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (Array.isArray(flat))
-    for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
-  return out;
 }
 
 /** Operators' view (SPEC §7): regimes, desired slots, holders, positions, reservations, locks, events. */
@@ -42,7 +35,7 @@ export async function readStatus(gov: GovernorContext) {
       Record<string, string> | null,
       Record<string, string> | null,
       string[],
-      Record<string, Record<string, string>> | unknown[],
+      unknown,
       Record<string, string> | null,
     ];
   const universe = [...(parseUniverse(universeRaw) ?? [])];
@@ -97,7 +90,7 @@ export async function readStatus(gov: GovernorContext) {
   }));
   const claimed = Object.values(claimsRaw ?? {});
   const holders = new Set([...openSymbols, ...reservations.map((r) => r.symbol), ...claimed]);
-  const events = normalizeEvents(eventsRaw);
+  const events = toStreamEntries(eventsRaw).map((e) => ({ id: e.id, ...e.fields }));
   return {
     at: now,
     mode: config.mode,
@@ -113,15 +106,4 @@ export async function readStatus(gov: GovernorContext) {
     locks,
     events,
   };
-}
-
-function normalizeEvents(raw: unknown): { id: string; [field: string]: string }[] {
-  // @upstash/redis answers XREVRANGE as { id: { field: value } }.
-  if (raw && typeof raw === "object" && !Array.isArray(raw)) {
-    return Object.entries(raw as Record<string, unknown>).map(([id, fields]) => ({
-      id,
-      ...(Array.isArray(fields) ? fieldsOf(fields) : (fields as Record<string, string>)),
-    }));
-  }
-  return [];
 }

@@ -23,7 +23,9 @@ export interface ApplySimOptions {
 }
 
 export interface ApplySim {
-  /** Number of close plans picked up so far. */
+  /** Number of stream entries read so far (any action). */
+  readonly read: number;
+  /** Number of rotation close plans picked up for execution so far. */
   readonly seen: number;
   stop(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
 
   let stopped = false;
   let seen = 0;
+  let read = 0;
   const timers = new Set<NodeJS.Timeout>();
   const cancelPending = () => {
     for (const timer of timers) clearTimeout(timer);
@@ -132,6 +135,7 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
         for (const [, entries] of reply) {
           for (const [id, fields] of entries) {
             lastId = id;
+            read += 1;
             onPlan(fieldsToObject(fields));
           }
         }
@@ -145,6 +149,9 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
 
   let stopping: Promise<void> | undefined;
   return {
+    get read() {
+      return read;
+    },
     get seen() {
       return seen;
     },

@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { Redis } from "@upstash/redis/cloudflare";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 import { redisKeys } from "../../lib/keys.ts";
+import { toStreamEntries } from "../../lib/redis/streams.ts";
 
 export const keys = redisKeys("quantum");
 
@@ -135,8 +136,10 @@ export async function getJson(path: string, token = env.GOV_READ_TOKEN!) {
 
 /** Stream entries as field objects, oldest first. */
 export async function streamEntries(stream: string): Promise<Record<string, string>[]> {
-  const raw = (await redis.xrange(stream, "-", "+")) as Record<string, Record<string, string>>;
-  return Object.entries(raw).map(([id, fields]) => ({ id, ...fields }));
+  return toStreamEntries(await redis.xrange(stream, "-", "+")).map((e) => ({
+    id: e.id,
+    ...e.fields,
+  }));
 }
 
 export async function events(type?: string) {

@@ -1,0 +1,218 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { redisKeys } from "../../lib/keys.ts";
+import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
+import { startExchangeSim, type ExchangeSimHandle } from "../../dev/exchange-sim/server.ts";
+import { signQuery } from "../../dev/exchange-sim/signature.ts";
+
+const PREFIX = "applytest";
+const keys = redisKeys(PREFIX);
+const API_KEY = "k";
+const API_SECRET = "s";
+
+describe("Apply Layer simulator", () => {
+  let redisServer: RedisServerHandle;
+  let redis: Redis;
+  let sim: ExchangeSimHandle;
+
+  beforeAll(async () => {
+    redisServer = await startRedisServer();
+    redis = new Redis(redisServer.url);
+    // A plan already in the stream before the simulator starts must not be executed.
+    await redis.xadd(keys.applyPlanStream, "*", ...closePlanFields("rot_old_BTCUSDT", "BTCUSDT"));
+    sim = await startExchangeSim({
+      apiKey: API_KEY,
+      apiSecret: API_SECRET,
+      redisUrl: redisServer.url,
+      keyPrefix: PREFIX,
+    });
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    redis?.disconnect();
+    await redisServer?.stop();
+  });
+  beforeEach(async () => {
+    await control("POST", "/__sim/reset");
+    await control("PUT", "/__sim/positions", [
+      { symbol: "BTCUSDT", positionAmt: "0.01", entryPrice: "60000", markPrice: "59000" },
+      { symbol: "ETHUSDT", positionAmt: "-1", entryPrice: "3000", markPrice: "2900" },
+    ]);
+    await control("PUT", "/__sim/apply", { delay_ms: 50 });
+  });
+
+  async function control(method: string, path: string, body?: unknown) {
+    const res = await fetch(sim.url + path, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    expect(res.status).toBe(200);
+    return res.json();
+  }
+
+  function closePlanFields(planId: string, symbol: string, extra: Record<string, string> = {}) {
+    const fields: Record<string, string> = {
+      plan_id: planId,
+      symbol,
+      action: "FULL_CLOSE_PROPOSED",
+      reduceOnly: "true",
+      decision: "EXECUTE",
+      rotation_trigger: "true",
+      new_symbol: "SOLUSDT",
+      new_plan_id: "newplan-1234",
+      side: "SELL",
+      qty: "0.01",
+      ts: String(Date.now()),
+      ...extra,
+    };
+    return Object.entries(fields).flat();
+  }
+
+  async function openSymbols(): Promise<string[]> {
+    const query = signQuery(API_SECRET, `timestamp=${sim.state.serverTime()}`);
+    const res = await fetch(`${sim.url}/fapi/v3/positionRisk?${query}`, {
+      headers: { "X-MBX-APIKEY": API_KEY },
+    });
+    expect(res.status).toBe(200);
+    const rows = (await res.json()) as Array<{ symbol: string }>;
+    return rows.map((r) => r.symbol);
+  }
+
+  async function results(): Promise<Array<Record<string, string>>> {
+    const entries = (await redis.xrange(keys.applyResultStream, "-", "+")) as Array<
+      [string, string[]]
+    >;
+    return entries.map(([, fields]) => {
+      const out: Record<string, string> = {};
+      for (let i = 0; i < fields.length; i += 2) out[fields[i] as string] = fields[i + 1] as string;
+      return out;
+    });
+  }
+
+  async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error("timed out waiting");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it("closes the position and appends the apply.result confirmation", async () => {
+    const before = await results();
+    expect(before.some((r) => r.plan_id === "rot_old_BTCUSDT")).toBe(false);
+    const t0 = Date.now();
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_abcd1234_ETHUSDT", "ETHUSDT"),
+    );
+    const result = await waitFor(async () =>
+      (await results()).find((r) => r.plan_id === "rot_abcd1234_ETHUSDT"),
+    );
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
+    expect(result).toEqual({
+      plan_id: "rot_abcd1234_ETHUSDT",
+      symbol: "ETHUSDT",
+      executed: "true",
+      reduceOnly: "true",
+      action: "FULL_CLOSE_PROPOSED",
+      ts: expect.stringMatching(/^\d{13}$/),
+    });
+    expect(await openSymbols()).toEqual(["BTCUSDT"]);
+    const apply = (await control("GET", "/__sim/apply")) as { applied: unknown[] };
+    expect(apply.applied).toEqual([
+      expect.objectContaining({
+        plan_id: "rot_abcd1234_ETHUSDT",
+        symbol: "ETHUSDT",
+        executed: true,
+      }),
+    ]);
+    // The old plan, present before the simulator started, was never executed.
+    expect((await results()).some((r) => r.plan_id === "rot_old_BTCUSDT")).toBe(false);
+  });
+
+  it("reports executed=false and leaves the position open when told to", async () => {
+    await control("PUT", "/__sim/apply", { executed: false });
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_ffff0000_BTCUSDT", "BTCUSDT"),
+    );
+    const result = await waitFor(async () =>
+      (await results()).find((r) => r.plan_id === "rot_ffff0000_BTCUSDT"),
+    );
+    expect(result.executed).toBe("false");
+    expect(result.reduceOnly).toBe("true");
+    expect(await openSymbols()).toEqual(["BTCUSDT", "ETHUSDT"]);
+  });
+
+  it("ignores plans when auto is off, and non-rotation plans always", async () => {
+    await control("PUT", "/__sim/apply", { auto: false });
+    const read = sim.applySim?.read ?? 0;
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_off00000_BTCUSDT", "BTCUSDT"),
+    );
+    await waitFor(async () => ((sim.applySim?.read ?? 0) > read ? true : undefined));
+    await control("PUT", "/__sim/apply", { auto: true });
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("manual_close_ETHUSDT", "ETHUSDT", { rotation_trigger: "false" }),
+    );
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("open_SOLUSDT", "ETHUSDT", { action: "OPEN_PROPOSED" }),
+    );
+    // A rotation plan after them proves the simulator has read past them.
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_marker00_BTCUSDT", "BTCUSDT"),
+    );
+    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_marker00_BTCUSDT"));
+    await new Promise((r) => setTimeout(r, 150));
+    const ids = (await results()).map((r) => r.plan_id);
+    expect(ids).not.toContain("rot_off00000_BTCUSDT");
+    expect(ids).not.toContain("manual_close_ETHUSDT");
+    expect(ids).not.toContain("open_SOLUSDT");
+    expect(await openSymbols()).toEqual(["ETHUSDT"]);
+  });
+
+  it("reset cancels a close that is still waiting for its delay", async () => {
+    await control("PUT", "/__sim/apply", { delay_ms: 400 });
+    const seen = sim.applySim?.seen ?? 0;
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_pending0_BTCUSDT", "BTCUSDT"),
+    );
+    await waitFor(async () => ((sim.applySim?.seen ?? 0) > seen ? true : undefined));
+    await new Promise((r) => setTimeout(r, 100));
+    await control("POST", "/__sim/reset");
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await results()).some((r) => r.plan_id === "rot_pending0_BTCUSDT")).toBe(false);
+  });
+
+  it("stops cleanly, closing its Redis connections", async () => {
+    const other = await startExchangeSim({
+      apiKey: API_KEY,
+      apiSecret: API_SECRET,
+      redisUrl: redisServer.url,
+      keyPrefix: "another",
+    });
+    const clientsWith = async () =>
+      String(await redis.client("LIST"))
+        .split("\n")
+        .filter((line) => line.includes("name=apply-sim")).length;
+    expect(await clientsWith()).toBe(4); // reader + writer of both simulators
+    const t0 = Date.now();
+    await other.stop();
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await waitFor(async () => ((await clientsWith()) === 2 ? true : undefined));
+  });
+});
