@@ -31,6 +31,28 @@ export interface LocalServices {
   stop(): Promise<void>;
 }
 
+export interface ServicesOptions {
+  redisPort?: number;
+  restPort?: number;
+  exchangePort?: number;
+  keyPrefix?: string;
+  /** Use this Upstash REST endpoint instead of a local redis-server + bridge. */
+  remoteRedis?: { url: string; token: string };
+  /** Use this Binance endpoint instead of the exchange simulator. */
+  remoteExchange?: { url: string; apiKey: string; apiSecret: string };
+}
+
+/** What the governor talks to, local or remote; handles only for what was started here. */
+export interface DevServices {
+  redis: RedisServerHandle | undefined;
+  bridge: RedisRestBridge | undefined;
+  exchange: ExchangeSimHandle | undefined;
+  redisRest: { url: string; token: string };
+  exchangeApi: { url: string; apiKey: string; apiSecret: string };
+  credentials: DevCredentials;
+  stop(): Promise<void>;
+}
+
 /**
  * The governor's dependencies, all on 127.0.0.1: a private redis-server, the
  * Upstash REST bridge in front of it, and the Binance simulator with the Apply
@@ -44,29 +66,58 @@ export async function startLocalServices(
     keyPrefix?: string;
   } = {},
 ): Promise<LocalServices> {
+  const services = await startDevServices(options);
+  const { redis, bridge, exchange } = services;
+  if (!redis || !bridge || !exchange) throw new Error("startLocalServices: a service is missing");
+  return { redis, bridge, exchange, credentials: services.credentials, stop: services.stop };
+}
+
+/**
+ * Like startLocalServices, but Redis and/or the exchange may be real remote
+ * services. The Apply Layer simulator needs both the local Redis and the
+ * exchange simulator, so it only runs when both are local.
+ */
+export async function startDevServices(options: ServicesOptions = {}): Promise<DevServices> {
   const credentials = devCredentials();
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
-    for (const service of started.reverse()) await service.stop().catch(() => undefined);
+    for (const service of started.splice(0).reverse()) {
+      await service.stop().catch(() => undefined);
+    }
   };
   try {
-    const redis = await startRedisServer({ port: options.redisPort });
-    started.push(redis);
-    const bridge = await startRedisRestBridge({
-      redisUrl: redis.url,
-      token: credentials.redisToken,
-      port: options.restPort,
-    });
-    started.push(bridge);
-    const exchange = await startExchangeSim({
-      port: options.exchangePort,
-      apiKey: credentials.apiKey,
-      apiSecret: credentials.apiSecret,
-      redisUrl: redis.url,
-      keyPrefix: options.keyPrefix ?? "quantum",
-    });
-    started.push(exchange);
-    return { redis, bridge, exchange, credentials, stop: stopAll };
+    let redis: RedisServerHandle | undefined;
+    let bridge: RedisRestBridge | undefined;
+    let redisRest = options.remoteRedis;
+    if (!redisRest) {
+      redis = await startRedisServer({ port: options.redisPort });
+      started.push(redis);
+      bridge = await startRedisRestBridge({
+        redisUrl: redis.url,
+        token: credentials.redisToken,
+        port: options.restPort,
+      });
+      started.push(bridge);
+      redisRest = { url: bridge.url, token: credentials.redisToken };
+    }
+    let exchange: ExchangeSimHandle | undefined;
+    let exchangeApi = options.remoteExchange;
+    if (!exchangeApi) {
+      exchange = await startExchangeSim({
+        port: options.exchangePort,
+        apiKey: credentials.apiKey,
+        apiSecret: credentials.apiSecret,
+        redisUrl: redis?.url,
+        keyPrefix: options.keyPrefix ?? "quantum",
+      });
+      started.push(exchange);
+      exchangeApi = {
+        url: exchange.url,
+        apiKey: credentials.apiKey,
+        apiSecret: credentials.apiSecret,
+      };
+    }
+    return { redis, bridge, exchange, redisRest, exchangeApi, credentials, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

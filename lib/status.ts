@@ -3,7 +3,7 @@ import type { GovernorContext } from "./context.ts";
 import { parseEntries } from "./evaluate/evaluate.ts";
 import { parseUniverse } from "./evaluate/gates.ts";
 import { readMarketCache } from "./market/cache.ts";
-import { toStreamEntries } from "./redis/streams.ts";
+import { toHash, toStreamEntries } from "./redis/replies.ts";
 import { desiredSlots } from "./regime/classify.ts";
 import { isOpenPosition, rankVictims } from "./rotation/weakness.ts";
 
@@ -30,14 +30,7 @@ export async function readStatus(gov: GovernorContext) {
   first.xrevrange(keys.eventsStream, "+", "-", EVENTS_SHOWN);
   first.hgetall(keys.entries);
   const [universeRaw, reservationsRaw, claimsRaw, lockIds, eventsRaw, entriesRaw] =
-    (await first.exec()) as [
-      string | null,
-      Record<string, string> | null,
-      Record<string, string> | null,
-      string[],
-      unknown,
-      Record<string, string> | null,
-    ];
+    (await first.exec()) as [string | null, unknown, unknown, string[], unknown, unknown];
   const universe = [...(parseUniverse(universeRaw) ?? [])];
   const second = redis.pipeline();
   for (const id of lockIds) second.get(keys.rotationLock(id));
@@ -84,11 +77,11 @@ export async function readStatus(gov: GovernorContext) {
   } catch (error) {
     positions = { error: error instanceof Error ? error.name : "error" };
   }
-  const reservations = Object.entries(reservationsRaw ?? {}).map(([symbol, raw]) => ({
+  const reservations = Object.entries(toHash(reservationsRaw)).map(([symbol, raw]) => ({
     symbol,
     ...parse(raw),
   }));
-  const claimed = Object.values(claimsRaw ?? {});
+  const claimed = Object.values(toHash(claimsRaw));
   const holders = new Set([...openSymbols, ...reservations.map((r) => r.symbol), ...claimed]);
   const events = toStreamEntries(eventsRaw).map((e) => ({ id: e.id, ...e.fields }));
   return {

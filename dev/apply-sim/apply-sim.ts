@@ -162,7 +162,12 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
         state.resetListeners.delete(cancelPending);
         reader.disconnect();
         await loop;
-        await writer.quit().catch(() => writer.disconnect());
+        // QUIT politely, but never hang on a Redis that went away.
+        await Promise.race([
+          writer.quit().catch(() => undefined),
+          new Promise((resolve) => setTimeout(resolve, 500).unref()),
+        ]);
+        writer.disconnect();
       })();
       return stopping;
     },

@@ -584,8 +584,9 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         return { ok: true };
       }
       if (method === "GET") {
-        const params = new URLSearchParams(rawQuery);
-        return state.klineRows(symbol, params.get("interval") ?? "1h") ?? [];
+        const interval = new URLSearchParams(rawQuery).get("interval") ?? "1h";
+        if (!isInterval(interval)) throw new ControlError(400, `invalid interval ${interval}`);
+        return state.klineRows(symbol, interval) ?? [];
       }
       if (method !== "PUT") throw new ControlError(405, `${method} not allowed on ${path}`);
       const input = validate(klinesSchema, parseJson(body));

@@ -12,6 +12,7 @@ import { isClose, type Plan } from "../plans/schema.ts";
 import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { planKeyPrefixes, runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
+import { toHash } from "../redis/replies.ts";
 import { runGates, type Snapshot } from "./gates.ts";
 
 export interface EvaluationDeps {
@@ -206,13 +207,11 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   };
 }
 
-export function parseEntries(raw: Record<string, unknown> | null): Map<string, EntryRecord> {
+export function parseEntries(raw: unknown): Map<string, EntryRecord> {
   const entries = new Map<string, EntryRecord>();
-  for (const [symbol, value] of Object.entries(raw ?? {})) {
+  for (const [symbol, value] of Object.entries(toHash(raw))) {
     try {
-      const parsed = EntryRecordSchema.safeParse(
-        typeof value === "string" ? JSON.parse(value) : value,
-      );
+      const parsed = EntryRecordSchema.safeParse(JSON.parse(value));
       if (parsed.success)
         entries.set(symbol, { at: parsed.data.at, score: parsed.data.score ?? 0 });
     } catch {

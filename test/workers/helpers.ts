@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { Redis } from "@upstash/redis/cloudflare";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 import { redisKeys } from "../../lib/keys.ts";
-import { toStreamEntries } from "../../lib/redis/streams.ts";
+import { toStreamEntries } from "../../lib/redis/replies.ts";
 
 export const keys = redisKeys("quantum");
 

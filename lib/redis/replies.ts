@@ -19,3 +19,18 @@ export function toStreamEntries(raw: unknown): StreamEntry[] {
     return [{ id: entry[0], fields }];
   });
 }
+
+/**
+ * Normalize an HGETALL answer to an object. With automatic deserialization off
+ * @upstash/redis returns Redis' flat [field, value, ...] array (null when empty).
+ */
+export function toHash(raw: unknown): Record<string, string> {
+  const hash: Record<string, string> = {};
+  if (Array.isArray(raw)) {
+    for (let i = 0; i + 1 < raw.length; i += 2) hash[String(raw[i])] = String(raw[i + 1]);
+  } else if (raw && typeof raw === "object") {
+    for (const [k, v] of Object.entries(raw))
+      hash[k] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  return hash;
+}

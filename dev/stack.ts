@@ -1,0 +1,384 @@
+/**
+ * `npm start`: the whole local stack on 127.0.0.1.
+ *
+ *   - a private redis-server (free port) + the Upstash REST bridge (REDIS_REST_PORT, 8079)
+ *   - the Binance USD-M simulator + Apply Layer simulator (EXCHANGE_SIM_PORT, 8090)
+ *   - the governor in workerd via `wrangler dev` (GOV_PORT, 8787), cron test route on
+ *
+ * Real services instead of local ones: BINANCE_BASE_URL (+ BINANCE_API_KEY,
+ * BINANCE_API_SECRET) and/or UPSTASH_REDIS_REST_URL (+ UPSTASH_REDIS_REST_TOKEN).
+ *
+ * Prints one ready line once `GET /v1/health` answers 200, writes the same as
+ * JSON to `.dev/stack.json` (or GOV_STACK_FILE); wrangler's output goes to
+ * `wrangler.log` next to it. Ctrl-C / SIGTERM stops everything; if wrangler
+ * dies on its own, everything is stopped and the exit code is 1.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { REDIS_INSTALL_HINT, redisServerAvailable } from "./redis-server.ts";
+import { startDevServices, type DevServices, type ServicesOptions } from "./services.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const HOST = "127.0.0.1";
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+
+interface StackFile {
+  governor: string;
+  redis_rest: { url: string; token: string };
+  exchange: { url: string; api_key: string; api_secret: string };
+  webhook_secret: string;
+  read_token: string;
+}
+
+class StackError extends Error {}
+
+const startedAt = performance.now();
+const env = process.env;
+
+const govPort = port("GOV_PORT", 8787);
+const restPort = port("REDIS_REST_PORT", 8079);
+const exchangePort = port("EXCHANGE_SIM_PORT", 8090);
+const remoteRedis = remote(
+  "UPSTASH_REDIS_REST_URL",
+  ["UPSTASH_REDIS_REST_TOKEN"],
+  (url, [token]) => ({ url, token }),
+);
+const remoteExchange = remote(
+  "BINANCE_BASE_URL",
+  ["BINANCE_API_KEY", "BINANCE_API_SECRET"],
+  (url, [apiKey, apiSecret]) => ({ url, apiKey, apiSecret }),
+);
+
+if (!remoteRedis && !redisServerAvailable()) {
+  console.error(REDIS_INSTALL_HINT);
+  process.exit(1);
+}
+
+const stackFile = resolve(ROOT, env.GOV_STACK_FILE || ".dev/stack.json");
+const stackDir = dirname(stackFile);
+const logFile = join(stackDir, "wrangler.log");
+const envFile = join(stackDir, "wrangler.env");
+const persistDir = join(stackDir, "wrangler-state");
+
+let services: DevServices | undefined;
+let wrangler: ChildProcess | undefined;
+let wranglerExited: Promise<void> | undefined;
+let stopRequested = false;
+let shutdownStarted: Promise<void> | undefined;
+let writtenStack: string | undefined;
+
+const startup = start();
+const startupSettled = startup.then(
+  () => undefined,
+  () => undefined,
+);
+startup.catch((error: unknown) => {
+  if (stopRequested) return;
+  console.error(`stack failed: ${error instanceof Error ? error.message : String(error)}`);
+  if (!(error instanceof StackError)) printLogTail();
+  requestStop(1);
+});
+
+let signals = 0;
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    signals += 1;
+    if (signals > 1) {
+      // A second Ctrl-C: do not wait for graceful shutdowns any longer.
+      killWranglerGroup("SIGKILL");
+      process.exit(1);
+    }
+    requestStop(0);
+  });
+}
+
+async function start(): Promise<void> {
+  const ports: [string, number][] = [["GOV_PORT", govPort]];
+  if (!remoteRedis) ports.push(["REDIS_REST_PORT", restPort]);
+  if (!remoteExchange) ports.push(["EXCHANGE_SIM_PORT", exchangePort]);
+  for (const [name, value] of ports) {
+    if (!(await portFree(value))) {
+      throw new StackError(
+        `port ${value} (${name}) is already in use; set ${name} to another port`,
+      );
+    }
+  }
+
+  const options: ServicesOptions = {
+    restPort,
+    exchangePort,
+    keyPrefix: env.GOV_KEY_PREFIX || undefined,
+    remoteRedis,
+    remoteExchange,
+  };
+  services = await startDevServices(options);
+  if (stopRequested) return;
+  const { redisRest, exchangeApi, credentials } = services;
+
+  mkdirSync(stackDir, { recursive: true });
+  // Secrets go to wrangler through a private env file, not the command line.
+  writeFileSync(
+    envFile,
+    dotenv({
+      UPSTASH_REDIS_REST_URL: redisRest.url,
+      UPSTASH_REDIS_REST_TOKEN: redisRest.token,
+      BINANCE_BASE_URL: exchangeApi.url,
+      BINANCE_API_KEY: exchangeApi.apiKey,
+      BINANCE_API_SECRET: exchangeApi.apiSecret,
+      GOV_WEBHOOK_SECRET: credentials.webhookSecret,
+      GOV_READ_TOKEN: credentials.readToken,
+    }),
+    { mode: 0o600 },
+  );
+
+  const governor = `http://${HOST}:${govPort}`;
+  startWrangler();
+  await waitHealthy(governor);
+  if (stopRequested) return;
+
+  const stack: StackFile = {
+    governor,
+    redis_rest: { url: redisRest.url, token: redisRest.token },
+    exchange: {
+      url: exchangeApi.url,
+      api_key: exchangeApi.apiKey,
+      api_secret: exchangeApi.apiSecret,
+    },
+    webhook_secret: credentials.webhookSecret,
+    read_token: credentials.readToken,
+  };
+  writtenStack = `${JSON.stringify(stack, null, 2)}\n`;
+  const tmp = `${stackFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, writtenStack, { mode: 0o600 });
+  renameSync(tmp, stackFile);
+
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  const token = remoteRedis ? "token from UPSTASH_REDIS_REST_TOKEN" : `token ${redisRest.token}`;
+  const keys = remoteExchange
+    ? "api_key/api_secret from BINANCE_API_KEY/BINANCE_API_SECRET"
+    : `api_key ${exchangeApi.apiKey}, api_secret ${exchangeApi.apiSecret}`;
+  console.log(
+    `governor ready in ${seconds}s: governor=${governor} redis_rest=${redisRest.url} (${token}) ` +
+      `exchange=${exchangeApi.url} (${keys}) webhook_secret=${credentials.webhookSecret} ` +
+      `read_token=${credentials.readToken} stack_file=${relative(process.cwd(), stackFile) || stackFile} ` +
+      `wrangler_log=${relative(process.cwd(), logFile) || logFile}`,
+  );
+}
+
+function startWrangler(): void {
+  const require = createRequire(import.meta.url);
+  const wranglerBin = join(dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
+  const log = openSync(logFile, "w", 0o600);
+  try {
+    wrangler = spawn(
+      process.execPath,
+      [
+        wranglerBin,
+        "dev",
+        "--config",
+        join(ROOT, "wrangler.toml"),
+        "--ip",
+        HOST,
+        "--port",
+        String(govPort),
+        "--test-scheduled",
+        "--show-interactive-dev-session=false",
+        "--env-file",
+        envFile,
+        "--persist-to",
+        persistDir,
+      ],
+      {
+        cwd: ROOT,
+        // Its own process group: Ctrl-C reaches it only through us, and the
+        // whole group (wrangler, its CLI child, workerd) is stopped together.
+        detached: true,
+        stdio: ["ignore", log, log],
+        env: {
+          ...env,
+          CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
+          CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
+          WRANGLER_SEND_METRICS: "false",
+          FORCE_COLOR: "0",
+          NO_COLOR: "1",
+        },
+      },
+    );
+  } finally {
+    closeSync(log);
+  }
+  const child = wrangler;
+  wranglerExited = new Promise((resolve) => child.once("exit", () => resolve()));
+  child.once("exit", (code, signal) => {
+    if (stopRequested) return;
+    console.error(
+      `wrangler exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack. ` +
+        `Last lines of ${logFile}:`,
+    );
+    printLogTail();
+    requestStop(1);
+  });
+}
+
+async function waitHealthy(governor: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = "no answer yet";
+  while (!stopRequested) {
+    try {
+      const response = await fetch(`${governor}/v1/health`, { signal: AbortSignal.timeout(5000) });
+      const body = await response.text();
+      if (response.status === 200) return;
+      last = `${response.status} ${body.slice(0, 500)}`;
+    } catch (error) {
+      last =
+        error instanceof Error
+          ? ((error.cause as Error | undefined)?.message ?? error.message)
+          : String(error);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `governor not healthy after ${READY_TIMEOUT_MS / 1000}s (last /v1/health: ${last})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+function requestStop(code: number): void {
+  stopRequested = true;
+  shutdownStarted ??= shutdown(code);
+}
+
+async function shutdown(code: number): Promise<void> {
+  await startupSettled;
+  let exitCode = code;
+  if (wrangler) {
+    if (wrangler.exitCode === null && wrangler.signalCode === null) killWranglerGroup("SIGTERM");
+    const stopped = await Promise.race([
+      wranglerExited!.then(() => waitGroupGone(STOP_GRACE_MS)),
+      sleep(STOP_GRACE_MS).then(() => false),
+    ]);
+    if (!stopped) {
+      console.error("wrangler did not stop in time; killing it");
+      killWranglerGroup("SIGKILL");
+      if (!(await waitGroupGone(2000))) exitCode = 1;
+    }
+  }
+  await services?.stop().catch((error: unknown) => {
+    console.error(`stopping services: ${error instanceof Error ? error.message : String(error)}`);
+    exitCode = 1;
+  });
+  cleanupFiles();
+  if (code === 0) console.log("governor stack stopped");
+  process.exit(exitCode);
+}
+
+/** Signal wrangler's whole process group (wrangler, its CLI child and workerd). */
+function killWranglerGroup(signal: NodeJS.Signals): void {
+  if (wrangler?.pid === undefined) return;
+  try {
+    process.kill(-wrangler.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitGroupGone(timeoutMs: number): Promise<boolean> {
+  const pid = wrangler?.pid;
+  if (pid === undefined) return true;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(-pid, 0);
+    } catch {
+      return true;
+    }
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+}
+
+function cleanupFiles(): void {
+  rmSync(envFile, { force: true });
+  // Remove the stack file only if it still describes this (now stopped) stack.
+  try {
+    if (writtenStack !== undefined && readFileSync(stackFile, "utf8") === writtenStack) {
+      rmSync(stackFile, { force: true });
+    }
+  } catch {
+    // already gone
+  }
+}
+
+function printLogTail(lines = 30): void {
+  if (!existsSync(logFile)) return;
+  const tail = readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines);
+  if (tail.length === 0 || tail[0] === "") return;
+  console.error(tail.map((line) => `  wrangler| ${line}`).join("\n"));
+}
+
+function port(name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+    console.error(`${name} must be a TCP port number, got ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return value;
+}
+
+function remote<T>(
+  urlName: string,
+  secretNames: string[],
+  build: (url: string, secrets: string[]) => T,
+): T | undefined {
+  const url = env[urlName];
+  if (!url) return undefined;
+  const missing = secretNames.filter((name) => !env[name]);
+  if (missing.length > 0) {
+    console.error(`${urlName} is set, so ${missing.join(" and ")} must be set too`);
+    process.exit(1);
+  }
+  return build(
+    url,
+    secretNames.map((name) => env[name] ?? ""),
+  );
+}
+
+function dotenv(values: Record<string, string>): string {
+  return Object.entries(values)
+    .map(([key, value]) => {
+      if (/['\r\n]/.test(value)) {
+        throw new StackError(`${key} contains a quote or newline, which the env file cannot carry`);
+      }
+      return `${key}='${value}'\n`;
+    })
+    .join("");
+}
+
+function portFree(value: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(value, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
