@@ -52,15 +52,14 @@ const env = process.env;
 const govPort = port("GOV_PORT", 8787);
 const restPort = port("REDIS_REST_PORT", 8079);
 const exchangePort = port("EXCHANGE_SIM_PORT", 8090);
-const remoteRedis = remote(
-  "UPSTASH_REDIS_REST_URL",
-  ["UPSTASH_REDIS_REST_TOKEN"],
-  (url, [token]) => ({ url, token }),
-);
+const remoteRedis = remote("UPSTASH_REDIS_REST_URL", ["UPSTASH_REDIS_REST_TOKEN"], (url, get) => ({
+  url,
+  token: get("UPSTASH_REDIS_REST_TOKEN"),
+}));
 const remoteExchange = remote(
   "BINANCE_BASE_URL",
   ["BINANCE_API_KEY", "BINANCE_API_SECRET"],
-  (url, [apiKey, apiSecret]) => ({ url, apiKey, apiSecret }),
+  (url, get) => ({ url, apiKey: get("BINANCE_API_KEY"), apiSecret: get("BINANCE_API_SECRET") }),
 );
 
 if (!remoteRedis && !redisServerAvailable()) {
@@ -236,7 +235,7 @@ function startWrangler(): void {
 
 async function waitHealthy(governor: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = "no answer yet";
+  let last: string;
   while (!stopRequested) {
     try {
       const response = await fetch(`${governor}/v1/health`, { signal: AbortSignal.timeout(5000) });
@@ -345,7 +344,7 @@ function port(name: string, fallback: number): number {
 function remote<T>(
   urlName: string,
   secretNames: string[],
-  build: (url: string, secrets: string[]) => T,
+  build: (url: string, get: (name: string) => string) => T,
 ): T | undefined {
   const url = env[urlName];
   if (!url) return undefined;
@@ -354,10 +353,7 @@ function remote<T>(
     console.error(`${urlName} is set, so ${missing.join(" and ")} must be set too`);
     process.exit(1);
   }
-  return build(
-    url,
-    secretNames.map((name) => env[name] ?? ""),
-  );
+  return build(url, (name) => env[name] ?? "");
 }
 
 function dotenv(values: Record<string, string>): string {
