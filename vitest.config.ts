@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // The governor's structured log lines are checked where they matter, not echoed.
+    onConsoleLog: (log) => !log.includes('"msg":"governor.'),
     projects: [
       {
         test: {
@@ -27,7 +29,7 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               // The real dependencies, started by test/setup/workers-global.ts.
-              bindings: inject<Record<string, string>>("workerBindings"),
+              bindings: inject("workerBindings"),
             },
           })),
         ],
@@ -39,8 +41,6 @@ export default defineConfig({
           hookTimeout: 30_000,
           // One shared Redis and exchange simulator: files run one after another.
           fileParallelism: false,
-          // The governor's structured log lines are checked where they matter, not echoed.
-          onConsoleLog: (log) => !log.includes('"msg":"governor.'),
         },
       },
     ],

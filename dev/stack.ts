@@ -24,6 +24,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -104,6 +105,13 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     requestStop(0);
   });
 }
+
+// `npm start` runs us under `sh -c`: a SIGTERM sent to npm stops npm and the
+// shell but never reaches this process. Stop when the parent goes away.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) requestStop(0);
+}, 250).unref();
 
 async function start(): Promise<void> {
   const ports: [string, number][] = [["GOV_PORT", govPort]];
@@ -300,15 +308,43 @@ async function waitGroupGone(timeoutMs: number): Promise<boolean> {
   const pid = wrangler?.pid;
   if (pid === undefined) return true;
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      process.kill(-pid, 0);
-    } catch {
-      return true;
-    }
+  while (groupAlive(pid)) {
     if (Date.now() > deadline) return false;
     await sleep(50);
   }
+  return true;
+}
+
+/**
+ * Whether process group `pgid` still has a live (non-zombie) member. Zombies
+ * count for kill(-pgid, 0) until whoever inherited them reaps them, so on
+ * Linux /proc is consulted to ignore them.
+ */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
+  }
+  return false;
 }
 
 function cleanupFiles(): void {

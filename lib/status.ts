@@ -56,7 +56,7 @@ export async function readStatus(gov: GovernorContext) {
   });
 
   const entries = parseEntries(entriesRaw);
-  let positions: unknown[] | { error: string } = [];
+  let positions: unknown[] | { error: string };
   let openSymbols: string[] = [];
   try {
     const rows = (await createBinanceClient({ ...config.binance }).positionRisk()).filter(

@@ -146,3 +146,31 @@ export async function events(type?: string) {
   const all = await streamEntries(keys.eventsStream);
   return type ? all.filter((e) => e.event === type) : all;
 }
+
+export interface SimRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  weight: number;
+  status: number;
+  at: number;
+}
+
+/** The exchange simulator's request log, from index `since` on (count is the total). */
+export async function simRequests(since = 0) {
+  return (await sim("GET", `/__sim/requests?since=${since}`)) as {
+    total_weight: number;
+    count: number;
+    requests: SimRequest[];
+  };
+}
+
+/** `n` closed 1h kline rows (flat prices), the last one closed before the current hour. */
+export function closedHourlyRows(n: number, price = 100): (number | string)[][] {
+  const hour = 3_600_000;
+  const currentOpen = Math.floor(Date.now() / hour) * hour;
+  return Array.from({ length: n }, (_, i) => {
+    const openTime = currentOpen - (n - i) * hour;
+    return [openTime, String(price), String(price + 1), String(price - 1), String(price), "10"];
+  });
+}

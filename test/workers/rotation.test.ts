@@ -127,4 +127,30 @@ describe("rotation through the webhook", () => {
       reason: "active_slots_rotation_below_threshold",
     });
   });
+
+  it("times out a rotation whose close is not confirmed within GOV_ROTATION_LOCK_TTL", async () => {
+    await sim("PUT", "/__sim/apply", { auto: false });
+    await postPlan({ plan_id: "slow-1", symbol: "BTCUSDT", score: 2 });
+    const key = keys.rotationLock("slow-1");
+    const lock = JSON.parse((await redis.get(key)) as string);
+    // Arrange: the lock was created 121 s ago (the TTL is 120 s).
+    await redis.set(key, JSON.stringify({ ...lock, created_at: lock.created_at - 121 }), {
+      ex: 600,
+    });
+
+    const { body } = await postPlan({ plan_id: "slow-1", symbol: "BTCUSDT", score: 2 });
+
+    expect(body).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_rotation_timeout",
+      rotation: { close_symbol: "SOLUSDT" },
+    });
+    expect(body.rotation.lock_age).toBeGreaterThanOrEqual(121);
+    const [timeout] = await events("ROTATION_TIMEOUT");
+    expect(timeout).toMatchObject({ new_plan_id: "slow-1", close_plan_id: "rot_slow-1_SOLUSDT" });
+    expect(Number(timeout!.lock_age)).toBeGreaterThanOrEqual(121);
+    expect(await redis.get(key)).toBeNull();
+    expect(await redis.hlen(keys.claims)).toBe(0);
+    expect(await redis.get(keys.permit("slow-1"))).toBeNull();
+  });
 });

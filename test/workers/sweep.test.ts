@@ -12,7 +12,6 @@ import {
   setRegime,
   setUniverse,
   sim,
-  streamEntries,
 } from "./helpers.ts";
 
 const HELD = ["ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"];
@@ -74,13 +73,21 @@ describe("the rotation sweep (cron)", () => {
     await sweepAt((created_at + 121) * 1000);
     expect(await lockOf("sweep-late")).toBeNull();
     const [timeout] = await events("ROTATION_TIMEOUT");
-    expect(timeout).toMatchObject({ new_plan_id: "sweep-late", close_symbol: "ADAUSDT", lock_age: "121" });
+    expect(timeout).toMatchObject({
+      new_plan_id: "sweep-late",
+      close_symbol: "ADAUSDT",
+      lock_age: "121",
+    });
     expect(toHash(await redis.hgetall(keys.claims))).toEqual({});
     expect(JSON.parse((await redis.get(keys.block("sweep-late"))) as string)).toMatchObject({
       reason: "active_slots_rotation_timeout",
     });
     const replay = await postPlan({ plan_id: "sweep-late", symbol: "BTCUSDT", score: 3 });
-    expect(replay.body).toMatchObject({ decision: "BLOCK", reason: "active_slots_rotation_timeout", replayed: true });
+    expect(replay.body).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_rotation_timeout",
+      replayed: true,
+    });
   });
 
   it("drops an orphaned index entry (lock key gone) and releases its claim", async () => {
@@ -100,7 +107,11 @@ describe("the rotation sweep (cron)", () => {
     for (let batch = 0; batch < 10; batch++) {
       const pipeline = redis.pipeline();
       for (let i = 0; i < 500; i++) {
-        pipeline.xadd(keys.applyResultStream, "*", { plan_id: `other-${batch}-${i}`, executed: "true", reduceOnly: "true" });
+        pipeline.xadd(keys.applyResultStream, "*", {
+          plan_id: `other-${batch}-${i}`,
+          executed: "true",
+          reduceOnly: "true",
+        });
       }
       await pipeline.exec();
     }
@@ -131,8 +142,11 @@ describe("the rotation sweep (cron)", () => {
   });
 
   it("racing concurrent resubmissions, completes each rotation exactly once", async () => {
-    await Promise.all(CANDIDATES.map((symbol, i) => postPlan({ plan_id: `race-${i}`, symbol, score: 3 })));
-    for (const [i] of CANDIDATES.entries()) await confirm((await lockOf(`race-${i}`))!.close_plan_id);
+    await Promise.all(
+      CANDIDATES.map((symbol, i) => postPlan({ plan_id: `race-${i}`, symbol, score: 3 })),
+    );
+    for (const [i] of CANDIDATES.entries())
+      await confirm((await lockOf(`race-${i}`))!.close_plan_id);
 
     const resubmissions = CANDIDATES.flatMap((symbol, i) =>
       Array.from({ length: 3 }, () => postPlan({ plan_id: `race-${i}`, symbol, score: 3 })),

@@ -1,0 +1,58 @@
+import { createExecutionContext, createScheduledController, env } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../functions/index.ts";
+import { SWEEP_BATCH } from "../../lib/sweep/sweep.ts";
+import { bridge, keys, redis, resetWorld } from "./helpers.ts";
+
+/** Index `n` waiting locks directly in Redis, as the evaluation path leaves them. */
+async function seedLocks(n: number, createdAt: number) {
+  for (let start = 0; start < n; start += 500) {
+    const pipeline = redis.pipeline();
+    for (let i = start; i < Math.min(n, start + 500); i++) {
+      const planId = `bulk-${i}`;
+      const closeSymbol = `S${i}USDT`;
+      const closePlanId = `rot_${planId.slice(0, 8)}_${closeSymbol}`;
+      pipeline.set(
+        keys.rotationLock(planId),
+        JSON.stringify({
+          new_symbol: `N${i}USDT`,
+          new_plan_id: planId,
+          close_symbol: closeSymbol,
+          close_plan_id: closePlanId,
+          created_at: createdAt,
+          created_at_ms: createdAt * 1000,
+          ttl_s: 120,
+          scan_from: "0-0",
+        }),
+        { ex: 3600 },
+      );
+      pipeline.zadd(keys.lockIndex, { score: createdAt * 1000 + i, member: planId });
+      pipeline.hset(keys.claims, { [planId]: closeSymbol });
+      pipeline.hset(keys.closePlans, { [closePlanId]: planId });
+    }
+    await pipeline.exec();
+  }
+}
+
+describe("sweep cost", () => {
+  beforeEach(resetWorld);
+
+  it("checks 1,000 locks in a number of Redis requests that grows with N / batch", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await seedLocks(1000, now);
+    await bridge("POST", "reset");
+    const started = Date.now();
+
+    await worker.scheduled(
+      createScheduledController({ scheduledTime: now * 1000, cron: "* * * * *" }),
+      env,
+      createExecutionContext(),
+    );
+
+    const requests = (await bridge("GET", "stats")).requests;
+    console.log(`sweep: locks=1000 redis_requests=${requests} duration_ms=${Date.now() - started}`);
+    // 1 catch-up call + ceil(N / batch) + 1 final short batch, + 1 possible NOSCRIPT reload.
+    expect(requests).toBeLessThanOrEqual(Math.ceil(1000 / SWEEP_BATCH) + 3);
+    expect(await redis.zcard(keys.lockIndex)).toBe(1000);
+  });
+});
