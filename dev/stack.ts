@@ -76,7 +76,6 @@ const persistDir = join(stackDir, "wrangler-state");
 
 let services: DevServices | undefined;
 let wrangler: ChildProcess | undefined;
-let wranglerExited: Promise<void> | undefined;
 let stopRequested = false;
 let shutdownStarted: Promise<void> | undefined;
 let writtenStack: string | undefined;
@@ -105,6 +104,10 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     requestStop(0);
   });
 }
+
+// A closed terminal or a dead parent pipe must not crash us before cleanup.
+process.stdout.on("error", () => undefined);
+process.stderr.on("error", () => undefined);
 
 // `npm start` runs us under `sh -c`: a SIGTERM sent to npm stops npm and the
 // shell but never reaches this process. Stop when the parent goes away.
@@ -229,7 +232,6 @@ function startWrangler(): void {
     closeSync(log);
   }
   const child = wrangler;
-  wranglerExited = new Promise((resolve) => child.once("exit", () => resolve()));
   child.once("exit", (code, signal) => {
     if (stopRequested) return;
     console.error(
@@ -273,13 +275,10 @@ function requestStop(code: number): void {
 async function shutdown(code: number): Promise<void> {
   await startupSettled;
   let exitCode = code;
-  if (wrangler) {
-    if (wrangler.exitCode === null && wrangler.signalCode === null) killWranglerGroup("SIGTERM");
-    const stopped = await Promise.race([
-      wranglerExited!.then(() => waitGroupGone(STOP_GRACE_MS)),
-      sleep(STOP_GRACE_MS).then(() => false),
-    ]);
-    if (!stopped) {
+  if (wrangler?.pid !== undefined && groupAlive(wrangler.pid)) {
+    // Also when wrangler itself is already gone: workerd may have outlived it.
+    killWranglerGroup("SIGTERM");
+    if (!(await waitGroupGone(STOP_GRACE_MS))) {
       console.error("wrangler did not stop in time; killing it");
       killWranglerGroup("SIGKILL");
       if (!(await waitGroupGone(2000))) exitCode = 1;
@@ -361,8 +360,12 @@ function cleanupFiles(): void {
 
 function printLogTail(lines = 30): void {
   if (!existsSync(logFile)) return;
-  const tail = readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines);
-  if (tail.length === 0 || tail[0] === "") return;
+  const text = readFileSync(logFile, "utf8").trim();
+  if (text === "") return;
+  const tail = text
+    .split("\n")
+    .filter((line) => !/^(env\.\S+ \(|Binding\s+Resource)/.test(line)) // the bindings table
+    .slice(-lines);
   console.error(tail.map((line) => `  wrangler| ${line}`).join("\n"));
 }
 

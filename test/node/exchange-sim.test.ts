@@ -75,7 +75,7 @@ describe("exchange simulator over HTTP", () => {
     } catch {
       json = undefined;
     }
-    return { res, status: res.status, text, json: json as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    return { res, status: res.status, text, json: json as any };
   }
 
   /** A signed GET as a Binance client sends it. */

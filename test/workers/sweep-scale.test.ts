@@ -1,4 +1,4 @@
-import { createExecutionContext, createScheduledController, env } from "cloudflare:test";
+import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { SWEEP_BATCH } from "../../lib/sweep/sweep.ts";
@@ -46,7 +46,6 @@ describe("sweep cost", () => {
     await worker.scheduled(
       createScheduledController({ scheduledTime: now * 1000, cron: "* * * * *" }),
       env,
-      createExecutionContext(),
     );
 
     const requests = (await bridge("GET", "stats")).requests;

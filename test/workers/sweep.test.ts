@@ -1,4 +1,4 @@
-import { createExecutionContext, createScheduledController, env } from "cloudflare:test";
+import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { toHash } from "../../lib/redis/replies.ts";
@@ -19,7 +19,7 @@ const CANDIDATES = ["BTCUSDT", "BNBUSDT", "DOGEUSDT", "LTCUSDT"];
 
 async function sweepAt(scheduledTime: number) {
   const controller = createScheduledController({ scheduledTime, cron: "* * * * *" });
-  await worker.scheduled(controller, env, createExecutionContext());
+  await worker.scheduled(controller, env);
 }
 
 async function lockOf(planId: string) {

@@ -1,0 +1,212 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  bridge,
+  events,
+  keys,
+  postPlan,
+  redis,
+  resetWorld,
+  setPositions,
+  setRegime,
+  setUniverse,
+  sim,
+  simRequests,
+} from "./helpers.ts";
+
+const POSITION_RISK = "/fapi/v3/positionRisk";
+const KLINES = "/fapi/v1/klines";
+const TIME = "/fapi/v1/time";
+const TIMESTAMP_ERROR = JSON.stringify({
+  code: -1021,
+  msg: "Timestamp for this request is outside of the recvWindow.",
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function expectNoPermit(planId: string): Promise<void> {
+  expect(await redis.get(keys.permit(planId))).toBeNull();
+}
+
+async function expectBlocked(planId: string, reason: string) {
+  const { status, body } = await postPlan({ plan_id: planId, symbol: "BTCUSDT", score: 2 });
+  expect(status).toBe(200);
+  expect(body).toMatchObject({ plan_id: planId, decision: "BLOCK", reason });
+  await expectNoPermit(planId);
+  return body;
+}
+
+describe("dependency failures never grant an entry", () => {
+  beforeEach(async () => {
+    await resetWorld();
+    await setUniverse(["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
+    await setRegime("BTCUSDT", "BASE");
+    await setPositions([{ symbol: "ETHUSDT", amt: 1 }]);
+  });
+
+  it("control: with every dependency healthy the same entry is allowed", async () => {
+    const { body } = await postPlan({ plan_id: "healthy-1", symbol: "BTCUSDT" });
+    expect(body).toMatchObject({ decision: "ALLOW", reason: "active_slots_slot_free" });
+  });
+
+  it("blocks positions_unavailable when positionRisk answers 5xx", async () => {
+    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 503 });
+    const body = await expectBlocked("bx-5xx", "active_slots_positions_unavailable");
+    expect(String(body.details?.error)).toMatch(/HTTP 503/);
+    expect(await events("PLAN_BLOCKED")).toHaveLength(1);
+  });
+
+  it("on 429 with Retry-After blocks, stores the shared backoff, and then sends no request while it runs", async () => {
+    await sim("PUT", "/__sim/faults", {
+      path: POSITION_RISK,
+      status: 429,
+      retry_after: 30,
+      times: 1,
+    });
+    const started = Date.now();
+    await expectBlocked("bx-429-a", "active_slots_positions_unavailable");
+
+    const until = Number(await redis.get(keys.binanceBackoff));
+    expect(until).toBeGreaterThanOrEqual(started + 29_000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 31_000);
+    const pttl = await redis.pttl(keys.binanceBackoff);
+    expect(pttl).toBeGreaterThan(25_000);
+    expect(pttl).toBeLessThanOrEqual(30_000);
+
+    // The fault is gone, but the backoff is shared through Redis: no call until it ends.
+    const seen = (await simRequests()).count;
+    const body = await expectBlocked("bx-429-b", "active_slots_positions_unavailable");
+    expect(String(body.details?.error)).toMatch(/backoff/i);
+    expect((await simRequests(seen)).requests).toEqual([]);
+    // The same plan, resubmitted, is still refused without a call.
+    await expectBlocked("bx-429-a", "active_slots_positions_unavailable");
+    expect((await simRequests(seen)).requests).toEqual([]);
+  });
+
+  it("on 418 blocks and backs off for at least 2 minutes", async () => {
+    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 418, times: 1 });
+    const started = Date.now();
+    await expectBlocked("bx-418", "active_slots_positions_unavailable");
+    expect(Number(await redis.get(keys.binanceBackoff))).toBeGreaterThanOrEqual(started + 119_000);
+  });
+
+  it("blocks positions_unavailable when positionRisk does not answer within the timeout", async () => {
+    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, delay_ms: 3500, times: 1 });
+    const started = Date.now();
+    const body = await expectBlocked("bx-timeout", "active_slots_positions_unavailable");
+    const elapsed = Date.now() - started;
+    expect(String(body.details?.error)).toMatch(/timeout/);
+    expect(elapsed).toBeGreaterThanOrEqual(2900);
+    expect(elapsed).toBeLessThan(3500);
+    // Let the simulator finish the abandoned request before the next test resets it.
+    await sleep(3600 - elapsed);
+  });
+
+  it("blocks when -1021 persists after one resync and retry", async () => {
+    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 400, body: TIMESTAMP_ERROR });
+    const body = await expectBlocked("bx-1021", "active_slots_positions_unavailable");
+    expect(String(body.details?.error)).toMatch(/-1021/);
+    const paths = (await simRequests()).requests.map((r) => r.path);
+    expect(paths.filter((p) => p === POSITION_RISK)).toHaveLength(2);
+    expect(paths.filter((p) => p === TIME)).toHaveLength(1);
+  });
+
+  it("resyncs its clock on a one-off skew, allows the entry, and reuses the offset afterwards", async () => {
+    await sim("PUT", "/__sim/clock", { skew_ms: 600_000 });
+    const { body } = await postPlan({ plan_id: "bx-skew-a", symbol: "BTCUSDT" });
+    expect(body).toMatchObject({ decision: "ALLOW", reason: "active_slots_slot_free" });
+    expect(await redis.get(keys.permit("bx-skew-a"))).not.toBeNull();
+
+    const log = (await simRequests()).requests;
+    const signed = log.filter((r) => r.path === POSITION_RISK);
+    expect(signed.map((r) => r.status)).toEqual([400, 200]);
+    expect(log.filter((r) => r.path === TIME)).toHaveLength(1);
+    const offset = Number(await redis.get(keys.binanceTimeOffset));
+    expect(Math.abs(offset - 600_000)).toBeLessThan(2_000);
+
+    // The next evaluation signs with the stored offset: no -1021, no resync.
+    const seen = (await simRequests()).count;
+    const next = await postPlan({ plan_id: "bx-skew-b", symbol: "BTCUSDT" });
+    expect(next.body).toMatchObject({ decision: "ALLOW" });
+    const after = (await simRequests(seen)).requests;
+    expect(after.filter((r) => r.path === TIME)).toHaveLength(0);
+    expect(after.filter((r) => r.path === POSITION_RISK).map((r) => r.status)).toEqual([200]);
+  });
+
+  it("blocks when positionRisk answers 200 with a body that is not JSON", async () => {
+    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 200, body: "not json" });
+    const body = await expectBlocked("bx-notjson", "active_slots_positions_unavailable");
+    expect(String(body.details?.error)).toMatch(/not JSON/);
+  });
+
+  it("blocks when positionRisk rows miss required fields", async () => {
+    await sim("PUT", "/__sim/faults", {
+      path: POSITION_RISK,
+      status: 200,
+      body: JSON.stringify([{ symbol: "ETHUSDT", positionAmt: "1" }]),
+    });
+    const body = await expectBlocked("bx-fields", "active_slots_positions_unavailable");
+    expect(String(body.details?.error)).toMatch(/unexpected body shape/);
+  });
+
+  it("blocks when positionRisk has a non-numeric positionAmt", async () => {
+    const [row] = (await sim("GET", "/__sim/positions")) as Record<string, unknown>[];
+    await sim("PUT", "/__sim/faults", {
+      path: POSITION_RISK,
+      status: 200,
+      body: JSON.stringify([{ ...row, positionAmt: "abc" }]),
+    });
+    await expectBlocked("bx-nan", "active_slots_positions_unavailable");
+  });
+
+  it("blocks regime_unavailable when klines answer 5xx and nothing is cached", async () => {
+    await sim("PUT", "/__sim/faults", { path: KLINES, status: 500 });
+    const body = await expectBlocked("bx-klines", "active_slots_regime_unavailable");
+    expect(String(body.details?.error)).toMatch(/HTTP 500/);
+  });
+
+  it("allows from the cached regime when klines fail after a successful read", async () => {
+    const warm = await postPlan({ plan_id: "bx-warm-a", symbol: "BTCUSDT" });
+    expect(warm.body).toMatchObject({ decision: "ALLOW" });
+    await sim("PUT", "/__sim/faults", { path: KLINES, status: 500 });
+    const seen = (await simRequests()).count;
+    const { body } = await postPlan({ plan_id: "bx-warm-b", symbol: "BTCUSDT" });
+    expect(body).toMatchObject({ decision: "ALLOW", regime: { name: "BASE" } });
+    expect((await simRequests(seen)).requests.map((r) => r.path)).toEqual([POSITION_RISK]);
+  });
+
+  it("answers 503 with a JSON error when the Redis REST endpoint is down, and grants nothing", async () => {
+    await bridge("PUT", "fault", { times: 10, status: 500 });
+    const { status, body } = await postPlan({ plan_id: "bx-redis", symbol: "BTCUSDT" });
+    await bridge("PUT", "fault", null);
+    expect(status).toBe(503);
+    expect(body.error).toMatchObject({
+      code: "dependency_unavailable",
+      message: expect.any(String),
+    });
+    await expectNoPermit("bx-redis");
+    expect(await redis.get(keys.decision("bx-redis"))).toBeNull();
+    expect(await redis.exists(keys.reservations)).toBe(0);
+  });
+
+  it("answers 503 and grants nothing when Redis fails at the decision step", async () => {
+    // Reads succeed (one /pipeline request); the decision script (a single command on /) fails.
+    await bridge("PUT", "fault", { times: 10, status: 500, path: "/" });
+    const { status, body } = await postPlan({ plan_id: "bx-redis-script", symbol: "BTCUSDT" });
+    await bridge("PUT", "fault", null);
+    expect(status).toBe(503);
+    expect(body.error.code).toBe("dependency_unavailable");
+    await expectNoPermit("bx-redis-script");
+    expect(await redis.exists(keys.reservations)).toBe(0);
+    expect(await events()).toEqual([]);
+  });
+
+  it("after a Redis outage clears, the same plan is evaluated normally", async () => {
+    await bridge("PUT", "fault", { times: 10, status: 500 });
+    const down = await postPlan({ plan_id: "bx-redis-back", symbol: "BTCUSDT" });
+    await bridge("PUT", "fault", null);
+    expect(down.status).toBe(503);
+    const up = await postPlan({ plan_id: "bx-redis-back", symbol: "BTCUSDT" });
+    expect(up.status).toBe(200);
+    expect(up.body).toMatchObject({ decision: "ALLOW" });
+  });
+});
