@@ -33,6 +33,8 @@ export function redisKeys(prefix: string) {
     entries: `${p}:governor:entries`,
     /** string (JSON): cached closed klines of one symbol and interval. */
     klines: (symbol: string, interval: string) => `${p}:governor:klines:${interval}:${symbol}`,
+    /** string (JSON array): symbols open at the last evaluation, to prefetch their klines. */
+    openSymbols: `${p}:governor:open_symbols`,
     /** string: unix ms until which Binance calls are refused (shared 429/418 backoff). */
     binanceBackoff: `${p}:governor:binance:backoff_until`,
     /** string: offset ms between Binance server time and local time. */

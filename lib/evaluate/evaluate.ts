@@ -13,7 +13,8 @@ import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { planKeyPrefixes, runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
 import { toHash } from "../redis/replies.ts";
-import { runGates, type Snapshot } from "./gates.ts";
+import { runGates, type Fetched, type Snapshot } from "./gates.ts";
+import { openPositionsFromAccount } from "../binance/positions.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -36,7 +37,7 @@ const EntryRecordSchema = z.object({ at: z.number(), score: z.number().nullish()
 
 /**
  * Evaluate one plan (SPEC §5). Redis is touched twice on the hot path: one
- * pipeline of reads, then one script that decides atomically and writes the
+ * read-only script, then one script that decides atomically and writes the
  * permit or block, the event and the decision cache. Throws StateStoreError
  * when Redis itself is unusable (the caller answers 503; nothing is granted).
  */
@@ -71,25 +72,44 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
       writes.push([deps.keys.binanceBackoff, String(until), Math.max(1, until - deps.now())]);
     },
   });
+  const marketOf = async (symbol: string): Promise<MarketCache> =>
+    reads.markets.get(symbol) ?? fetchMarket(symbol, binance, deps, writes);
 
-  const [positions, market] = await Promise.allSettled([
-    binance.positionRisk(),
-    reads.market ?? fetchMarket(plan.symbol, binance, deps, writes),
+  // One Binance call on the warm path: the account (positions + margin), with the
+  // plan's regime fetched alongside only when its cache is cold.
+  const [account, planMarket] = await Promise.allSettled([
+    binance.account(),
+    marketOf(plan.symbol),
   ]);
+  const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
+  if (account.status === "fulfilled") {
+    const others = [
+      ...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol)),
+    ].filter((symbol) => symbol !== plan.symbol);
+    writes.push([deps.keys.openSymbols, JSON.stringify(others), 3_600_000]);
+    const legs = await Promise.allSettled(others.map(marketOf));
+    others.forEach((symbol, i) => markets.set(symbol, settled(legs[i]!)));
+  }
   const snapshot: Snapshot = {
     universe: reads.universe,
-    positions:
-      positions.status === "fulfilled"
-        ? { ok: true, rows: positions.value }
-        : { ok: false, error: describe(positions.reason) },
-    market:
-      market.status === "fulfilled"
-        ? { ok: true, cache: market.value }
-        : { ok: false, error: describe(market.reason) },
+    account: settled(account),
+    markets,
     entries: reads.entries,
   };
 
   const outcome = runGates(plan, snapshot, deps.config, deps.now());
+  if (outcome.figures) {
+    writes.push([
+      deps.keys.lastGates,
+      JSON.stringify({
+        at: deps.now(),
+        plan_id: plan.plan_id,
+        symbol: plan.symbol,
+        ...outcome.figures,
+      }),
+      86_400_000,
+    ]);
+  }
   if (outcome.kind === "block") {
     return finish(
       await record(plan, "BLOCK", outcome.reason, deps, writes, {
@@ -106,10 +126,17 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     open_symbols: step.openSymbols,
     victims: step.victims,
     regime: step.regime,
+    required_victim: step.requiredVictim ?? undefined,
     threshold: deps.config.rotationThreshold,
     max_rotations_per_hour: deps.config.rotationMaxPerHour,
   }).catch(stateStoreFailure);
   return finish(decisionFrom(answer));
+}
+
+function settled<T>(result: PromiseSettledResult<T>): Fetched<T> {
+  return result.status === "fulfilled"
+    ? { ok: true, value: result.value }
+    : { ok: false, error: describe(result.reason) };
 }
 
 /** Write a decision taken before the slot step (one request, idempotent). */
@@ -173,37 +200,56 @@ interface StateReads {
   universe: string | null;
   backoffUntilMs: number;
   timeOffsetMs: number;
-  market: MarketCache | null;
+  /** Valid market caches of the plan's symbol and the symbols open at the last evaluation. */
+  markets: Map<string, MarketCache>;
   entries: Map<string, EntryRecord>;
 }
 
-/** Request 1: everything the gates need from Redis, in one pipeline. */
+const ReadStateSchema = z.object({
+  decision: z.string().optional(),
+  universe: z.string().optional(),
+  backoff_until: z.string().optional(),
+  time_offset: z.string().optional(),
+  entries: z.unknown(),
+  markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+});
+
+/** Request 1: everything the gates need from Redis, in one read-only script. */
 async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> {
   const { keys, config } = deps;
-  const pipeline = deps.redis.pipeline();
-  pipeline.get(keys.decision(plan.plan_id));
-  pipeline.hget(keys.policy, "universe_symbols");
-  pipeline.get(keys.binanceBackoff);
-  pipeline.get(keys.binanceTimeOffset);
-  pipeline.get(keys.klines(plan.symbol, config.regime.interval));
-  pipeline.hgetall(keys.entries);
-  const [decision, universe, backoff, offset, market, entries] = (await pipeline
-    .exec()
-    .catch(stateStoreFailure)) as [
-    string | null,
-    string | null,
-    string | null,
-    string | null,
-    string | null,
-    Record<string, string> | null,
-  ];
+  const answer = await runScript(
+    deps.redis,
+    SCRIPTS.readState,
+    [
+      keys.decision(plan.plan_id),
+      keys.policy,
+      keys.binanceBackoff,
+      keys.binanceTimeOffset,
+      keys.entries,
+      keys.openSymbols,
+    ],
+    { symbol: plan.symbol, market_prefix: keys.klines("", config.regime.interval) },
+  ).catch(stateStoreFailure);
+  const parsed = ReadStateSchema.safeParse(
+    typeof answer === "string" ? JSON.parse(answer) : answer,
+  );
+  if (!parsed.success) throw new StateStoreError("state read answered an unexpected shape");
+  const state = parsed.data;
+  const now = deps.now();
+  const markets = new Map<string, MarketCache>();
+  for (const [symbol, raw] of Object.entries(state.markets)) {
+    const cache = readMarketCache(raw, now);
+    if (cache) markets.set(symbol, cache);
+  }
   return {
-    decision: decision ? decisionFrom({ replayed: false, response: JSON.parse(decision) }) : null,
-    universe: universe ?? null,
-    backoffUntilMs: Number(backoff) || 0,
-    timeOffsetMs: Number(offset) || 0,
-    market: readMarketCache(market, deps.now()),
-    entries: parseEntries(entries),
+    decision: state.decision
+      ? decisionFrom({ replayed: false, response: JSON.parse(state.decision) })
+      : null,
+    universe: state.universe ?? null,
+    backoffUntilMs: Number(state.backoff_until) || 0,
+    timeOffsetMs: Number(state.time_offset) || 0,
+    markets,
+    entries: parseEntries(state.entries),
   };
 }
 

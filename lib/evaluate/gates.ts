@@ -1,20 +1,35 @@
 import { z } from "zod";
 import type { Config } from "../config.ts";
-import type { PositionRisk } from "../binance/schemas.ts";
+import type { FuturesAccount } from "../binance/schemas.ts";
+import { openPositionsFromAccount } from "../binance/positions.ts";
 import type { MarketCache } from "../market/cache.ts";
+import { intervalMs, type KlineInterval } from "../market/klines.ts";
 import { desiredSlots } from "../regime/classify.ts";
-import { isOpenPosition, rankVictims, type EntryRecord } from "../rotation/weakness.ts";
-import type { Plan } from "../plans/schema.ts";
-import { REASONS, type Reason } from "../plans/reasons.ts";
+import { rankVictims, type EntryRecord } from "../rotation/weakness.ts";
+import { correlations, type PairCorrelation } from "../risk/correlation.ts";
+import { projectedMarginUsage } from "../risk/margin.ts";
+import { sideSign, type Plan } from "../plans/schema.ts";
+import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import type { DecisionBody } from "../plans/decision.ts";
+
+export type Fetched<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Everything the side-effect-free gates look at, gathered before they run. */
 export interface Snapshot {
   /** Raw `universe_symbols` of the policy hash, or null when absent. */
   universe: string | null;
-  positions: { ok: true; rows: PositionRisk[] } | { ok: false; error: string };
-  market: { ok: true; cache: MarketCache } | { ok: false; error: string };
+  account: Fetched<FuturesAccount>;
+  /** Market caches of the plan's symbol and of every open symbol. */
+  markets: ReadonlyMap<string, Fetched<MarketCache>>;
   entries: ReadonlyMap<string, EntryRecord>;
+}
+
+/** The one correlation failure a rotation may still clear by closing that very symbol. */
+export interface RequiredVictim {
+  symbol: string;
+  reason: Reason;
+  final: boolean;
+  details: Record<string, unknown>;
 }
 
 /** Inputs of the atomic slot step (EVALUATE_SLOTS). */
@@ -30,6 +45,13 @@ export interface SlotStep {
     qty: string;
   }[];
   regime: NonNullable<DecisionBody["regime"]>;
+  requiredVictim: RequiredVictim | null;
+}
+
+/** Figures the status page shows from the latest evaluation. */
+export interface GateFigures {
+  correlations: PairCorrelation[];
+  margin: { usage: number; added: number; cap: number } | null;
 }
 
 export type GateOutcome =
@@ -38,8 +60,9 @@ export type GateOutcome =
       reason: Reason;
       details?: Record<string, unknown>;
       regime?: SlotStep["regime"];
+      figures?: GateFigures;
     }
-  | { kind: "slots"; step: SlotStep };
+  | { kind: "slots"; step: SlotStep; figures: GateFigures };
 
 const UniverseSchema = z.array(z.string().regex(/^[A-Z0-9]{2,20}$/));
 
@@ -56,7 +79,7 @@ export function parseUniverse(raw: string | null): Set<string> | null {
 
 /**
  * SPEC §5 steps 3–7 for one entry plan: the checks with no side effects, in
- * order. Either a BLOCK, or the inputs of the atomic slot step.
+ * order. Either a BLOCK, or the inputs of the atomic slot step (step 8).
  */
 export function runGates(
   plan: Plan,
@@ -64,25 +87,32 @@ export function runGates(
   config: Config,
   nowMs: number,
 ): GateOutcome {
+  // 3. Universe.
   const universe = parseUniverse(snapshot.universe);
   if (universe === null) return { kind: "block", reason: REASONS.noPolicy };
   if (!universe.has(plan.symbol)) return { kind: "block", reason: REASONS.notInUniverse };
 
-  if (!snapshot.positions.ok) {
+  // 4. Positions (from the account call, which also feeds the margin gate).
+  if (!snapshot.account.ok) {
     return {
       kind: "block",
       reason: REASONS.positionsUnavailable,
-      details: { error: snapshot.positions.error },
+      details: { error: snapshot.account.error },
     };
   }
-  if (!snapshot.market.ok) {
+  const account = snapshot.account.value;
+  const open = openPositionsFromAccount(account);
+
+  // 5. Regime of the plan's symbol.
+  const market = snapshot.markets.get(plan.symbol);
+  if (!market?.ok) {
     return {
       kind: "block",
       reason: REASONS.regimeUnavailable,
-      details: { error: snapshot.market.error },
+      details: { error: market?.error ?? "no market data" },
     };
   }
-  const { regime: figures } = snapshot.market.cache;
+  const figures = market.value.regime;
   const desired = desiredSlots(figures.name, config.slots);
   const regime = {
     name: figures.name,
@@ -91,9 +121,64 @@ export function runGates(
     desired_slots: desired,
   };
 
-  // Steps 6 (correlation) and 7 (margin) plug in here, before any side effect.
+  // 6. Correlation with every other open position.
+  const netBySymbol = new Map<string, number>();
+  for (const p of open) netBySymbol.set(p.symbol, (netBySymbol.get(p.symbol) ?? 0) + p.positionAmt);
+  const pairs = correlations({
+    candidate: { closes: market.value.closes, sign: sideSign(plan.side) },
+    legs: [...netBySymbol]
+      .filter(([symbol]) => symbol !== plan.symbol)
+      .map(([symbol, net]) => {
+        const leg = snapshot.markets.get(symbol);
+        return {
+          symbol,
+          sign: Math.sign(net) as 1 | -1 | 0,
+          closes: leg?.ok ? leg.value.closes : null,
+        };
+      }),
+    maxCorrelation: config.maxCorrelation,
+    candleMs: intervalMs(config.regime.interval as KlineInterval),
+  });
+  const failing = pairs.filter((p) => p.status !== "ok");
+  const worst = failing.find((p) => p.status === "limit") ?? failing[0];
+  const correlationBlock = worst && {
+    reason: worst.status === "limit" ? REASONS.correlationLimit : REASONS.correlationUnavailable,
+    details: {
+      symbol: worst.symbol,
+      value: "value" in worst ? worst.value : null,
+      samples: worst.samples,
+      max: config.maxCorrelation,
+    },
+  };
 
-  const open = snapshot.positions.rows.filter(isOpenPosition);
+  // 7. Margin, projected with the plan's own notional.
+  const projected = projectedMarginUsage({
+    totalInitialMargin: account.totalInitialMargin,
+    totalMarginBalance: account.totalMarginBalance,
+    notional: plan.notional,
+    leverage: plan.leverage,
+  });
+  const gateFigures: GateFigures = {
+    correlations: pairs,
+    margin: projected && { ...projected, cap: config.maxMarginUsagePct },
+  };
+  const block = (reason: Reason, details?: Record<string, unknown>): GateOutcome => ({
+    kind: "block",
+    reason,
+    details,
+    regime,
+    figures: gateFigures,
+  });
+  // Two failing pairs cannot both be rotated out: block now.
+  if (correlationBlock && failing.length > 1)
+    return block(correlationBlock.reason, correlationBlock.details);
+  if (projected === null) {
+    return block(REASONS.marginUnavailable, { totalMarginBalance: account.totalMarginBalance });
+  }
+  if (projected.usage > config.maxMarginUsagePct) {
+    return block(REASONS.marginCap, { usage: projected.usage, cap: config.maxMarginUsagePct });
+  }
+
   const victims = rankVictims(open, snapshot.entries, nowMs, {
     agePenaltyPerHour: config.agePenalty.perHour,
     agePenaltyCap: config.agePenalty.cap,
@@ -112,6 +197,21 @@ export function runGates(
   });
   return {
     kind: "slots",
-    step: { desired, openSymbols: [...new Set(open.map((p) => p.symbol))], victims, regime },
+    figures: gateFigures,
+    step: {
+      desired,
+      openSymbols: [...netBySymbol.keys()],
+      victims,
+      regime,
+      // One failing pair passes only if the rotation closes exactly that position (decided atomically).
+      requiredVictim: correlationBlock
+        ? {
+            symbol: worst!.symbol,
+            reason: correlationBlock.reason,
+            final: isFinal("BLOCK", correlationBlock.reason),
+            details: correlationBlock.details,
+          }
+        : null,
+    },
   };
 }

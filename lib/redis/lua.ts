@@ -45,21 +45,36 @@ local function emit(event, fields)
 end
 
 -- Write the decision of one plan: permit or block record, event, and (when
--- final) the decision cache that makes replays idempotent.
+-- final) the decision cache that makes replays idempotent. In shadow mode a
+-- BLOCK is recorded as it would be (block record, PLAN_BLOCKED marked
+-- shadow=true) and the entry gets its permit anyway.
+local function write_permit(response)
+  redis.call('SET', ctx.keys.permit .. response.plan_id, cjson.encode({
+    plan_id = response.plan_id, symbol = response.symbol, reason = response.reason, at = now_s,
+    expires_at = now_s + ttl.permit, regime = response.regime and response.regime.name or nil,
+    shadow = ctx.shadow or nil }), 'EX', ttl.permit)
+end
+
 local function finalize(response, final)
   local pid = response.plan_id
   if response.decision == 'ALLOW' then
-    redis.call('SET', ctx.keys.permit .. pid, cjson.encode({
-      plan_id = pid, symbol = response.symbol, reason = response.reason, at = now_s,
-      expires_at = now_s + ttl.permit, regime = response.regime and response.regime.name or nil,
-      shadow = ctx.shadow or nil }), 'EX', ttl.permit)
+    write_permit(response)
     emit('PLAN_ALLOWED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
   else
     redis.call('SET', ctx.keys.block .. pid, cjson.encode({
       plan_id = pid, symbol = response.symbol, reason = response.reason, at = now_s,
-      details = response.details }), 'EX', ttl.block)
+      details = response.details, shadow = ctx.shadow or nil }), 'EX', ttl.block)
     emit('PLAN_BLOCKED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
+    if ctx.shadow then
+      response.details = response.details or {}
+      response.details.would_be = { decision = 'BLOCK', reason = response.reason }
+      response.decision = 'ALLOW'
+      response.reason = 'active_slots_shadow_mode'
+      write_permit(response)
+      final = true
+    end
   end
+  if ctx.shadow then response.shadow = true end
   if final then
     redis.call('SET', ctx.keys.decision .. pid, cjson.encode(response), 'EX', ttl.decision)
   end
@@ -161,6 +176,36 @@ end
 `;
 
 /**
+ * READ_STATE: request 1 of an evaluation, read-only. KEYS: decision, policy,
+ * binance backoff, binance time offset, entries, open symbols.
+ * ctx: { symbol, market_prefix }. Returns the raw values plus the market
+ * caches of the plan's symbol and of the symbols open at the last evaluation
+ * (the correlation gate needs them: one round trip instead of two).
+ */
+export const READ_STATE = `
+local ctx = cjson.decode(ARGV[1])
+local function get(key) local v = redis.call('GET', key); if v then return v end; return nil end
+local out = {
+  decision = get(KEYS[1]),
+  universe = redis.call('HGET', KEYS[2], 'universe_symbols') or nil,
+  backoff_until = get(KEYS[3]),
+  time_offset = get(KEYS[4]),
+  entries = redis.call('HGETALL', KEYS[5]),
+  markets = {},
+}
+local symbols = { ctx.symbol }
+local open_raw = get(KEYS[6])
+if open_raw then
+  local ok, list = pcall(cjson.decode, open_raw)
+  if ok and type(list) == 'table' then
+    for _, s in ipairs(list) do if type(s) == 'string' then symbols[#symbols + 1] = s end end
+  end
+end
+for _, s in ipairs(symbols) do out.markets[s] = get(ctx.market_prefix .. s) end
+return cjson.encode(out)
+`;
+
+/**
  * RECORD_DECISION: write a decision taken before the slot step (closes, master
  * switch, universe, unavailable dependencies), unless the plan already has a
  * final one. ctx: { response, final }.
@@ -174,8 +219,9 @@ return finalize(ctx.response, ctx.final)
 /**
  * EVALUATE_SLOTS: SPEC §5 step 8 in one atomic step.
  * ctx: { plan {plan_id, symbol, score?}, desired, open_symbols [..],
- *        victims [{symbol, weakness, side, qty, position_side}] ordered weakest first,
- *        threshold, max_rotations_per_hour, regime, shadow }
+ *        victims [{symbol, weakness, close_side, qty, position_side}] weakest first,
+ *        required_victim? {symbol, reason, final, details}, threshold,
+ *        max_rotations_per_hour, regime, shadow }
  */
 export const EVALUATE_SLOTS = `${PRELUDE}${LOCKS}
 local plan = ctx.plan
@@ -235,10 +281,21 @@ if lock_raw then
     { rotation = rotation_of(lock) }), false)
 end
 
+-- One open position is too correlated (or its correlation unknown): the entry may
+-- only come in by rotating out exactly that position.
+local required = ctx.required_victim
+local function correlation_block()
+  return finalize(answer('BLOCK', required.reason, { details = required.details }), required.final)
+end
+
 if (open[symbol] or reserved[symbol]) and not claimed[symbol] then
+  if required then return correlation_block() end
   return reserve_and_allow('active_slots_symbol_holds_slot')
 end
-if count < desired then return reserve_and_allow('active_slots_slot_free') end
+if count < desired then
+  if required then return correlation_block() end
+  return reserve_and_allow('active_slots_slot_free')
+end
 if count > desired then
   return finalize(answer('BLOCK', 'active_slots_over_capacity'), true)
 end
@@ -251,16 +308,17 @@ end
 if not victim then
   return finalize(answer('BLOCK', 'active_slots_no_rotation_candidate'), true)
 end
+if required and required.symbol ~= victim.symbol then return correlation_block() end
 local entry_raw = redis.call('HGET', K.entries, victim.symbol)
 local victim_score = 0
 if entry_raw then
   local e = cjson.decode(entry_raw)
   if type(e.score) == 'number' then victim_score = e.score end
 end
-local required = (1 + ctx.threshold) * victim_score
-if type(plan.score) ~= 'number' or plan.score < required then
+local min_score = (1 + ctx.threshold) * victim_score
+if type(plan.score) ~= 'number' or plan.score < min_score then
   return finalize(answer('BLOCK', 'active_slots_rotation_below_threshold', { details = {
-    victim = victim.symbol, victim_score = victim_score, required = required,
+    victim = victim.symbol, victim_score = victim_score, required = min_score,
     score = plan.score } }), true)
 end
 -- Churn budget: rotations started in the last hour.
@@ -272,10 +330,9 @@ end
 
 local close_plan_id = 'rot_' .. string.sub(pid, 1, 8) .. '_' .. victim.symbol
 if ctx.shadow then
-  -- Shadow mode: record the would-be rotation, emit no close plan, grant the entry.
-  return finalize(answer('ALLOW', 'active_slots_shadow_mode', { details = {
-    would_block = 'active_slots_waiting_rotation_close', close_symbol = victim.symbol,
-    close_plan_id = close_plan_id } }), true)
+  -- Shadow mode: the would-be rotation is recorded, no close plan is emitted.
+  return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close', { details = {
+    close_symbol = victim.symbol, close_plan_id = close_plan_id } }), false)
 end
 
 local tail = redis.call('XREVRANGE', K.applyResultStream, '+', '-', 'COUNT', 1)

@@ -1,6 +1,12 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import type { RedisKeys } from "../keys.ts";
-import { EVALUATE_SLOTS, RECORD_DECISION, SCRIPT_KEY_NAMES, SWEEP_LOCKS } from "./lua.ts";
+import {
+  EVALUATE_SLOTS,
+  READ_STATE,
+  RECORD_DECISION,
+  SCRIPT_KEY_NAMES,
+  SWEEP_LOCKS,
+} from "./lua.ts";
 
 export interface NamedScript {
   name: string;
@@ -8,6 +14,7 @@ export interface NamedScript {
 }
 
 export const SCRIPTS = {
+  readState: { name: "read_state", source: READ_STATE },
   recordDecision: { name: "record_decision", source: RECORD_DECISION },
   evaluateSlots: { name: "evaluate_slots", source: EVALUATE_SLOTS },
   sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },

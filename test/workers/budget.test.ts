@@ -35,7 +35,7 @@ describe("hot-path request budget", () => {
     const after = (await sim("GET", "/__sim/requests")) as RequestLog;
     const binanceCalls = after.requests.slice(before.count);
     expect(redisRequests).toBe(2);
-    expect(binanceCalls.map((r) => r.path)).toEqual(["/fapi/v3/positionRisk"]);
+    expect(binanceCalls.map((r) => r.path)).toEqual(["/fapi/v3/account"]);
     console.log(
       `budget: redis_requests=${redisRequests} binance_calls=${binanceCalls.length} binance_weight=${after.total_weight - before.total_weight}`,
     );

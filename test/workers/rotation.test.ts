@@ -15,9 +15,9 @@ import {
 
 const FULL = [
   { symbol: "ETHUSDT", amt: 1, pnl: 5 },
-  { symbol: "SOLUSDT", amt: 10, pnl: -8 }, // weakest: -8% pnl
-  { symbol: "XRPUSDT", amt: 100, pnl: 1 },
-  { symbol: "ADAUSDT", amt: 1000, pnl: 2 },
+  { symbol: "SOLUSDT", amt: 2, pnl: -16 }, // weakest: -8% pnl
+  { symbol: "XRPUSDT", amt: 3, pnl: 3 },
+  { symbol: "ADAUSDT", amt: 4, pnl: 8 },
 ];
 
 async function waitFor<T>(
@@ -70,7 +70,7 @@ describe("rotation through the webhook", () => {
       new_symbol: "BTCUSDT",
       new_plan_id: "newplan-0001",
       side: "SELL",
-      qty: "10",
+      qty: "2",
     });
     expect(await events("ROTATION_LOCK_CREATED")).toHaveLength(1);
     expect(await redis.get(keys.permit("newplan-0001"))).toBeNull();

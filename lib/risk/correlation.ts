@@ -1,0 +1,51 @@
+import { alignedReturns, logReturns, pearson } from "../market/returns.ts";
+
+/** Fewest common 1h returns the correlation gate decides on (SPEC §5 step 6). */
+export const MIN_COMMON_RETURNS = 30;
+
+/** Closes of one symbol: [openTime ms, close], oldest first (the market cache's shape). */
+export type Closes = readonly (readonly [number, number])[];
+
+export interface OpenLeg {
+  symbol: string;
+  /** +1 long, −1 short, 0 unknown (e.g. hedge mode with both sides). */
+  sign: 1 | -1 | 0;
+  /** null when its klines could not be had. */
+  closes: Closes | null;
+}
+
+export type PairCorrelation =
+  | { symbol: string; status: "ok"; value: number; samples: number }
+  | { symbol: string; status: "limit"; value: number; samples: number }
+  | { symbol: string; status: "unavailable"; samples: number };
+
+function returnsOf(closes: Closes, candleMs: number) {
+  return logReturns(
+    closes.map(([openTime, close]) => ({ openTime, closeTime: openTime + candleMs - 1, close })),
+  );
+}
+
+/**
+ * Direction-adjusted Pearson correlation of aligned log returns between the
+ * candidate and each open leg: r × sign(candidate) × sign(leg) when both signs
+ * are known (a long and a short of correlated coins hedge). A value above
+ * `maxCorrelation` is a "limit"; fewer than 30 common returns is "unavailable".
+ */
+export function correlations(input: {
+  candidate: { closes: Closes; sign: 1 | -1 | 0 };
+  legs: readonly OpenLeg[];
+  maxCorrelation: number;
+  candleMs: number;
+}): PairCorrelation[] {
+  const candidate = returnsOf(input.candidate.closes, input.candleMs);
+  return input.legs.map((leg): PairCorrelation => {
+    if (leg.closes === null) return { symbol: leg.symbol, status: "unavailable", samples: 0 };
+    const { x, y } = alignedReturns(candidate, returnsOf(leg.closes, input.candleMs));
+    const r = pearson(x, y, MIN_COMMON_RETURNS);
+    if (r === null) return { symbol: leg.symbol, status: "unavailable", samples: x.length };
+    const signs = input.candidate.sign * leg.sign;
+    const value = signs === 0 ? r : r * signs;
+    const status = value > input.maxCorrelation ? "limit" : "ok";
+    return { symbol: leg.symbol, status, value, samples: x.length };
+  });
+}
