@@ -47,7 +47,6 @@ interface StackFile {
 
 class StackError extends Error {}
 
-const startedAt = performance.now();
 const env = process.env;
 
 const govPort = port("GOV_PORT", 8787);
@@ -108,6 +107,15 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 // A closed terminal or a dead parent pipe must not crash us before cleanup.
 process.stdout.on("error", () => undefined);
 process.stderr.on("error", () => undefined);
+// wrangler runs in its own session: never die without stopping it.
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.on(event, (error: unknown) => {
+    console.error(
+      `stack error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    requestStop(1);
+  });
+}
 
 // `npm start` runs us under `sh -c`: a SIGTERM sent to npm stops npm and the
 // shell but never reaches this process. Stop when the parent goes away.
@@ -131,7 +139,10 @@ async function start(): Promise<void> {
   const options: ServicesOptions = {
     restPort,
     exchangePort,
-    keyPrefix: env.GOV_KEY_PREFIX || undefined,
+    // The Apply Layer simulator must read the streams the governor writes.
+    keyPrefix: /^GOV_KEY_PREFIX\s*=\s*"([^"]*)"/m.exec(
+      readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
+    )?.[1],
     remoteRedis,
     remoteExchange,
   };
@@ -176,7 +187,8 @@ async function start(): Promise<void> {
   writeFileSync(tmp, writtenStack, { mode: 0o600 });
   renameSync(tmp, stackFile);
 
-  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  // performance.now() counts from process start.
+  const seconds = (performance.now() / 1000).toFixed(1);
   const token = remoteRedis ? "token from UPSTASH_REDIS_REST_TOKEN" : `token ${redisRest.token}`;
   const keys = remoteExchange
     ? "api_key/api_secret from BINANCE_API_KEY/BINANCE_API_SECRET"
@@ -184,8 +196,8 @@ async function start(): Promise<void> {
   console.log(
     `governor ready in ${seconds}s: governor=${governor} redis_rest=${redisRest.url} (${token}) ` +
       `exchange=${exchangeApi.url} (${keys}) webhook_secret=${credentials.webhookSecret} ` +
-      `read_token=${credentials.readToken} stack_file=${relative(process.cwd(), stackFile) || stackFile} ` +
-      `wrangler_log=${relative(process.cwd(), logFile) || logFile}`,
+      `read_token=${credentials.readToken} stack_file=${display(stackFile)} ` +
+      `wrangler_log=${display(logFile)}`,
   );
 }
 
@@ -246,6 +258,7 @@ function startWrangler(): void {
 async function waitHealthy(governor: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last: string;
+  let warned = false;
   while (!stopRequested) {
     try {
       const response = await fetch(`${governor}/v1/health`, { signal: AbortSignal.timeout(5000) });
@@ -257,6 +270,10 @@ async function waitHealthy(governor: string): Promise<void> {
         error instanceof Error
           ? ((error.cause as Error | undefined)?.message ?? error.message)
           : String(error);
+    }
+    if (!warned && Date.now() > deadline - READY_TIMEOUT_MS + 10_000) {
+      warned = true;
+      console.error(`still waiting for ${governor}/v1/health (last: ${last})`);
     }
     if (Date.now() > deadline) {
       throw new Error(
@@ -412,6 +429,12 @@ function portFree(value: number): Promise<boolean> {
     server.once("error", () => resolve(false));
     server.listen(value, HOST, () => server.close(() => resolve(true)));
   });
+}
+
+/** A path relative to the working directory when it is inside it. */
+function display(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith("..") ? rel : path;
 }
 
 function sleep(ms: number): Promise<void> {

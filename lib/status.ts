@@ -29,8 +29,9 @@ export async function readStatus(gov: GovernorContext) {
   first.zrange(keys.lockIndex, 0, MAX_LOCKS_SHOWN - 1);
   first.xrevrange(keys.eventsStream, "+", "-", EVENTS_SHOWN);
   first.hgetall(keys.entries);
-  const [universeRaw, reservationsRaw, claimsRaw, lockIds, eventsRaw, entriesRaw] =
-    (await first.exec()) as [string | null, unknown, unknown, string[], unknown, unknown];
+  first.get(keys.lastGates);
+  const [universeRaw, reservationsRaw, claimsRaw, lockIds, eventsRaw, entriesRaw, lastGatesRaw] =
+    (await first.exec()) as [string | null, unknown, unknown, string[], unknown, unknown, unknown];
   const universe = [...(parseUniverse(universeRaw) ?? [])];
   const second = redis.pipeline();
   for (const id of lockIds) second.get(keys.rotationLock(id));
@@ -97,6 +98,8 @@ export async function readStatus(gov: GovernorContext) {
     positions,
     reservations,
     locks,
+    /** Correlation and margin figures of the latest evaluation that reached those gates. */
+    last_gates: parse(lastGatesRaw),
     events,
   };
 }

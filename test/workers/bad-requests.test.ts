@@ -1,5 +1,7 @@
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { createExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../functions/index.ts";
 import {
   bridge,
   postRaw,
@@ -110,6 +112,26 @@ describe("POST /v1/plans: requests refused before any evaluation", () => {
     const { status, body } = await answer(await exports.default.fetch(request));
     expect(status).toBe(413);
     expect(body.error.code).toBe("payload_too_large");
+    await expectNothingWritten();
+  });
+
+  it("refuses with 503 config_invalid when no webhook secret is configured (never open)", async () => {
+    const rawBody = JSON.stringify(VALID);
+    const response = await worker.fetch(
+      new Request("http://governor/v1/plans", {
+        method: "POST",
+        headers: await signedHeaders(rawBody),
+        body: rawBody,
+      }),
+      Object.assign({}, env, { GOV_WEBHOOK_SECRET: "" }),
+      createExecutionContext(),
+    );
+    const { status, body } = await answer(response);
+    expect(status).toBe(503);
+    expect(body.error).toMatchObject({ code: "config_invalid" });
+    expect(body.error.message).toMatch(/GOV_WEBHOOK_SECRET/);
+    expect(JSON.stringify(body)).not.toContain(env.GOV_READ_TOKEN!);
+    expect(JSON.stringify(body)).not.toContain(env.BINANCE_API_SECRET!);
     await expectNothingWritten();
   });
 

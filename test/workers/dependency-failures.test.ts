@@ -1,19 +1,27 @@
+import { env } from "cloudflare:workers";
+import { createExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../functions/index.ts";
 import {
   bridge,
   events,
+  faultPositions,
+  getJson,
   keys,
+  positionRequests,
   postPlan,
   redis,
   resetWorld,
+  signedHeaders,
   setPositions,
   setRegime,
   setUniverse,
+  servePositionRows,
   sim,
   simRequests,
+  type SimRequest,
 } from "./helpers.ts";
 
-const POSITION_RISK = "/fapi/v3/positionRisk";
 const KLINES = "/fapi/v1/klines";
 const TIME = "/fapi/v1/time";
 const TIMESTAMP_ERROR = JSON.stringify({
@@ -25,6 +33,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function expectNoPermit(planId: string): Promise<void> {
   expect(await redis.get(keys.permit(planId))).toBeNull();
+}
+
+/** Request statuses per position endpoint that was called. */
+function statusesByPath(requests: SimRequest[]): Record<string, number[]> {
+  const byPath: Record<string, number[]> = {};
+  for (const r of positionRequests(requests)) (byPath[r.path] ??= []).push(r.status);
+  return byPath;
 }
 
 async function expectBlocked(planId: string, reason: string) {
@@ -48,20 +63,15 @@ describe("dependency failures never grant an entry", () => {
     expect(body).toMatchObject({ decision: "ALLOW", reason: "active_slots_slot_free" });
   });
 
-  it("blocks positions_unavailable when positionRisk answers 5xx", async () => {
-    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 503 });
+  it("blocks positions_unavailable when the positions endpoint answers 5xx", async () => {
+    await faultPositions({ status: 503 });
     const body = await expectBlocked("bx-5xx", "active_slots_positions_unavailable");
     expect(String(body.details?.error)).toMatch(/HTTP 503/);
     expect(await events("PLAN_BLOCKED")).toHaveLength(1);
   });
 
   it("on 429 with Retry-After blocks, stores the shared backoff, and then sends no request while it runs", async () => {
-    await sim("PUT", "/__sim/faults", {
-      path: POSITION_RISK,
-      status: 429,
-      retry_after: 30,
-      times: 1,
-    });
+    await faultPositions({ status: 429, retry_after: 30, times: 1 });
     const started = Date.now();
     await expectBlocked("bx-429-a", "active_slots_positions_unavailable");
 
@@ -82,15 +92,27 @@ describe("dependency failures never grant an entry", () => {
     expect((await simRequests(seen)).requests).toEqual([]);
   });
 
+  it("sends no exchange request from GET /v1/status or /v1/health while the shared backoff runs", async () => {
+    await faultPositions({ status: 429, retry_after: 30, times: 1 });
+    await expectBlocked("bx-429-read", "active_slots_positions_unavailable");
+    expect(Number(await redis.get(keys.binanceBackoff))).toBeGreaterThan(Date.now());
+
+    const seen = (await simRequests()).count;
+    const status = await getJson("/v1/status");
+    expect(status.status).toBe(200);
+    await getJson("/v1/health");
+    expect((await simRequests(seen)).requests.map((r) => r.path)).toEqual([]);
+  });
+
   it("on 418 blocks and backs off for at least 2 minutes", async () => {
-    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 418, times: 1 });
+    await faultPositions({ status: 418, times: 1 });
     const started = Date.now();
     await expectBlocked("bx-418", "active_slots_positions_unavailable");
     expect(Number(await redis.get(keys.binanceBackoff))).toBeGreaterThanOrEqual(started + 119_000);
   });
 
-  it("blocks positions_unavailable when positionRisk does not answer within the timeout", async () => {
-    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, delay_ms: 3500, times: 1 });
+  it("blocks positions_unavailable when the positions endpoint does not answer within the timeout", async () => {
+    await faultPositions({ delay_ms: 3500, times: 1 });
     const started = Date.now();
     const body = await expectBlocked("bx-timeout", "active_slots_positions_unavailable");
     const elapsed = Date.now() - started;
@@ -101,13 +123,46 @@ describe("dependency failures never grant an entry", () => {
     await sleep(3600 - elapsed);
   });
 
+  it("blocks when the exchange rejects the API key (401, -2015)", async () => {
+    await faultPositions({ status: 401 });
+    const body = await expectBlocked("bx-apikey", "active_slots_positions_unavailable");
+    expect(String(body.details?.error)).toMatch(/-2015/);
+  });
+
+  it("blocks when the exchange is unreachable", async () => {
+    const rawBody = JSON.stringify({
+      plan_id: "bx-unreachable",
+      symbol: "BTCUSDT",
+      action: "OPEN",
+      decision: "EXECUTE",
+    });
+    const response = await worker.fetch(
+      new Request("http://governor/v1/plans", {
+        method: "POST",
+        headers: await signedHeaders(rawBody),
+        body: rawBody,
+      }),
+      { ...env, BINANCE_BASE_URL: "http://127.0.0.1:9" },
+      createExecutionContext(),
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_positions_unavailable",
+    });
+    await expectNoPermit("bx-unreachable");
+  });
+
   it("blocks when -1021 persists after one resync and retry", async () => {
-    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 400, body: TIMESTAMP_ERROR });
+    await faultPositions({ status: 400, body: TIMESTAMP_ERROR });
     const body = await expectBlocked("bx-1021", "active_slots_positions_unavailable");
     expect(String(body.details?.error)).toMatch(/-1021/);
-    const paths = (await simRequests()).requests.map((r) => r.path);
-    expect(paths.filter((p) => p === POSITION_RISK)).toHaveLength(2);
-    expect(paths.filter((p) => p === TIME)).toHaveLength(1);
+    const { requests } = await simRequests();
+    // Each signed call: the request, one resync, one retry; then it gives up.
+    const byPath = statusesByPath(requests);
+    expect(Object.keys(byPath).length).toBeGreaterThan(0);
+    for (const statuses of Object.values(byPath)) expect(statuses).toEqual([400, 400]);
+    expect(requests.filter((r) => r.path === TIME)).toHaveLength(Object.keys(byPath).length);
   });
 
   it("resyncs its clock on a one-off skew, allows the entry, and reuses the offset afterwards", async () => {
@@ -117,9 +172,10 @@ describe("dependency failures never grant an entry", () => {
     expect(await redis.get(keys.permit("bx-skew-a"))).not.toBeNull();
 
     const log = (await simRequests()).requests;
-    const signed = log.filter((r) => r.path === POSITION_RISK);
-    expect(signed.map((r) => r.status)).toEqual([400, 200]);
-    expect(log.filter((r) => r.path === TIME)).toHaveLength(1);
+    const byPath = statusesByPath(log);
+    expect(Object.keys(byPath).length).toBeGreaterThan(0);
+    for (const statuses of Object.values(byPath)) expect(statuses).toEqual([400, 200]);
+    expect(log.filter((r) => r.path === TIME)).toHaveLength(Object.keys(byPath).length);
     const offset = Number(await redis.get(keys.binanceTimeOffset));
     expect(Math.abs(offset - 600_000)).toBeLessThan(2_000);
 
@@ -129,32 +185,24 @@ describe("dependency failures never grant an entry", () => {
     expect(next.body).toMatchObject({ decision: "ALLOW" });
     const after = (await simRequests(seen)).requests;
     expect(after.filter((r) => r.path === TIME)).toHaveLength(0);
-    expect(after.filter((r) => r.path === POSITION_RISK).map((r) => r.status)).toEqual([200]);
+    expect(positionRequests(after).length).toBeGreaterThan(0);
+    expect(positionRequests(after).every((r) => r.status === 200)).toBe(true);
   });
 
-  it("blocks when positionRisk answers 200 with a body that is not JSON", async () => {
-    await sim("PUT", "/__sim/faults", { path: POSITION_RISK, status: 200, body: "not json" });
+  it("blocks when the positions endpoint answers 200 with a body that is not JSON", async () => {
+    await faultPositions({ status: 200, body: "not json" });
     const body = await expectBlocked("bx-notjson", "active_slots_positions_unavailable");
     expect(String(body.details?.error)).toMatch(/not JSON/);
   });
 
-  it("blocks when positionRisk rows miss required fields", async () => {
-    await sim("PUT", "/__sim/faults", {
-      path: POSITION_RISK,
-      status: 200,
-      body: JSON.stringify([{ symbol: "ETHUSDT", positionAmt: "1" }]),
-    });
+  it("blocks when position rows miss required fields", async () => {
+    await servePositionRows((row) => ({ symbol: row.symbol, positionAmt: row.positionAmt }));
     const body = await expectBlocked("bx-fields", "active_slots_positions_unavailable");
     expect(String(body.details?.error)).toMatch(/unexpected body shape/);
   });
 
-  it("blocks when positionRisk has a non-numeric positionAmt", async () => {
-    const [row] = (await sim("GET", "/__sim/positions")) as Record<string, unknown>[];
-    await sim("PUT", "/__sim/faults", {
-      path: POSITION_RISK,
-      status: 200,
-      body: JSON.stringify([{ ...row, positionAmt: "abc" }]),
-    });
+  it("blocks when a position row has a non-numeric positionAmt", async () => {
+    await servePositionRows((row) => ({ ...row, positionAmt: "abc" }));
     await expectBlocked("bx-nan", "active_slots_positions_unavailable");
   });
 
@@ -171,7 +219,9 @@ describe("dependency failures never grant an entry", () => {
     const seen = (await simRequests()).count;
     const { body } = await postPlan({ plan_id: "bx-warm-b", symbol: "BTCUSDT" });
     expect(body).toMatchObject({ decision: "ALLOW", regime: { name: "BASE" } });
-    expect((await simRequests(seen)).requests.map((r) => r.path)).toEqual([POSITION_RISK]);
+    const after = (await simRequests(seen)).requests;
+    expect(after.filter((r) => r.path === KLINES)).toEqual([]);
+    expect(positionRequests(after).length).toBeGreaterThan(0);
   });
 
   it("answers 503 with a JSON error when the Redis REST endpoint is down, and grants nothing", async () => {

@@ -1,9 +1,13 @@
 import { env, exports } from "cloudflare:workers";
+import { createExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../functions/index.ts";
 import {
   bridge,
   closedHourlyRows,
+  signedHeaders,
   events,
+  faultPositions,
   getJson,
   keys,
   postPlan,
@@ -11,6 +15,7 @@ import {
   resetWorld,
   setPositions,
   setRegime,
+  servePositionRows,
   setUniverse,
   sim,
   streamEntries,
@@ -34,11 +39,17 @@ async function blockRecord(planId: string): Promise<Record<string, unknown> | nu
   return raw === null ? null : (JSON.parse(raw as string) as Record<string, unknown>);
 }
 
+/** Margin headroom, so the margin gate never decides what these tests look at. */
+async function ampleMargin(): Promise<void> {
+  await sim("PUT", "/__sim/account", { totalWalletBalance: "100000000" });
+}
+
 describe("entry gates: reason codes through the real worker", () => {
   beforeEach(async () => {
     await resetWorld();
     await setUniverse(UNIVERSE);
     await setRegime("BTCUSDT", "BASE");
+    await ampleMargin();
   });
 
   it("blocks active_slots_no_policy when the policy hash is missing", async () => {
@@ -70,8 +81,8 @@ describe("entry gates: reason codes through the real worker", () => {
     await expectNoPermit("outside-1");
   });
 
-  it("blocks active_slots_positions_unavailable when positionRisk answers 500", async () => {
-    await sim("PUT", "/__sim/faults", { path: "/fapi/v3/positionRisk", status: 500 });
+  it("blocks active_slots_positions_unavailable when the positions endpoint answers 500", async () => {
+    await faultPositions({ status: 500 });
     const { body } = await postPlan({ plan_id: "nopos-1", symbol: "BTCUSDT" });
     expect(body).toMatchObject({
       decision: "BLOCK",
@@ -153,6 +164,56 @@ describe("entry gates: reason codes through the real worker", () => {
     expect(await redis.get(keys.permit("trend-1"))).not.toBeNull();
   });
 
+  it("counts a hedge-mode LONG and SHORT on one symbol as one slot", async () => {
+    const updateTime = Date.now() - 3_600_000;
+    await sim("PUT", "/__sim/positions", [
+      { symbol: "ETHUSDT", positionSide: "LONG", positionAmt: "1", entryPrice: "100", updateTime },
+      {
+        symbol: "ETHUSDT",
+        positionSide: "SHORT",
+        positionAmt: "-1",
+        entryPrice: "100",
+        updateTime,
+      },
+      { symbol: "SOLUSDT", positionAmt: "10", entryPrice: "100", updateTime },
+      { symbol: "XRPUSDT", positionAmt: "100", entryPrice: "100", updateTime },
+    ]);
+    const { body } = await postPlan({ plan_id: "hedge-1", symbol: "BTCUSDT" });
+    expect(body).toMatchObject({
+      decision: "ALLOW",
+      reason: "active_slots_slot_free",
+      slots: { desired: 4, holders: 4 },
+    });
+  });
+
+  it("does not count a dust position (|positionAmt| <= 1e-8) as a slot", async () => {
+    await setPositions(FULL);
+    await servePositionRows((row) =>
+      row.symbol === "ADAUSDT" ? { ...row, positionAmt: "0.000000001" } : row,
+    );
+    const { body } = await postPlan({ plan_id: "dust-1", symbol: "BTCUSDT" });
+    expect(body).toMatchObject({
+      decision: "ALLOW",
+      reason: "active_slots_slot_free",
+      slots: { desired: 4, holders: 4 },
+    });
+  });
+
+  it("counts a live reservation (permit issued, position not yet visible) as a slot holder", async () => {
+    await setPositions(FULL.slice(0, 3));
+    const first = await postPlan({ plan_id: "reserve-1", symbol: "BTCUSDT" });
+    expect(first.body).toMatchObject({ decision: "ALLOW", slots: { desired: 4, holders: 4 } });
+    // BTCUSDT is not open on the exchange yet, but its reservation holds the fourth slot.
+    await setRegime("BNBUSDT", "BASE");
+    const second = await postPlan({ plan_id: "reserve-2", symbol: "BNBUSDT" });
+    expect(second.body).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_rotation_below_threshold",
+      slots: { desired: 4, holders: 4 },
+    });
+    await expectNoPermit("reserve-2");
+  });
+
   it.each([
     { action: "FULL_CLOSE_PROPOSED" },
     { action: "PARTIAL_TP" },
@@ -168,6 +229,32 @@ describe("entry gates: reason codes through the real worker", () => {
     expect((await events("PLAN_ALLOWED")).map((e) => e.reason)).toEqual([
       "active_slots_close_allowed",
     ]);
+  });
+
+  it("allows entries with active_slots_disabled when GOV_ACTIVE_SLOTS_ENABLED=false, even with slots full", async () => {
+    await setPositions(FULL);
+    const rawBody = JSON.stringify({
+      plan_id: "disabled-1",
+      symbol: "BTCUSDT",
+      action: "OPEN",
+      decision: "EXECUTE",
+    });
+    const response = await worker.fetch(
+      new Request("http://governor/v1/plans", {
+        method: "POST",
+        headers: await signedHeaders(rawBody),
+        body: rawBody,
+      }),
+      { ...env, GOV_ACTIVE_SLOTS_ENABLED: "false" },
+      createExecutionContext(),
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      decision: "ALLOW",
+      reason: "active_slots_disabled",
+    });
+    expect(await redis.get(keys.permit("disabled-1"))).not.toBeNull();
+    expect(await streamEntries(keys.applyPlanStream)).toHaveLength(0);
   });
 
   it("answers IGNORED to decision HOLD and writes nothing to Redis", async () => {
@@ -236,7 +323,7 @@ describe("entry gates: reason codes through the real worker", () => {
   });
 
   it("does not make a *_unavailable BLOCK final: once the fault clears the same plan is re-evaluated and allowed", async () => {
-    await sim("PUT", "/__sim/faults", { path: "/fapi/v3/positionRisk", status: 500, times: 1 });
+    await faultPositions({ status: 500, times: 1 });
     const first = await postPlan({ plan_id: "retry-1", symbol: "BTCUSDT" });
     expect(first.body).toMatchObject({
       decision: "BLOCK",
@@ -257,6 +344,7 @@ describe("GET /v1/plans/{plan_id}", () => {
     await resetWorld();
     await setUniverse(UNIVERSE);
     await setRegime("BTCUSDT", "BASE");
+    await ampleMargin();
   });
 
   it("shows the permit of an allowed plan", async () => {
@@ -292,6 +380,14 @@ describe("GET /v1/plans/{plan_id}", () => {
       block: { reason: "active_slots_waiting_rotation_close" },
       lock: { new_plan_id: "show-lock", new_symbol: "BTCUSDT", close_symbol: "SOLUSDT" },
     });
+  });
+
+  it("answers 503 with a JSON error when Redis is down", async () => {
+    await bridge("PUT", "fault", { times: 10, status: 500 });
+    const { status, body } = await getJson("/v1/plans/show-down");
+    await bridge("PUT", "fault", null);
+    expect(status).toBe(503);
+    expect(body.error).toMatchObject({ code: "dependency_unavailable" });
   });
 
   it("answers 401 without a bearer token", async () => {

@@ -1,5 +1,7 @@
 import { env, exports } from "cloudflare:workers";
+import { createExecutionContext } from "cloudflare:test";
 import { Redis } from "@upstash/redis/cloudflare";
+import worker from "../../functions/index.ts";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import { toStreamEntries } from "../../lib/redis/replies.ts";
@@ -118,12 +120,24 @@ export async function postRaw(rawBody: string, headers: Record<string, string>):
   );
 }
 
-/** POST a signed plan to the worker; returns status and JSON body. */
+/**
+ * POST a signed plan to the worker; returns status and JSON body. With
+ * `vars`, the worker runs with those settings over the test bindings (e.g.
+ * `{ GOV_MODE: "shadow" }`).
+ */
 export async function postPlan(
   plan: PlanInput,
+  vars?: Record<string, string>,
 ): Promise<{ status: number; body: Record<string, any> }> {
   const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
-  const response = await postRaw(rawBody, await signedHeaders(rawBody));
+  const headers = await signedHeaders(rawBody);
+  const response = vars
+    ? await worker.fetch(
+        new Request("http://governor/v1/plans", { method: "POST", headers, body: rawBody }),
+        { ...env, ...vars },
+        createExecutionContext(),
+      )
+    : await postRaw(rawBody, headers);
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
@@ -173,4 +187,60 @@ export function closedHourlyRows(n: number, price = 100): (number | string)[][] 
     const openTime = currentOpen - (n - i) * hour;
     return [openTime, String(price), String(price + 1), String(price - 1), String(price), "10"];
   });
+}
+
+/**
+ * The signed endpoints the governor may read open positions from: SPEC §4 names
+ * positionRisk; the v3 account lists the same positions (and feeds the margin gate).
+ * Fault both so a test holds whichever one the product reads.
+ */
+export const POSITION_ENDPOINTS = ["/fapi/v3/positionRisk", "/fapi/v3/account"] as const;
+
+export interface SimFault {
+  status?: number;
+  delay_ms?: number;
+  times?: number;
+  body?: string;
+  retry_after?: number;
+}
+
+/** Make every position source answer with this fault. */
+export async function faultPositions(fault: SimFault): Promise<void> {
+  await sim(
+    "PUT",
+    "/__sim/faults",
+    POSITION_ENDPOINTS.map((path) => ({ path, ...fault })),
+  );
+}
+
+/**
+ * Serve the simulator's current open positions from every position source,
+ * with each row passed through `transform` (e.g. to drop fields or corrupt values).
+ */
+export async function servePositionRows(
+  transform: (row: Record<string, unknown>) => Record<string, unknown>,
+  fault: Omit<SimFault, "body" | "status"> = {},
+): Promise<void> {
+  const rows = (await sim("GET", "/__sim/positions")) as Record<string, unknown>[];
+  const account = (await sim("GET", "/__sim/account")) as { positions: Record<string, unknown>[] };
+  const open = rows.filter((row) => Number(row.positionAmt) !== 0);
+  await sim("PUT", "/__sim/faults", [
+    {
+      path: POSITION_ENDPOINTS[0],
+      status: 200,
+      body: JSON.stringify(open.map(transform)),
+      ...fault,
+    },
+    {
+      path: POSITION_ENDPOINTS[1],
+      status: 200,
+      body: JSON.stringify({ ...account, positions: account.positions.map(transform) }),
+      ...fault,
+    },
+  ]);
+}
+
+/** Requests of the simulator log made to a position source. */
+export function positionRequests(requests: SimRequest[]): SimRequest[] {
+  return requests.filter((r) => (POSITION_ENDPOINTS as readonly string[]).includes(r.path));
 }

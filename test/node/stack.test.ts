@@ -1,0 +1,239 @@
+/**
+ * `npm start` (dev/stack.ts) end to end: the whole local stack comes up on
+ * non-default ports, reports ready, writes its stack file, serves a healthy
+ * governor, and on SIGTERM exits 0 leaving no process or port behind.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../../dev/free-port.ts";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  state: string;
+  startTime: string;
+  cmdline: string;
+}
+
+/** Every process on the machine, from /proc (Linux). */
+function processes(): ProcInfo[] {
+  const list: ProcInfo[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // "pid (comm) state ppid pgrp ... starttime(22nd field)"
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+      list.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        state: fields[0] ?? "",
+        startTime: fields[19] ?? "",
+        cmdline,
+      });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return list;
+}
+
+/** The processes below `root` (children, grandchildren, ...). */
+function descendants(root: number): ProcInfo[] {
+  const all = processes();
+  const found: ProcInfo[] = [];
+  const parents = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const proc of all) {
+      if (parents.has(proc.ppid) && !parents.has(proc.pid)) {
+        parents.add(proc.pid);
+        found.push(proc);
+        grew = true;
+      }
+    }
+  }
+  return found;
+}
+
+/** Still running: same process (start time) and not a zombie waiting to be reaped. */
+function stillRunning(proc: ProcInfo): boolean {
+  const now = processes().find((p) => p.pid === proc.pid);
+  return now !== undefined && now.startTime === proc.startTime && !/[ZX]/.test(now.state);
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: "127.0.0.1" });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), "gov-stack-test-"));
+let child: ChildProcess | undefined;
+let spawned: ProcInfo[] = [];
+
+afterAll(() => {
+  // A failed run must not leave the stack behind.
+  if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const proc of spawned.filter(stillRunning)) {
+    try {
+      process.kill(proc.pid, "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => {
+  it("starts everything, reports ready, and stops cleanly on SIGTERM", async () => {
+    const [govPort, restPort, exchangePort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const stackFile = join(dir, "stack.json");
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      GOV_PORT: String(govPort),
+      REDIS_REST_PORT: String(restPort),
+      EXCHANGE_SIM_PORT: String(exchangePort),
+      GOV_STACK_FILE: stackFile,
+    };
+    for (const name of [
+      "UPSTASH_REDIS_REST_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
+      "BINANCE_BASE_URL",
+      "BINANCE_API_KEY",
+      "BINANCE_API_SECRET",
+    ]) {
+      delete env[name];
+    }
+
+    const started = Date.now();
+    const proc = spawn(process.execPath, ["dev/stack.ts"], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = proc;
+    let stderr = "";
+    proc.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      proc.once("exit", (code) => resolve(code)),
+    );
+    const stdoutLines: string[] = [];
+    const lines = createInterface({ input: proc.stdout! });
+    lines.on("line", (line) => stdoutLines.push(line));
+
+    const readyLine = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ready line after 60 s; stderr: ${stderr}`)),
+        60_000,
+      );
+      lines.on("line", (line) => {
+        if (line.startsWith("governor ready in ")) {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`stack exited early (code ${code}); stderr: ${stderr}`));
+      });
+    });
+    const readyMs = Date.now() - started;
+    expect(readyMs).toBeLessThan(30_000);
+
+    const governor = `http://127.0.0.1:${govPort}`;
+    const stack = JSON.parse(readFileSync(stackFile, "utf8")) as Record<string, unknown>;
+    expect(Object.keys(stack).sort()).toEqual(
+      ["exchange", "governor", "read_token", "redis_rest", "webhook_secret"].sort(),
+    );
+    expect(stack).toEqual({
+      governor,
+      redis_rest: { url: `http://127.0.0.1:${restPort}`, token: expect.any(String) },
+      exchange: {
+        url: `http://127.0.0.1:${exchangePort}`,
+        api_key: expect.any(String),
+        api_secret: expect.any(String),
+      },
+      webhook_secret: expect.any(String),
+      read_token: expect.any(String),
+    });
+    const s = stack as {
+      redis_rest: { token: string };
+      exchange: { api_key: string; api_secret: string };
+      webhook_secret: string;
+      read_token: string;
+    };
+    for (const value of [
+      s.redis_rest.token,
+      s.exchange.api_key,
+      s.exchange.api_secret,
+      s.webhook_secret,
+      s.read_token,
+    ]) {
+      expect(value.length).toBeGreaterThanOrEqual(16);
+      expect(readyLine).toContain(value);
+    }
+    expect(readyLine).toContain(`governor=${governor}`);
+    expect(readyLine).toContain(`redis_rest=http://127.0.0.1:${restPort}`);
+    expect(readyLine).toContain(`exchange=http://127.0.0.1:${exchangePort}`);
+    expect(stdoutLines.filter((line) => line.startsWith("governor ready"))).toHaveLength(1);
+
+    const health = await fetch(`${governor}/v1/health`);
+    expect(health.status).toBe(200);
+    const body = (await health.json()) as {
+      ok: boolean;
+      redis: { reachable: boolean };
+      exchange: { reachable: boolean };
+    };
+    expect(body.ok).toBe(true);
+    expect(body.redis.reachable).toBe(true);
+    expect(body.exchange.reachable).toBe(true);
+
+    // The Workers cron test route is on (without --test-scheduled it would be the app's 404).
+    const scheduled = await fetch(`${governor}/__scheduled?cron=*+*+*+*+*`);
+    await scheduled.arrayBuffer();
+    expect(scheduled.status).not.toBe(404);
+
+    // What it started: redis-server, wrangler (+ its CLI child), workerd.
+    spawned = descendants(proc.pid!);
+    const redis = spawned.filter((p) => p.cmdline.startsWith("redis-server"));
+    const workerd = spawned.filter((p) => p.cmdline.includes("workerd"));
+    expect(redis).toHaveLength(1);
+    expect(workerd.length).toBeGreaterThanOrEqual(1);
+    expect(spawned.some((p) => p.cmdline.includes("wrangler"))).toBe(true);
+    const redisPort = Number(/:(\d+)/.exec(redis[0]!.cmdline)?.[1]);
+    expect(redisPort).toBeGreaterThan(0);
+    expect(await portOpen(redisPort)).toBe(true);
+
+    proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(stderr).toBe("");
+
+    const leftovers = spawned.filter(stillRunning);
+    expect(leftovers.map((p) => `${p.pid} ${p.cmdline}`)).toEqual([]);
+    for (const port of [govPort, restPort, exchangePort, redisPort]) {
+      expect(await portOpen(port), `port ${port} still open`).toBe(false);
+    }
+    // The stack file described a stack that no longer runs: removed.
+    expect(() => readFileSync(stackFile)).toThrow();
+  }, 90_000);
+});
