@@ -15,3 +15,9 @@ export class StateStoreError extends Error {
     super(message, options);
   }
 }
+
+/** Map any failure of a Redis call to StateStoreError (the caller answers 503). */
+export function stateStoreFailure(error: unknown): never {
+  if (error instanceof StateStoreError) throw error;
+  throw new StateStoreError("Redis is unreachable or failed", { cause: error });
+}

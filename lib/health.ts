@@ -21,13 +21,23 @@ async function probe(run: () => Promise<unknown>, now: () => number): Promise<Pr
   }
 }
 
-/** Liveness and dependency reachability; never includes secrets or URLs with credentials. */
+/**
+ * Liveness and dependency reachability; never includes secrets. While the
+ * shared 429/418 backoff runs, the exchange is not called (a call could turn a
+ * 429 into a ban); health reports the backoff instead.
+ */
 export async function checkHealth(gov: GovernorContext) {
-  const binance = createBinanceClient({ ...gov.config.binance, timeoutMs: 2000 });
-  const [redis, exchange] = await Promise.all([
-    probe(() => gov.redis.ping(), gov.now),
-    probe(() => binance.serverTime(), gov.now),
-  ]);
+  let backoffUntil = 0;
+  const redis = await probe(async () => {
+    backoffUntil = Number(await gov.redis.get(gov.keys.binanceBackoff)) || 0;
+  }, gov.now);
+  const backoffActive = backoffUntil > gov.now();
+  const exchange = backoffActive
+    ? { reachable: false, latency_ms: 0, error: "backoff", backoff_until: backoffUntil }
+    : await probe(
+        () => createBinanceClient({ ...gov.config.binance, timeoutMs: 2000 }).serverTime(),
+        gov.now,
+      );
   return {
     ok: redis.reachable && exchange.reachable,
     mode: gov.config.mode,

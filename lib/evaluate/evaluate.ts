@@ -1,7 +1,7 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import { z } from "zod";
 import type { Config } from "../config.ts";
-import { StateStoreError } from "../errors.ts";
+import { StateStoreError, stateStoreFailure } from "../errors.ts";
 import type { RedisKeys } from "../keys.ts";
 import { createBinanceClient, type BinanceClient } from "../binance/client.ts";
 import { closedCandles, nextCloseAfter, type KlineInterval } from "../market/klines.ts";
@@ -290,10 +290,6 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-function stateStoreFailure(error: unknown): never {
-  if (error instanceof StateStoreError) throw error;
-  throw new StateStoreError("Redis is unreachable or failed", { cause: error });
-}
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -1,4 +1,5 @@
 import type { GovernorContext } from "../context.ts";
+import { stateStoreFailure } from "../errors.ts";
 
 function parseJson(raw: unknown): unknown {
   if (typeof raw !== "string") return null;
@@ -17,7 +18,7 @@ export async function readPlanState(gov: GovernorContext, planId: string) {
   pipeline.get(keys.block(planId));
   pipeline.get(keys.rotationLock(planId));
   pipeline.get(keys.decision(planId));
-  const [permit, block, lock, decision] = await pipeline.exec();
+  const [permit, block, lock, decision] = await pipeline.exec().catch(stateStoreFailure);
   return {
     plan_id: planId,
     permit: parseJson(permit),

@@ -25,14 +25,14 @@ function plan(planId: string, extra: Record<string, unknown> = {}) {
  * Deliver one batch to the worker's queue handler. The test harness does not
  * record retry options, so each message's retry() is spied on for its delay.
  */
-async function deliver(bodies: unknown[], attempts = 1) {
+async function deliver(bodies: unknown[], attempts = 1, workerEnv: Env = env) {
   const batch = createMessageBatch<unknown>(
     QUEUE,
     bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts, body })),
   );
   const retries = batch.messages.map((message) => vi.spyOn(message, "retry"));
   const ctx = createExecutionContext();
-  await worker.queue(batch, env);
+  await worker.queue(batch, workerEnv);
   const result = await getQueueResult(batch, ctx);
   const delays = retries.map((spy) =>
     spy.mock.calls.length === 0 ? undefined : (spy.mock.calls[0]?.[0]?.delaySeconds ?? null),
@@ -136,6 +136,19 @@ describe("queue consumer", () => {
     const again = await deliver([plan("q-nopos")], 2);
     expect(again.result.explicitAcks).toEqual(["msg-0"]);
     expect(await redis.get(keys.permit("q-nopos"))).not.toBeNull();
+  });
+
+  it("retries the whole batch, granting nothing, when the configuration is unusable", async () => {
+    const broken = Object.assign({}, env, { GOV_ACTIVE_SLOTS_BASE: "many" });
+    const batch = createMessageBatch<unknown>(QUEUE, [
+      { id: "msg-0", timestamp: new Date(), attempts: 1, body: plan("q-config") },
+    ]);
+    const spy = vi.spyOn(batch, "retryAll");
+    await worker.queue(batch, broken);
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(spy.mock.calls[0]?.[0]?.delaySeconds).toBeGreaterThan(0);
+    expect(await redis.get(keys.permit("q-config"))).toBeNull();
+    expect(await events()).toEqual([]);
   });
 
   it("handles each message of a mixed batch on its own", async () => {
