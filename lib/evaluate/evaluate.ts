@@ -13,7 +13,7 @@ import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { planKeyPrefixes, runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
 import { toHash } from "../redis/replies.ts";
-import { runGates, type Fetched, type Snapshot } from "./gates.ts";
+import { runGates, type Fetched, type SlotStep, type Snapshot } from "./gates.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 
 export interface EvaluationDeps {
@@ -43,9 +43,10 @@ const EntryRecordSchema = z.object({ at: z.number(), score: z.number().nullish()
  */
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
+  let weakest: SlotStep["victims"][number] | undefined;
   const finish = (body: DecisionBody): Evaluation => {
     const evaluation = { body, latencyMs: deps.now() - started };
-    logDecision(plan, evaluation, deps.config);
+    logDecision(plan, evaluation, deps.config, weakest);
     return evaluation;
   };
 
@@ -119,6 +120,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     );
   }
   const { step } = outcome;
+  weakest = step.victims[0];
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     plan: { plan_id: plan.plan_id, symbol: plan.symbol, score: plan.score },
@@ -290,13 +292,27 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-
 function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** What happened to a rotation lock in this decision, for operators' logs. */
+function lockEvent(body: DecisionBody): string | undefined {
+  if (body.reason === REASONS.rotationComplete) return "confirmed";
+  if (body.reason === REASONS.rotationTimeout) return "timeout";
+  if (body.reason === REASONS.waitingRotationClose && body.rotation) {
+    return body.rotation.lock_age === 0 && !body.replayed ? "created" : "waiting";
+  }
+  return undefined;
+}
+
 /** One structured log line per decision (SPEC §5). */
-function logDecision(plan: Plan, evaluation: Evaluation, config: Config): void {
+function logDecision(
+  plan: Plan,
+  evaluation: Evaluation,
+  config: Config,
+  weakest: SlotStep["victims"][number] | undefined,
+): void {
   const { body } = evaluation;
   console.log(
     JSON.stringify({
@@ -311,6 +327,12 @@ function logDecision(plan: Plan, evaluation: Evaluation, config: Config): void {
       atr_pct: body.regime?.atr_pct,
       slots_used: body.slots?.holders,
       slots_desired: body.slots?.desired,
+      weakest: weakest && {
+        symbol: weakest.symbol,
+        weakness: weakest.weakness,
+        pnl_pct: weakest.pnl_pct,
+      },
+      lock: lockEvent(body),
       close_symbol: body.rotation?.close_symbol,
       lock_age: body.rotation?.lock_age,
       shadow: config.mode === "shadow",

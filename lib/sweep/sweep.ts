@@ -85,6 +85,12 @@ export async function sweepLocks(
     offset += stats.waiting;
   }
   report.duration_ms = Date.now() - started;
-  console.log(JSON.stringify({ msg: "governor.sweep", ...report, completed_plans: undefined }));
+  console.log(
+    JSON.stringify({
+      msg: "governor.sweep",
+      ...report,
+      completed_plans: report.completed_plans.slice(0, 50),
+    }),
+  );
   return report;
 }
