@@ -7,6 +7,8 @@ import { runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
 export const SWEEP_BATCH = 250;
 /** apply.result pages (of 500) read per script call while catching up. */
 export const SWEEP_MAX_PAGES = 20;
+/** Bound on catch-up calls per sweep (500 k entries); the next minute's sweep continues. */
+const MAX_CATCH_UP_CALLS = 50;
 
 const BatchStatsSchema = z.object({
   checked: z.number(),
@@ -69,7 +71,9 @@ export async function sweepLocks(
   // Catch up with apply.result first, so no lock is judged on a partial read.
   let stats = await call(0, 0, true);
   report.reservations_dropped += stats.reservations_dropped;
-  while (!stats.caught_up) stats = await call(0, 0);
+  for (let round = 1; !stats.caught_up && round < MAX_CATCH_UP_CALLS; round++) {
+    stats = await call(0, 0);
+  }
 
   let offset = 0;
   for (;;) {

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../lib/config.ts";
+import { ConfigError } from "../../lib/errors.ts";
+
+const SECRETS = {
+  UPSTASH_REDIS_REST_URL: "http://127.0.0.1:8079",
+  UPSTASH_REDIS_REST_TOKEN: "redis-token-value",
+  BINANCE_API_KEY: "key-value",
+  BINANCE_API_SECRET: "secret-value",
+  GOV_WEBHOOK_SECRET: "webhook-value",
+  GOV_READ_TOKEN: "read-value",
+};
+
+function configError(env: Record<string, unknown>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parseConfig", () => {
+  it("applies the seed defaults (SPEC §2)", () => {
+    const config = parseConfig(SECRETS);
+    expect(config.enabled).toBe(true);
+    expect(config.slots).toEqual({ BASE: 4, TREND_STRONG: 6, CHOP: 3 });
+    expect(config.rotationThreshold).toBe(0.15);
+    expect(config.maxCorrelation).toBe(0.8);
+    expect(config.ttl.lock).toBe(120);
+    expect(config.maxMarginUsagePct).toBe(0.65);
+    expect(config.keyPrefix).toBe("quantum");
+    expect(config.ttl.permit).toBe(60);
+    expect(config.ttl.block).toBe(3600);
+    expect(config.mode).toBe("enforce");
+    expect(config.rotationMaxPerHour).toBe(6);
+    expect(config.binance.baseUrl).toBe("https://testnet.binancefuture.com");
+  });
+
+  it("reads string values as Workers vars deliver them", () => {
+    const config = parseConfig({
+      ...SECRETS,
+      GOV_ACTIVE_SLOTS_ENABLED: "false",
+      GOV_ACTIVE_SLOTS_CHOP: "2",
+    });
+    expect(config.enabled).toBe(false);
+    expect(config.slots.CHOP).toBe(2);
+  });
+
+  it.each([
+    ["GOV_ACTIVE_SLOTS_BASE", "four"],
+    ["GOV_ACTIVE_SLOTS_BASE", "0"],
+    ["GOV_ACTIVE_SLOTS_ENABLED", "yes"],
+    ["GOV_ROTATION_THRESHOLD", "-1"],
+    ["GOV_MAX_MARGIN_USAGE_PCT", "1.5"],
+    ["GOV_MODE", "audit"],
+    ["GOV_KEY_PREFIX", "has space"],
+    ["BINANCE_BASE_URL", "ftp://example.com"],
+  ])("refuses %s=%s naming the variable", (name, value) => {
+    const error = configError({ ...SECRETS, [name]: value });
+    expect(error.issues.join(" ")).toContain(name);
+  });
+
+  it("names each missing secret with how to set it, never its value", () => {
+    const error = configError({ BINANCE_API_KEY: "key-value" });
+    expect(error.message).toContain("GOV_WEBHOOK_SECRET is not set");
+    expect(error.message).toContain("wrangler secret put UPSTASH_REDIS_REST_TOKEN");
+    expect(error.message).not.toContain("key-value");
+  });
+
+  it("keeps a reservation alive at least as long as the permit", () => {
+    const config = parseConfig({ ...SECRETS, GOV_PERMIT_TTL: "900", GOV_RESERVATION_TTL: "300" });
+    expect(config.ttl.reservation).toBe(900);
+  });
+});
