@@ -43,10 +43,10 @@ const EntryRecordSchema = z.object({ at: z.number(), score: z.number().nullish()
  */
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
-  let weakest: SlotStep["victims"][number] | undefined;
+  const logged: { weakest?: SlotStep["victims"][number] } = {};
   const finish = (body: DecisionBody): Evaluation => {
     const evaluation = { body, latencyMs: deps.now() - started };
-    logDecision(plan, evaluation, deps.config, weakest);
+    logDecision(plan, evaluation, deps.config, logged.weakest);
     return evaluation;
   };
 
@@ -120,7 +120,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     );
   }
   const { step } = outcome;
-  weakest = step.victims[0];
+  logged.weakest = step.victims[0];
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     plan: { plan_id: plan.plan_id, symbol: plan.symbol, score: plan.score },
