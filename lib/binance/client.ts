@@ -15,14 +15,13 @@ import {
 import {
   accountSchema,
   errorBodySchema,
-  klinesSchema,
   positionRiskListSchema,
   serverTimeSchema,
   type FuturesAccount,
-  type Kline,
   type PositionRisk,
 } from "./schemas.ts";
 import { importHmacSha256Key, signHex } from "./sign.ts";
+import { KlinesResponseSchema, type Candle } from "../market/klines.ts";
 
 export interface BinanceClientOptions {
   /** e.g. `https://fapi.binance.com`; a trailing slash is ignored. */
@@ -64,7 +63,7 @@ export interface BinanceClient {
   /** `GET /fapi/v1/time`: Binance server time, unix ms. */
   serverTime(): Promise<number>;
   /** `GET /fapi/v1/klines`, oldest first; the last row may be the still-open candle. */
-  klines(symbol: string, interval: string, limit: number): Promise<Kline[]>;
+  klines(symbol: string, interval: string, limit: number): Promise<Candle[]>;
   /** Signed `GET /fapi/v3/positionRisk`. */
   positionRisk(): Promise<PositionRisk[]>;
   /** Signed `GET /fapi/v3/account`. */
@@ -218,7 +217,7 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     },
     klines(symbol, interval, limit) {
       const query = new URLSearchParams({ symbol, interval, limit: String(limit) }).toString();
-      return request("/fapi/v1/klines", query, klinesSchema);
+      return request("/fapi/v1/klines", query, KlinesResponseSchema);
     },
     positionRisk() {
       return signedGet("/fapi/v3/positionRisk", {}, positionRiskListSchema);

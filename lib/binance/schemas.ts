@@ -30,38 +30,6 @@ export const errorBodySchema = z.object({ code: z.number().int(), msg: z.string(
 export const serverTimeSchema = z.object({ serverTime: unixMsSchema });
 
 /**
- * One raw kline row: [openTime, open, high, low, close, volume, closeTime, ...rest].
- * The rest (quote volume, trade count, taker volumes, ignore) is accepted unread.
- * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Kline-Candlestick-Data
- */
-export const klineRowSchema = z.tuple(
-  [
-    unixMsSchema,
-    decimalSchema,
-    decimalSchema,
-    decimalSchema,
-    decimalSchema,
-    decimalSchema,
-    unixMsSchema,
-  ],
-  z.unknown(),
-);
-
-/** Kline rows with their fields named. */
-export const klinesSchema = z.array(klineRowSchema).transform((rows) =>
-  rows.map(([openTime, open, high, low, close, volume, closeTime]) => ({
-    openTime,
-    open,
-    high,
-    low,
-    close,
-    volume,
-    closeTime,
-  })),
-);
-export type Kline = z.output<typeof klinesSchema>[number];
-
-/**
  * One row of `GET /fapi/v3/positionRisk` (symbols with a position or open orders;
  * hedge mode gives a LONG and a SHORT row per symbol). v3 no longer reports
  * leverage; it stays optional for venues that still do.
