@@ -1,0 +1,234 @@
+/**
+ * Shared helpers for the local-stack clients (`npm run plan`, `npm run demo`)
+ * and their tests: read `.dev/stack.json`, sign and send plans the way the
+ * Apply Layer does, call the read endpoints, and start/stop `dev/stack.ts`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A client-side problem worth one clear line (bad stack file, unreachable governor, ...). */
+export class ClientError extends Error {}
+
+const StackFileSchema = z.object({
+  governor: z.string().url(),
+  redis_rest: z.object({ url: z.string().url(), token: z.string().min(1) }),
+  exchange: z.object({ url: z.string().url(), api_key: z.string(), api_secret: z.string() }),
+  webhook_secret: z.string().min(1),
+  read_token: z.string().min(1),
+});
+
+/** What `npm start` writes to `.dev/stack.json` (SPEC §9). */
+export type StackInfo = z.infer<typeof StackFileSchema>;
+
+/**
+ * Where the stack file is: `explicit` (relative to the working directory) if
+ * given, else GOV_STACK_FILE or `.dev/stack.json` relative to the repository,
+ * exactly as dev/stack.ts resolves it.
+ */
+export function stackFilePath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit) return resolve(explicit);
+  return resolve(ROOT, env.GOV_STACK_FILE || ".dev/stack.json");
+}
+
+/** The stack file's content, or undefined when there is no such file. Throws on a bad file. */
+export function readStackFile(path: string): StackInfo | undefined {
+  if (!existsSync(path)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ClientError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = StackFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ClientError(
+      `${path} is not a stack file (${issue?.path.join(".") || "root"}: ${issue?.message})`,
+    );
+  }
+  return parsed.data;
+}
+
+/** A fresh plan id: `{prefix}-{8 hex}`, so its first 8 characters (the close plan id) vary. */
+export function newPlanId(prefix: string): string {
+  return `${prefix}${randomBytes(4).toString("hex")}`;
+}
+
+/** The webhook headers: hex HMAC-SHA256 over `${unix seconds}.${raw body}` (SPEC §7). */
+export function signedHeaders(
+  secret: string,
+  rawBody: string,
+  nowMs = Date.now(),
+): Record<string, string> {
+  const timestamp = String(Math.floor(nowMs / 1000));
+  const signature = createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex");
+  return {
+    "content-type": "application/json",
+    "x-governor-timestamp": timestamp,
+    "x-governor-signature": signature,
+  };
+}
+
+export interface JsonResponse {
+  status: number;
+  /** The parsed body, or the raw text when it is not JSON. */
+  body: unknown;
+  text: string;
+}
+
+/** fetch with a timeout; network failures become a one-line ClientError. */
+export async function request(
+  url: string,
+  init: RequestInit & { timeoutMs?: number } = {},
+): Promise<JsonResponse> {
+  const { timeoutMs = 10_000, ...rest } = init;
+  let response: Response;
+  try {
+    response = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    const cause = (error as Error).cause as Error | undefined;
+    const why =
+      (error as Error).name === "TimeoutError"
+        ? `no answer within ${timeoutMs} ms`
+        : (cause?.message ?? (error as Error).message);
+    throw new ClientError(`${rest.method ?? "GET"} ${url} failed: ${why}`);
+  }
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body, text };
+}
+
+/** POST one signed plan to `{governor}/v1/plans`. */
+export function postPlan(
+  governor: string,
+  secret: string,
+  plan: Record<string, unknown>,
+): Promise<JsonResponse> {
+  const rawBody = JSON.stringify(plan);
+  return request(`${trimSlash(governor)}/v1/plans`, {
+    method: "POST",
+    headers: signedHeaders(secret, rawBody),
+    body: rawBody,
+  });
+}
+
+/** GET a read endpoint with the bearer token. */
+export function getWithToken(url: string, token: string): Promise<JsonResponse> {
+  return request(url, { headers: { authorization: `Bearer ${token}` } });
+}
+
+/** Whether `{governor}/v1/health` answers 200. */
+export async function governorHealthy(governor: string, timeoutMs = 3000): Promise<boolean> {
+  try {
+    return (await request(`${trimSlash(governor)}/v1/health`, { timeoutMs })).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export function trimSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+// ---------------------------------------------------------------------------
+// dev/stack.ts as a child process
+
+export interface RunningStack {
+  info: StackInfo;
+  readyLine: string;
+  child: ChildProcess;
+  /** SIGTERM, wait for a clean exit (SIGKILL after `graceMs`); resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/**
+ * Spawn `node dev/stack.ts` with `env`, wait for its ready line, and read the
+ * stack file it wrote. `env` is the child's whole environment. stdout/stderr
+ * lines other than the ready line go to `onOutput`.
+ */
+export async function startStack(options: {
+  env: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  onOutput?: (line: string) => void;
+}): Promise<RunningStack> {
+  const { env, timeoutMs = 90_000, onOutput = () => {} } = options;
+  const child = spawn(process.execPath, [resolve(ROOT, "dev/stack.ts")], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((done) => {
+    child.once("exit", (code, signal) => done(signal ? null : code));
+  });
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+    onOutput(line);
+  };
+  createInterface({ input: child.stderr! }).on("line", remember);
+  const stdout = createInterface({ input: child.stdout! });
+
+  const stop = async (graceMs = 20_000): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return exited;
+  };
+
+  let readyLine: string;
+  let isReady = false;
+  try {
+    readyLine = await new Promise<string>((ready, fail) => {
+      const timer = setTimeout(
+        () => fail(new ClientError(`the stack printed no ready line within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      stdout.on("line", (line) => {
+        if (!isReady && line.startsWith("governor ready in ")) {
+          isReady = true;
+          clearTimeout(timer);
+          ready(line);
+        } else {
+          remember(line);
+        }
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        fail(
+          new ClientError(
+            `the stack exited (code ${code}) before it was ready:\n${tail.map((l) => `  | ${l}`).join("\n")}`,
+          ),
+        );
+      });
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const file = stackFilePath(undefined, env);
+  const info = readStackFile(file);
+  if (!info) {
+    await stop();
+    throw new ClientError(`the stack is ready but wrote no ${file}`);
+  }
+  return { info, readyLine, child, stop };
+}

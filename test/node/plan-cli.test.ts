@@ -1,0 +1,237 @@
+/**
+ * `npm run plan` (dev/plan-cli.ts): flag handling without a governor, then
+ * real plans against a local stack (dev/stack.ts on free ports).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../dev/free-port.ts";
+import { startStack, type RunningStack } from "../../dev/stack-client.ts";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+const dir = mkdtempSync(join(tmpdir(), "gov-plan-cli-test-"));
+
+/** The test's environment without anything that would point the CLI or the stack elsewhere. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GOV_STACK_FILE: join(dir, "none.json") };
+  for (const name of [
+    "GOV_URL",
+    "GOV_WEBHOOK_SECRET",
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
+    "BINANCE_BASE_URL",
+    "BINANCE_API_KEY",
+    "BINANCE_API_SECRET",
+    "GOV_PORT",
+    "REDIS_REST_PORT",
+    "EXCHANGE_SIM_PORT",
+  ]) {
+    delete env[name];
+  }
+  return { ...env, ...extra };
+}
+
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = cleanEnv(),
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ["dev/plan-cli.ts", ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once("error", fail);
+    child.once("close", (code) => done({ code, stdout, stderr }));
+  });
+}
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("plan CLI flags", () => {
+  it("--help documents every flag and exits 0", async () => {
+    const { code, stdout, stderr } = await cli(["--help"]);
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
+    for (const flag of [
+      "--plan-id",
+      "--symbol",
+      "--action",
+      "--decision",
+      "--side",
+      "--qty",
+      "--notional",
+      "--leverage",
+      "--score",
+      "--reduce-only",
+      "--url",
+      "--secret",
+      "--stack-file",
+      "--json",
+      "--help",
+    ]) {
+      expect(stdout).toContain(flag);
+    }
+    expect(stdout).toMatch(/GOV_URL/);
+    expect(stdout).toMatch(/GOV_WEBHOOK_SECRET/);
+  });
+
+  it("an unknown flag exits 2 with one clear line", async () => {
+    const { code, stdout, stderr } = await cli(["--symbol", "BTCUSDT", "--bogus"]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/unknown flag --bogus/);
+  });
+
+  it("a missing --symbol exits 2", async () => {
+    const { code, stderr } = await cli(["--score", "5"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--symbol is required/);
+  });
+
+  it("a flag without its value exits 2", async () => {
+    const { code, stderr } = await cli(["--symbol"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--symbol needs a value/);
+  });
+
+  it("a non-numeric --score (or --qty) exits 2", async () => {
+    const score = await cli(["--symbol", "BTCUSDT", "--score", "high"]);
+    expect(score.code).toBe(2);
+    expect(score.stderr).toMatch(/--score must be a number, got "high"/);
+    const qty = await cli(["--symbol", "BTCUSDT", "--qty", "1e999"]);
+    expect(qty.code).toBe(2);
+    expect(qty.stderr).toMatch(/--qty must be a number/);
+  });
+
+  it("without a stack file, --url or --secret, exits 1 and says what to do", async () => {
+    const { code, stderr } = await cli(["--symbol", "BTCUSDT"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/no stack file at .*none\.json.*npm start/);
+  });
+});
+
+describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", () => {
+  let stack: RunningStack;
+  const stackFile = join(dir, "stack.json");
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: cleanEnv({
+        GOV_STACK_FILE: stackFile,
+        GOV_PORT: String(await freePort()),
+        REDIS_REST_PORT: String(await freePort()),
+        EXCHANGE_SIM_PORT: String(await freePort()),
+      }),
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    expect(await stack?.stop()).toBe(0);
+  }, 30_000);
+
+  it("sends a signed plan and prints the decision (no universe => active_slots_no_policy)", async () => {
+    const { code, stdout, stderr } = await cli(
+      ["--symbol", "BTCUSDT", "--score", "5", "--plan-id", "cli-test-1"],
+      cleanEnv({ GOV_STACK_FILE: stackFile }),
+    );
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^BLOCK active_slots_no_policy\n/);
+    expect(stdout).toMatch(/plan\s+cli-test-1 BTCUSDT/);
+  });
+
+  it("--json prints the raw, parseable decision; --stack-file and flags for every field", async () => {
+    const { code, stdout } = await cli([
+      "--stack-file",
+      stackFile,
+      "--json",
+      "--plan-id",
+      "cli-test-2",
+      "--symbol",
+      "ETHUSDT",
+      "--side",
+      "LONG",
+      "--qty",
+      "0.5",
+      "--notional",
+      "1000",
+      "--leverage",
+      "5",
+      "--score=-1.5",
+    ]);
+    expect(code).toBe(0);
+    const body = JSON.parse(stdout);
+    expect(body).toMatchObject({
+      plan_id: "cli-test-2",
+      decision: "BLOCK",
+      reason: "active_slots_no_policy",
+    });
+  });
+
+  it("closes (--reduce-only) are allowed; another --decision is IGNORED", async () => {
+    const env = cleanEnv({ GOV_STACK_FILE: stackFile });
+    const close = await cli(["--symbol", "BTCUSDT", "--reduce-only", "--json"], env);
+    expect(JSON.parse(close.stdout)).toMatchObject({ decision: "ALLOW" });
+    const ignored = await cli(["--symbol", "BTCUSDT", "--decision", "HOLD"], env);
+    expect(ignored.code).toBe(0);
+    expect(ignored.stdout).toMatch(/^IGNORED/);
+  });
+
+  it("GOV_URL and GOV_WEBHOOK_SECRET reach any governor without a stack file", async () => {
+    const { code, stdout } = await cli(
+      ["--symbol", "BTCUSDT"],
+      cleanEnv({ GOV_URL: stack.info.governor, GOV_WEBHOOK_SECRET: stack.info.webhook_secret }),
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^BLOCK active_slots_no_policy/);
+  });
+
+  it("a wrong --secret exits 1 and prints the 401 JSON error", async () => {
+    const { code, stdout, stderr } = await cli([
+      "--stack-file",
+      stackFile,
+      "--secret",
+      "not-the-secret",
+      "--symbol",
+      "BTCUSDT",
+    ]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toMatch(/HTTP 401/);
+    const json = JSON.parse(stderr.slice(stderr.indexOf("{")));
+    expect(json).toEqual({
+      error: { code: "unauthorized", message: expect.any(String) },
+    });
+  });
+
+  it("an invalid plan exits 1 with the 400 error", async () => {
+    const { code, stderr } = await cli(["--stack-file", stackFile, "--symbol", "btc"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/HTTP 400: invalid_plan/);
+  });
+
+  it("an unreachable governor exits 1 with one line", async () => {
+    const { code, stderr } = await cli([
+      "--url",
+      `http://127.0.0.1:${await freePort()}`,
+      "--secret",
+      "x",
+      "--symbol",
+      "BTCUSDT",
+    ]);
+    expect(code).toBe(1);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/failed: connect ECONNREFUSED/);
+  });
+});
