@@ -1,4 +1,5 @@
-import { Hono, type Context } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { ConfigError, StateStoreError } from "../errors.ts";
 import { governorContext, type GovernorContext } from "../context.ts";
 import { evaluatePlan } from "../evaluate/evaluate.ts";
@@ -6,15 +7,28 @@ import { PlanSchema } from "../plans/schema.ts";
 import { readPlanState } from "../plans/read.ts";
 import { checkHealth } from "../health.ts";
 import { readStatus } from "../status.ts";
-import { bearerMatches, verifyWebhookSignature } from "./auth.ts";
+import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
+import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
+import { renderDocsPage } from "./docs-page.ts";
+import { PlanBodySchema } from "./schemas.ts";
 import { jsonError } from "./errors.ts";
+import {
+  MAX_PLAN_BYTES,
+  SECURITY,
+  dashboardRoute,
+  docsRoute,
+  getPlanRoute,
+  healthRoute,
+  openApiRoute,
+  postPlanRoute,
+  statusRoute,
+} from "./routes.ts";
 
-/** Webhook bodies over this many bytes are refused with 413. */
-export const MAX_PLAN_BYTES = 16 * 1024;
+export { MAX_PLAN_BYTES };
 
 type AppEnv = { Bindings: Env; Variables: { gov: GovernorContext } };
 
-export const app = new Hono<AppEnv>();
+export const app = new OpenAPIHono<AppEnv>();
 
 app.onError((error, c) => {
   if (error instanceof ConfigError) {
@@ -28,10 +42,12 @@ app.onError((error, c) => {
 });
 app.notFound((c) => jsonError(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
 
-app.use("/v1/*", async (c, next) => {
+const withGovernor = async (c: Context<AppEnv>, next: () => Promise<void>) => {
   c.set("gov", governorContext(c.env));
   await next();
-});
+};
+app.use("/v1/*", withGovernor);
+app.use("/", withGovernor);
 
 const requireReadToken = async (c: Context<AppEnv>, next: () => Promise<void>) => {
   if (!bearerMatches(c.req.header("authorization"), c.var.gov.config.readToken)) {
@@ -40,12 +56,12 @@ const requireReadToken = async (c: Context<AppEnv>, next: () => Promise<void>) =
   await next();
 };
 
-app.get("/v1/health", async (c) => {
+app.openapi(healthRoute, async (c) => {
   const health = await checkHealth(c.var.gov);
   return c.json(health, health.ok ? 200 : 503);
 });
 
-app.post("/v1/plans", async (c) => {
+app.openapi(postPlanRoute, async (c) => {
   const gov = c.var.gov;
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > MAX_PLAN_BYTES) {
@@ -79,12 +95,105 @@ app.post("/v1/plans", async (c) => {
   return c.json(evaluation.body, 200);
 });
 
-app.get("/v1/plans/:plan_id", requireReadToken, async (c) => {
-  const planId = c.req.param("plan_id") ?? "";
-  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(planId)) {
-    return jsonError(c, 400, "invalid_plan_id", "plan_id must be 1-128 of [A-Za-z0-9_.:-]");
+app.openapi(
+  { ...getPlanRoute, middleware: [requireReadToken] },
+  async (c) => c.json(await readPlanState(c.var.gov, c.req.valid("param").plan_id), 200),
+  (result, c) => {
+    if (!result.success) {
+      return jsonError(c, 400, "invalid_plan_id", "plan_id must be 1-128 of [A-Za-z0-9_.:-]");
+    }
+  },
+);
+
+app.openapi({ ...statusRoute, middleware: [requireReadToken] }, async (c) =>
+  c.json(await readStatus(c.var.gov), 200),
+);
+
+/** The dashboard takes the read token from the Authorization header or, for a browser, `?token=`. */
+app.openapi(dashboardRoute, async (c) => {
+  const gov = c.var.gov;
+  const queryToken = c.req.query("token");
+  const authorized =
+    bearerMatches(c.req.header("authorization"), gov.config.readToken) ||
+    (queryToken !== undefined && constantTimeEqual(queryToken, gov.config.readToken));
+  if (!authorized) {
+    const message =
+      queryToken === undefined ? "This page needs the read token." : "That read token was refused.";
+    if (!(c.req.header("accept") ?? "").includes("text/html")) {
+      return jsonError(
+        c,
+        401,
+        "unauthorized",
+        "a valid read token is required (Bearer or ?token=)",
+      );
+    }
+    return c.body(renderTokenPage(message), 401, pageHeaders());
   }
-  return c.json(await readPlanState(c.var.gov, planId));
+  const status = await readStatus(gov);
+  const nonce = randomNonce();
+  return c.body(renderDashboardPage(status, nonce), 200, pageHeaders(nonce));
 });
 
-app.get("/v1/status", requireReadToken, async (c) => c.json(await readStatus(c.var.gov)));
+let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+
+/** The OpenAPI document, generated once per isolate from the route definitions. */
+function openApi() {
+  openApiDocument ??= app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "Governor · Active Slots Controller",
+      version: "1",
+      description:
+        "Pre-trade gate for USD-M futures: a regime-dependent cap on open positions and a " +
+        "strict two-phase rotation when slots are full. Errors are always " +
+        "`{ error: { code, message, issues? } }`.",
+    },
+    tags: [
+      { name: "plans", description: "The Apply Layer's webhook and plan records." },
+      { name: "operators", description: "Status, dashboard and health." },
+      { name: "docs", description: "This documentation." },
+    ],
+  });
+  return openApiDocument;
+}
+
+app.openapi(openApiRoute, (c) => c.json(openApi(), 200));
+
+app.openapi(docsRoute, (c) =>
+  c.body(renderDocsPage(openApi()), 200, {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+  }),
+);
+
+// The webhook's body is documented by reference (see routes.ts): register what it refers to.
+app.openAPIRegistry.register("Plan", PlanBodySchema);
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readToken, {
+  type: "http",
+  scheme: "bearer",
+  description: "The read token (GOV_READ_TOKEN) as `Authorization: Bearer <token>`.",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readTokenQuery, {
+  type: "apiKey",
+  in: "query",
+  name: "token",
+  description: "The read token as `?token=` (the dashboard, from a browser).",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookTimestamp, {
+  type: "apiKey",
+  in: "header",
+  name: "X-Governor-Timestamp",
+  description: "Unix seconds, within 300 s of the governor's clock.",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookSignature, {
+  type: "apiKey",
+  in: "header",
+  name: "X-Governor-Signature",
+  description:
+    "Hex HMAC-SHA256 with the webhook secret (GOV_WEBHOOK_SECRET) over `{X-Governor-Timestamp}.{raw body}`.",
+});
+
+function randomNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes));
+}

@@ -2,12 +2,15 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /** The one JSON error shape of every route (SPEC §7). */
-export function jsonError(
+export function jsonError<S extends ContentfulStatusCode>(
   c: Context,
-  status: ContentfulStatusCode,
+  status: S,
   code: string,
   message: string,
-  issues?: unknown,
+  issues?: readonly unknown[],
 ) {
-  return c.json({ error: { code, message, ...(issues === undefined ? {} : { issues }) } }, status);
+  return c.json(
+    { error: { code, message, ...(issues === undefined ? {} : { issues: [...issues] }) } },
+    status,
+  );
 }

@@ -223,7 +223,7 @@ describe("POST /v1/plans: requests refused before any evaluation", () => {
 
 describe("unknown routes", () => {
   it.each([
-    ["GET", "/"],
+    ["GET", "/v1"],
     ["GET", "/v1/unknown"],
     ["DELETE", "/v1/plans/some-plan"],
   ])("answers 404 JSON to %s %s", async (method, path) => {

@@ -1,0 +1,157 @@
+/**
+ * The dashboard page (`GET /`): server-rendered HTML of the board, the status
+ * it was rendered from, and a small inline script that refreshes it from
+ * `GET /v1/status` and ticks the rotation countdowns each second.
+ */
+import type { Status } from "../status.ts";
+import { BOARD_RENDERER_SOURCE, esc, renderBoard } from "./render.ts";
+import { DASHBOARD_CSS } from "./styles.ts";
+
+/** ms between two refreshes of the board. */
+export const REFRESH_MS = 5_000;
+
+/** JSON inside a `<script>` element: nothing in it may close the element. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replaceAll("<", "\\u003c")
+    .replaceAll("\u2028", "\\u2028")
+    .replaceAll("\u2029", "\\u2029");
+}
+
+/**
+ * The page script. The token comes from the page's own `?token=` (never
+ * written into the page by the server); without one the board is not refreshed.
+ */
+function pageScript(refreshMs: number): string {
+  const { code, names } = BOARD_RENDERER_SOURCE;
+  return `(() => {
+"use strict";
+${code}
+const board = document.getElementById("board");
+const banner = document.getElementById("banner");
+const token = new URLSearchParams(location.search).get("token");
+let status = JSON.parse(document.getElementById("status-data").textContent);
+let receivedAt = Date.now();
+// The governor's clock, carried forward by the browser's: browser clock skew does not matter.
+const governorNow = () => status.at + (Date.now() - receivedAt);
+
+function tick() {
+  const nowS = Math.floor(governorNow() / 1000);
+  for (const el of document.querySelectorAll("[data-timeout-at]")) {
+    const remaining = Number(el.dataset.timeoutAt) - nowS;
+    if (el.tagName === "I") el.style.width = ${names.countdownWidth}(remaining, Number(el.dataset.ttl));
+    else el.textContent = ${names.countdownText}(remaining);
+    el.classList.toggle("late", remaining < 0);
+  }
+  for (const el of document.querySelectorAll("[data-since]")) {
+    el.textContent = ${names.clock}(nowS - Number(el.dataset.since));
+  }
+}
+
+function showProblem(message) {
+  banner.textContent = message;
+  banner.hidden = false;
+}
+
+async function refresh() {
+  // A hidden tab does not spend the exchange's request weight (each refresh reads positionRisk).
+  if (document.hidden) {
+    setTimeout(refresh, ${refreshMs});
+    return;
+  }
+  try {
+    const response = await fetch("/v1/status", {
+      headers: { authorization: "Bearer " + token },
+      cache: "no-store",
+    });
+    if (!response.ok) {
+      throw new Error(response.status === 401 ? "the read token was refused (401)" : "HTTP " + response.status);
+    }
+    status = await response.json();
+    receivedAt = Date.now();
+    board.innerHTML = ${names.renderBoard}(status, status.at);
+    banner.hidden = true;
+  } catch (error) {
+    showProblem("Refresh failed: " + error.message + ". The figures below are not current.");
+  }
+  tick();
+  setTimeout(refresh, ${refreshMs});
+}
+
+setInterval(tick, 1000);
+if (token) setTimeout(refresh, ${refreshMs});
+else showProblem("Not refreshing: open this page with ?token=<read token> to refresh it every ${refreshMs / 1000} s.");
+})();`;
+}
+
+/** The dashboard with its figures as of `status.at`. `nonce` allows its one inline script. */
+export function renderDashboardPage(status: Status, nonce: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
+<title>Governor · Active Slots</title>
+<style>${DASHBOARD_CSS}</style>
+</head>
+<body>
+<header class="top">
+  <h1>Governor · Active Slots Controller</h1>
+  <nav><a href="/docs">API docs</a> <a href="/openapi.json">openapi.json</a></nav>
+</header>
+<div id="banner" class="banner" role="status" hidden></div>
+<main id="board">${renderBoard(status, status.at)}</main>
+<noscript><p class="banner">JavaScript is off: reload the page to refresh the figures.</p></noscript>
+<script type="application/json" id="status-data">${scriptJson(status)}</script>
+<script nonce="${esc(nonce)}">${pageScript(REFRESH_MS)}</script>
+</body>
+</html>`;
+}
+
+/** The page a browser gets without a valid read token: a form that asks for it. */
+export function renderTokenPage(message: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
+<title>Governor · read token required</title>
+<style>${DASHBOARD_CSS}</style>
+</head>
+<body>
+<header class="top"><h1>Governor · Active Slots Controller</h1></header>
+<main class="narrow">
+  <section class="card">
+    <h2>Read token required</h2>
+    <p>${esc(message)}</p>
+    <form method="get" action="/">
+      <label for="token">Read token (<code>GOV_READ_TOKEN</code>)</label>
+      <input id="token" name="token" type="password" autocomplete="off" required>
+      <button type="submit">Open dashboard</button>
+    </form>
+  </section>
+</main>
+</body>
+</html>`;
+}
+
+/**
+ * Headers of both pages: no caching (they carry live figures and may carry the
+ * token in their URL), no referrer, no framing, and only the page's own script.
+ */
+export function pageHeaders(nonce?: string): Record<string, string> {
+  const script = nonce ? `'nonce-${nonce}'` : "'none'";
+  return {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "content-security-policy":
+      `default-src 'none'; script-src ${script}; style-src 'unsafe-inline'; ` +
+      "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  };
+}

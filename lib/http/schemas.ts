@@ -1,0 +1,112 @@
+/**
+ * The HTTP API's schemas for the OpenAPI document. Request and decision
+ * schemas are the ones the governor validates with (lib/plans); they are
+ * registered here under component names so lib/plans stays free of HTTP docs.
+ */
+import { z } from "@hono/zod-openapi";
+import { DecisionBodySchema } from "../plans/decision.ts";
+import { PlanSchema } from "../plans/schema.ts";
+import { StatusSchema } from "../status.ts";
+
+/**
+ * Name a schema from lib/ as an OpenAPI component. Its own `.openapi()` may be
+ * missing: zod 4 copies prototype methods onto a schema when it is built, and
+ * lib/ may be loaded before @hono/zod-openapi adds the method. The method from
+ * the prototype returns a named copy and leaves the original untouched.
+ */
+function component<S extends z.ZodType>(
+  schema: S,
+  name: string,
+  metadata: { description: string; example?: unknown },
+): S {
+  return z.ZodType.prototype.openapi.call(schema, name, metadata) as S;
+}
+
+/** `{ error: { code, message, issues? } }`: the one error shape of every route (SPEC §7). */
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "invalid_plan" }),
+      message: z.string(),
+      /** zod issues of an invalid plan, or the problems of an unusable config */
+      issues: z.array(z.unknown()).optional(),
+    }),
+  })
+  .openapi("Error");
+
+export const PlanBodySchema = component(PlanSchema, "Plan", {
+  description:
+    "A proposed plan (SPEC §4). Closes are FULL_CLOSE_PROPOSED, PARTIAL_* or reduceOnly=true; any other action is an entry. Unknown fields are tolerated.",
+  example: {
+    plan_id: "plan-20260101-0001",
+    symbol: "BTCUSDT",
+    action: "OPEN_LONG",
+    decision: "EXECUTE",
+    side: "LONG",
+    qty: 0.01,
+    notional: 1000,
+    leverage: 5,
+    score: 1.8,
+  },
+});
+
+export const DecisionSchema = component(DecisionBodySchema, "Decision", {
+  description: "The governor's answer to a plan; a BLOCK is a normal 200 answer.",
+});
+
+export const StatusBodySchema = component(StatusSchema, "Status", {
+  description: "Operators' view: regime, slots, positions, reservations, rotation locks, events.",
+});
+
+const ProbeSchema = z.looseObject({
+  reachable: z.boolean(),
+  latency_ms: z.number(),
+  /** error class name, never a message with URLs or secrets */
+  error: z.string().optional(),
+});
+
+export const HealthSchema = z
+  .object({
+    ok: z.boolean(),
+    mode: z.enum(["enforce", "shadow"]),
+    enabled: z.boolean(),
+    redis: ProbeSchema,
+    exchange: ProbeSchema.extend({
+      /** unix ms: the shared 429/418 backoff runs until then */
+      backoff_until: z.number().optional(),
+    }),
+  })
+  .openapi("Health");
+
+/** A stored JSON record (permit, block record, lock, decision); null when absent. */
+const RecordSchema = z.unknown().openapi({
+  type: ["object", "null"],
+  description: "The stored JSON record, or null when there is none.",
+});
+
+export const PlanStateSchema = z
+  .object({
+    plan_id: z.string(),
+    permit: RecordSchema,
+    block: RecordSchema,
+    lock: RecordSchema,
+    decision: RecordSchema,
+  })
+  .openapi("PlanState");
+
+export const PlanIdParamsSchema = z.object({
+  plan_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,128}$/)
+    .openapi({ param: { name: "plan_id", in: "path" }, example: "plan-20260101-0001" }),
+});
+
+export const DashboardQuerySchema = z.object({
+  token: z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: "token", in: "query" },
+      description: "The read token, for a browser (the Authorization header works too).",
+    }),
+});
