@@ -16,14 +16,15 @@ export function importHmacSha256Key(secret: string): Promise<CryptoKey> {
   );
 }
 
-/** Lower-case hex HMAC-SHA256 of exactly the UTF-8 bytes of `payload`. */
-export async function signHex(key: CryptoKey, payload: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(payload));
+/** Lower-case hex HMAC-SHA256 of exactly the bytes of `payload` (a string as UTF-8). */
+export async function signHex(key: CryptoKey, payload: string | Uint8Array): Promise<string> {
+  const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+  const mac = await crypto.subtle.sign("HMAC", key, bytes);
   return toHex(new Uint8Array(mac));
 }
 
 /** One-shot convenience: import `secret` and sign `payload`. */
-export async function hmacSha256Hex(secret: string, payload: string): Promise<string> {
+export async function hmacSha256Hex(secret: string, payload: string | Uint8Array): Promise<string> {
   return signHex(await importHmacSha256Key(secret), payload);
 }
 

@@ -13,7 +13,8 @@ import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { planKeyPrefixes, runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
 import { toHash } from "../redis/replies.ts";
-import { runGates, type Fetched, type SlotStep, type Snapshot } from "./gates.ts";
+import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
+import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 
 export interface EvaluationDeps {
@@ -59,6 +60,9 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const reads = await readState(plan, deps);
   if (reads.decision) return finish({ ...reads.decision, replayed: true });
 
+  const outsideUniverse = universeGate(plan, reads.universe);
+  if (outsideUniverse) return finish(await record(plan, "BLOCK", outsideUniverse, deps));
+
   const writes: CacheWrite[] = [];
   const binance = createBinanceClient({
     ...deps.config.binance,
@@ -92,7 +96,6 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     others.forEach((symbol, i) => markets.set(symbol, settled(legs[i]!)));
   }
   const snapshot: Snapshot = {
-    universe: reads.universe,
     account: settled(account),
     markets,
     entries: reads.entries,
@@ -123,6 +126,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   logged.weakest = step.victims[0];
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
+    deadline_ms: answerDeadline(),
     plan: { plan_id: plan.plan_id, symbol: plan.symbol, score: plan.score },
     desired: step.desired,
     open_symbols: step.openSymbols,
@@ -159,10 +163,24 @@ async function record(
   };
   const answer = await runScript(deps.redis, SCRIPTS.recordDecision, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
+    deadline_ms: answerDeadline(),
     response,
     final: isFinal(decision, reason),
   }).catch(stateStoreFailure);
   return decisionFrom(answer);
+}
+
+/** ms of slack between the script's deadline and the client's timeout (clock skew, transit). */
+const DEADLINE_MARGIN_MS = 250;
+
+/**
+ * Real-time instant (unix ms) after which a decision script must write
+ * nothing: by then the client has timed out and answered 503 "nothing
+ * granted", so a late permit would contradict the answer (Redis compares it
+ * with its own TIME; lib/redis/lua.ts PRELUDE).
+ */
+function answerDeadline(): string {
+  return String(Date.now() + REDIS_TIMEOUT_MS - DEADLINE_MARGIN_MS);
 }
 
 /** Context every decision-writing script reads (see PRELUDE in lib/redis/lua.ts). */
@@ -192,7 +210,14 @@ export function decisionFrom(answer: unknown): DecisionBody {
   const parsed = ScriptDecisionSchema.safeParse(
     typeof answer === "string" ? JSON.parse(answer) : answer,
   );
-  if (!parsed.success) throw new StateStoreError("decision script answered an unexpected shape");
+  if (!parsed.success) {
+    const late = typeof answer === "string" && answer.includes('"late":true');
+    throw new StateStoreError(
+      late
+        ? "Redis ran the decision past its deadline; nothing was written"
+        : "decision script answered an unexpected shape",
+    );
+  }
   const { replayed, response } = parsed.data;
   return replayed ? { ...response, replayed: true } : response;
 }

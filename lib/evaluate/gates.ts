@@ -16,8 +16,6 @@ export type Fetched<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Everything the side-effect-free gates look at, gathered before they run. */
 export interface Snapshot {
-  /** Raw `universe_symbols` of the policy hash, or null when absent. */
-  universe: string | null;
   account: Fetched<FuturesAccount>;
   /** Market caches of the plan's symbol and of every open symbol. */
   markets: ReadonlyMap<string, Fetched<MarketCache>>;
@@ -78,8 +76,23 @@ export function parseUniverse(raw: string | null): Set<string> | null {
 }
 
 /**
- * SPEC §5 steps 3–7 for one entry plan: the checks with no side effects, in
- * order. Either a BLOCK, or the inputs of the atomic slot step (step 8).
+ * SPEC §5 step 3, from Redis alone, so a plan outside the universe costs no
+ * Binance weight. Null when the symbol is allowed.
+ */
+export function universeGate(
+  plan: Pick<Plan, "symbol">,
+  rawUniverse: string | null,
+): Reason | null {
+  const universe = parseUniverse(rawUniverse);
+  if (universe === null) return REASONS.noPolicy;
+  if (!universe.has(plan.symbol)) return REASONS.notInUniverse;
+  return null;
+}
+
+/**
+ * SPEC §5 steps 4–7 for one entry plan whose symbol passed the universe:
+ * the checks with no side effects, in order. Either a BLOCK, or the inputs of
+ * the atomic slot step (step 8).
  */
 export function runGates(
   plan: Plan,
@@ -87,11 +100,6 @@ export function runGates(
   config: Config,
   nowMs: number,
 ): GateOutcome {
-  // 3. Universe.
-  const universe = parseUniverse(snapshot.universe);
-  if (universe === null) return { kind: "block", reason: REASONS.noPolicy };
-  if (!universe.has(plan.symbol)) return { kind: "block", reason: REASONS.notInUniverse };
-
   // 4. Positions (from the account call, which also feeds the margin gate).
   if (!snapshot.account.ok) {
     return {

@@ -71,15 +71,15 @@ app.openapi(postPlanRoute, async (c) => {
   if (bytes.byteLength > MAX_PLAN_BYTES) {
     return jsonError(c, 413, "payload_too_large", `body over ${MAX_PLAN_BYTES} bytes`);
   }
-  const rawBody = new TextDecoder().decode(bytes);
   const auth = await verifyWebhookSignature({
     secret: gov.config.webhookSecret,
     timestamp: c.req.header("x-governor-timestamp"),
     signature: c.req.header("x-governor-signature"),
-    rawBody,
+    rawBody: bytes,
     nowMs: gov.now(),
   });
   if (!auth.ok) return jsonError(c, 401, "unauthorized", auth.message);
+  const rawBody = new TextDecoder().decode(bytes);
 
   let json: unknown;
   try {

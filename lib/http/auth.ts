@@ -1,19 +1,22 @@
 import { hmacSha256Hex } from "../binance/sign.ts";
 
+const encoder = new TextEncoder();
+
 /** Seconds a webhook timestamp may differ from our clock (SPEC §7). */
 export const SIGNATURE_MAX_SKEW_S = 300;
 
 export type SignatureCheck = { ok: true } | { ok: false; message: string };
 
 /**
- * Webhook authentication: hex HMAC-SHA256 over `{timestamp}.{raw body}` with the
+ * Webhook authentication: hex HMAC-SHA256 over `{timestamp}.{raw body bytes}` with the
  * shared secret, timestamp within ±300 s, constant-time comparison.
  */
 export async function verifyWebhookSignature(input: {
   secret: string;
   timestamp: string | undefined;
   signature: string | undefined;
-  rawBody: string;
+  /** The body exactly as received (bytes), or as a string to be signed as UTF-8. */
+  rawBody: Uint8Array | string;
   nowMs: number;
 }): Promise<SignatureCheck> {
   const { timestamp, signature } = input;
@@ -28,7 +31,12 @@ export async function verifyWebhookSignature(input: {
       message: `timestamp is more than ${SIGNATURE_MAX_SKEW_S} s away from server time`,
     };
   }
-  const expected = await hmacSha256Hex(input.secret, `${timestamp}.${input.rawBody}`);
+  const body = typeof input.rawBody === "string" ? encoder.encode(input.rawBody) : input.rawBody;
+  const prefix = encoder.encode(`${timestamp}.`);
+  const signed = new Uint8Array(prefix.length + body.length);
+  signed.set(prefix);
+  signed.set(body, prefix.length);
+  const expected = await hmacSha256Hex(input.secret, signed);
   if (!constantTimeEqual(expected, signature.toLowerCase())) {
     return { ok: false, message: "signature does not match" };
   }
@@ -37,8 +45,8 @@ export async function verifyWebhookSignature(input: {
 
 /** Compare two strings without an early exit on the first difference. */
 export function constantTimeEqual(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a);
-  const right = new TextEncoder().encode(b);
+  const left = encoder.encode(a);
+  const right = encoder.encode(b);
   let diff = left.length ^ right.length;
   for (let i = 0; i < Math.max(left.length, right.length); i++) {
     diff |= (left[i] ?? 0) ^ (right[i] ?? 0);

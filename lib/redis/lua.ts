@@ -37,6 +37,14 @@ local PAGE = 500                             -- entries per XRANGE page
 
 local function int(x) return string.format('%.0f', x) end
 
+-- A decision its caller no longer waits for must not take effect: past
+-- ctx.deadline_ms (unix ms) the client has timed out and answered 503.
+if ctx.deadline_ms then
+  local t = redis.call('TIME')
+  local redis_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if redis_ms > tonumber(ctx.deadline_ms) then return cjson.encode({ late = true }) end
+end
+
 local function emit(event, fields)
   local args = {K.eventsStream, 'MAXLEN', '~', '100000', '*', 'event', event, 'ts', int(now_ms)}
   if ctx.shadow then fields[#fields + 1] = 'shadow'; fields[#fields + 1] = 'true' end
@@ -193,7 +201,10 @@ local out = {
   entries = redis.call('HGETALL', KEYS[5]),
   markets = {},
 }
+-- The plan's symbol, the symbols open at the last evaluation, and those the
+-- governor allowed since (their positions may have opened meanwhile).
 local symbols = { ctx.symbol }
+for i = 1, #out.entries, 2 do symbols[#symbols + 1] = out.entries[i] end
 local open_raw = get(KEYS[6])
 if open_raw then
   local ok, list = pcall(cjson.decode, open_raw)
@@ -201,7 +212,9 @@ if open_raw then
     for _, s in ipairs(list) do if type(s) == 'string' then symbols[#symbols + 1] = s end end
   end
 end
-for _, s in ipairs(symbols) do out.markets[s] = get(ctx.market_prefix .. s) end
+for _, s in ipairs(symbols) do
+  if out.markets[s] == nil then out.markets[s] = get(ctx.market_prefix .. s) end
+end
 return cjson.encode(out)
 `;
 

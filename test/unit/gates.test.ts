@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../lib/config.ts";
-import { runGates, type Snapshot } from "../../lib/evaluate/gates.ts";
+import { runGates, universeGate, type Snapshot } from "../../lib/evaluate/gates.ts";
 import type { FuturesAccount } from "../../lib/binance/schemas.ts";
 import type { MarketCache } from "../../lib/market/cache.ts";
 import { projectedMarginUsage } from "../../lib/risk/margin.ts";
@@ -62,7 +62,6 @@ const zigzag = (n: number, phase = 0) =>
 
 function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
   return {
-    universe: JSON.stringify(["BTCUSDT", "ETHUSDT"]),
     account: { ok: true, value: account([]) },
     markets: new Map([["BTCUSDT", { ok: true, value: market("BASE", zigzag(99)) }]]),
     entries: new Map(),
@@ -79,14 +78,11 @@ const plan = {
 };
 
 describe("runGates (SPEC §5 steps 3–7, pure)", () => {
-  it("blocks no_policy before looking at anything else", () => {
-    const outcome = runGates(
-      plan,
-      snapshot({ universe: null, account: { ok: false, error: "x" } }),
-      config,
-      NOW,
-    );
-    expect(outcome).toMatchObject({ kind: "block", reason: "active_slots_no_policy" });
+  it("universeGate: no policy, malformed policy, symbol outside, symbol inside", () => {
+    expect(universeGate(plan, null)).toBe("active_slots_no_policy");
+    expect(universeGate(plan, "{not json")).toBe("active_slots_no_policy");
+    expect(universeGate(plan, JSON.stringify(["ETHUSDT"]))).toBe("active_slots_not_in_universe");
+    expect(universeGate(plan, JSON.stringify(["BTCUSDT"]))).toBeNull();
   });
 
   it("checks positions before the regime", () => {
@@ -145,7 +141,6 @@ describe("runGates (SPEC §5 steps 3–7, pure)", () => {
     const outcome = runGates(
       plan,
       snapshot({
-        universe: JSON.stringify(["BTCUSDT", "ETHUSDT", "SOLUSDT"]),
         account: {
           ok: true,
           value: account([
