@@ -9,7 +9,7 @@
  * is a function of its inputs, so the view is tested at fixed instants.
  */
 import { z } from "zod";
-import { createBinanceClient } from "./binance/client.ts";
+import { sharedBinanceClient } from "./binance/shared.ts";
 import type { PositionRisk } from "./binance/schemas.ts";
 import type { Config } from "./config.ts";
 import type { GovernorContext } from "./context.ts";
@@ -519,19 +519,7 @@ async function readPositions(
   backoffUntilMs: number,
   timeOffsetMs: number,
 ): Promise<StatusInputs["positions"]> {
-  const { keys, redis } = gov;
-  const binance = createBinanceClient({
-    ...gov.config.binance,
-    now: gov.now,
-    backoffUntilMs,
-    timeOffsetMs,
-    onBackoff: async (until) => {
-      await redis.set(keys.binanceBackoff, String(until), { px: Math.max(1, until - gov.now()) });
-    },
-    onTimeOffset: async (offset) => {
-      await redis.set(keys.binanceTimeOffset, String(offset), { px: 3_600_000 });
-    },
-  });
+  const binance = sharedBinanceClient(gov, { backoffUntilMs, timeOffsetMs });
   try {
     return { ok: true, rows: await binance.positionRisk() };
   } catch (error) {

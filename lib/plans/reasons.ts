@@ -20,6 +20,8 @@ export const REASONS = {
   noRotationCandidate: "active_slots_no_rotation_candidate",
   rotationBelowThreshold: "active_slots_rotation_below_threshold",
   rotationBudget: "active_slots_rotation_budget",
+  /** Not in SPEC §5: an entry on the symbol a rotation is closing would reopen it. */
+  symbolRotatingOut: "active_slots_symbol_rotating_out",
 } as const;
 
 export type Reason = (typeof REASONS)[keyof typeof REASONS];

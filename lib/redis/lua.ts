@@ -149,28 +149,80 @@ local function rotation_of(lock)
            lock_age = now_s - lock.created_at }
 end
 
--- Confirmed => complete (claim becomes the new plan's reservation, permit);
--- older than its TTL => timeout (claim released, final BLOCK); else waiting.
--- Returns the outcome name and the JSON answer for the lock's plan.
-local function resolve_lock(lock_pid, lock)
+-- Slot holders (SPEC §5 step 8): open positions (the caller's snapshot), live
+-- reservations, rotation claims; a symbol counts once. Reservations are kept
+-- until they expire, even once their position is visible, so an evaluation
+-- holding an older snapshot still counts the slot.
+local function slot_holders(open_symbols)
+  local h = { set = {}, count = 0, open = {}, reserved = {}, claimed = {} }
+  local function hold(s) if not h.set[s] then h.set[s] = true; h.count = h.count + 1 end end
+  for _, s in ipairs(open_symbols) do h.open[s] = true; hold(s) end
+  local rows = redis.call('HGETALL', K.reservations)
+  for i = 1, #rows, 2 do
+    local r = cjson.decode(rows[i + 1])
+    if tonumber(r.expires_at_ms) <= now_ms then
+      redis.call('HDEL', K.reservations, rows[i])
+    else
+      h.reserved[rows[i]] = true; hold(rows[i])
+    end
+  end
+  rows = redis.call('HGETALL', K.claims)
+  for i = 1, #rows, 2 do h.claimed[rows[i + 1]] = rows[i]; hold(rows[i + 1]) end
+  return h
+end
+
+-- Every entry ALLOW backs its permit with a reservation of the symbol's slot.
+local function reserve(symbol, pid)
+  redis.call('HSET', K.reservations, symbol,
+    cjson.encode({ plan_id = pid, expires_at_ms = now_ms + ttl.reservation * 1000 }))
+end
+
+-- Confirmed => the rotation ends (ROTATION_COMPLETE). The freed slot becomes the
+-- new plan's reservation and its permit, unless the regime tightened meanwhile
+-- and letting it in would put holders over desired: then the plan is blocked
+-- over_capacity. Without \`capacity\` ({holders, desired}) a confirmed lock waits.
+-- Older than its TTL and unconfirmed => ROTATION_TIMEOUT, claim released, final
+-- BLOCK. Returns the outcome name and the JSON answer for the lock's plan.
+local function resolve_lock(lock_pid, lock, capacity)
   local confirmed_id = redis.call('HGET', K.confirmed, lock.close_plan_id)
+  local confirmed = confirmed_id and id_after(confirmed_id, lock.scan_from)
   local base = { plan_id = lock_pid, symbol = lock.new_symbol, regime = lock.regime,
                  slots = lock.slots, rotation = rotation_of(lock) }
-  if confirmed_id and id_after(confirmed_id, lock.scan_from) then
+  local age = now_s - lock.created_at
+  if confirmed then
+    if not capacity and age <= lock.ttl_s then return 'waiting', nil end
+    -- The confirmed close frees the claimed slot (even if a position snapshot
+    -- still shows it: the Apply Layer's confirmation is the authority), and
+    -- the new symbol takes one unless it already holds one.
     end_lock(lock_pid, lock)
-    redis.call('HSET', K.reservations, lock.new_symbol,
-      cjson.encode({ plan_id = lock_pid, expires_at_ms = now_ms + ttl.reservation * 1000 }))
     redis.call('HDEL', K.entries, lock.close_symbol)
-    redis.call('HSET', K.entries, lock.new_symbol,
-      cjson.encode({ plan_id = lock_pid, score = lock.new_score, at = now_s }))
     local fields = lock_fields(lock)
     fields[#fields + 1] = 'confirmation_id'; fields[#fields + 1] = confirmed_id
     emit('ROTATION_COMPLETE', fields)
+    if not capacity then
+      -- Confirmed, but past its TTL the capacity is still unknown (no fresh
+      -- regime, no positions): the rotation ends, the entry is not granted
+      -- and may be evaluated afresh.
+      base.decision = 'BLOCK'; base.reason = 'active_slots_regime_unavailable'
+      base.details = { rotation_complete = true }
+      return 'complete', finalize(base, false)
+    end
+    local h = capacity.holders
+    local after = h.count - 1
+    if not h.set[lock.new_symbol] then after = after + 1 end
+    base.slots = { desired = capacity.desired, holders = after }
+    if after > capacity.desired then
+      base.decision = 'BLOCK'; base.reason = 'active_slots_over_capacity'
+      base.details = { rotation_complete = true }
+      return 'complete', finalize(base, true)
+    end
+    reserve(lock.new_symbol, lock_pid)
+    redis.call('HSET', K.entries, lock.new_symbol,
+      cjson.encode({ plan_id = lock_pid, score = lock.new_score, at = now_s }))
     base.decision = 'ALLOW'; base.reason = 'active_slots_rotation_complete'
     return 'complete', finalize(base, true)
   end
-  local age = now_s - lock.created_at
-  if age > lock.ttl_s then
+  if not confirmed and age > lock.ttl_s then
     end_lock(lock_pid, lock)
     local fields = lock_fields(lock)
     fields[#fields + 1] = 'lock_age'; fields[#fields + 1] = age
@@ -242,41 +294,19 @@ local pid, symbol = plan.plan_id, plan.symbol
 local replay = replay_if_final(pid)
 if replay then return replay end
 
--- Slot holders: open positions, live reservations, rotation claims.
-local holders, count = {}, 0
-local function hold(s) if not holders[s] then holders[s] = true; count = count + 1 end end
-for _, s in ipairs(ctx.open_symbols) do hold(s) end
-local open = {}
-for _, s in ipairs(ctx.open_symbols) do open[s] = true end
-local reserved = {}
-local rows = redis.call('HGETALL', K.reservations)
-for i = 1, #rows, 2 do
-  local r = cjson.decode(rows[i + 1])
-  if tonumber(r.expires_at_ms) <= now_ms or open[rows[i]] then
-    redis.call('HDEL', K.reservations, rows[i])   -- expired, or the position is visible now
-  else
-    reserved[rows[i]] = true; hold(rows[i])
-  end
-end
-local claimed = {}
-rows = redis.call('HGETALL', K.claims)
-for i = 1, #rows, 2 do claimed[rows[i + 1]] = rows[i]; hold(rows[i + 1]) end
-
+local h = slot_holders(ctx.open_symbols)
 local desired = ctx.desired
 local function answer(decision, reason, extra)
   local r = { plan_id = pid, symbol = symbol, decision = decision, reason = reason,
-              regime = ctx.regime, slots = { desired = desired, holders = count } }
+              regime = ctx.regime, slots = { desired = desired, holders = h.count } }
   for k, v in pairs(extra or {}) do r[k] = v end
   return r
 end
 
 local function reserve_and_allow(reason)
-  if not open[symbol] and not reserved[symbol] then
-    redis.call('HSET', K.reservations, symbol,
-      cjson.encode({ plan_id = pid, expires_at_ms = now_ms + ttl.reservation * 1000 }))
-    hold(symbol)
-  end
-  if redis.call('HEXISTS', K.entries, symbol) == 0 or not open[symbol] then
+  if not h.set[symbol] then h.set[symbol] = true; h.count = h.count + 1 end
+  reserve(symbol, pid)
+  if redis.call('HEXISTS', K.entries, symbol) == 0 or not h.open[symbol] then
     redis.call('HSET', K.entries, symbol,
       cjson.encode({ plan_id = pid, score = plan.score, at = now_s }))
   end
@@ -288,10 +318,21 @@ local lock_raw = redis.call('GET', ctx.keys.lock .. pid)
 if lock_raw then
   local lock = cjson.decode(lock_raw)
   scan_confirmations(20)
-  local outcome, result = resolve_lock(pid, lock)
+  local outcome, result = resolve_lock(pid, lock, { holders = h, desired = desired })
   if outcome ~= 'waiting' then return result end
   return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close',
     { rotation = rotation_of(lock) }), false)
+end
+
+-- The regime tightened: no entry at all (not even on a held symbol) until
+-- positions close ("reducing").
+if h.count > desired then
+  return finalize(answer('BLOCK', 'active_slots_over_capacity'), true)
+end
+-- The symbol is being rotated out: an entry would reopen what is being closed.
+if h.claimed[symbol] then
+  return finalize(answer('BLOCK', 'active_slots_symbol_rotating_out', { details = {
+    lock_plan_id = h.claimed[symbol] } }), true)
 end
 
 -- One open position is too correlated (or its correlation unknown): the entry may
@@ -301,22 +342,23 @@ local function correlation_block()
   return finalize(answer('BLOCK', required.reason, { details = required.details }), required.final)
 end
 
-if (open[symbol] or reserved[symbol]) and not claimed[symbol] then
+if h.open[symbol] or h.reserved[symbol] then
   if required then return correlation_block() end
   return reserve_and_allow('active_slots_symbol_holds_slot')
 end
-if count < desired then
+if h.count < desired then
   if required then return correlation_block() end
   return reserve_and_allow('active_slots_slot_free')
 end
-if count > desired then
-  return finalize(answer('BLOCK', 'active_slots_over_capacity'), true)
-end
 
--- Slots full: rotate out the weakest unclaimed position, if the candidate is strong enough.
+-- Slots full: rotate out the weakest open position that is neither claimed by
+-- another rotation nor reserved by a permit still in flight, if the candidate is
+-- strong enough.
 local victim
 for _, v in ipairs(ctx.victims) do
-  if not claimed[v.symbol] and v.symbol ~= symbol then victim = v; break end
+  if not h.claimed[v.symbol] and not h.reserved[v.symbol] and v.symbol ~= symbol then
+    victim = v; break
+  end
 end
 if not victim then
   return finalize(answer('BLOCK', 'active_slots_no_rotation_candidate'), true)
@@ -356,7 +398,7 @@ local lock = {
   close_plan_id = close_plan_id, created_at = now_s, created_at_ms = now_ms,
   ttl_s = ttl.lock, scan_from = scan_from, new_score = plan.score,
   victim_weakness = victim.weakness, victim_score = victim_score,
-  regime = ctx.regime, slots = { desired = desired, holders = count } }
+  regime = ctx.regime, slots = { desired = desired, holders = h.count } }
 redis.call('SET', ctx.keys.lock .. pid, cjson.encode(lock), 'EX', ttl.lock_redis)
 redis.call('ZADD', K.lockIndex, int(now_ms), pid)
 redis.call('HSET', K.claims, pid, victim.symbol)
@@ -374,14 +416,16 @@ return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close',
 
 /**
  * SWEEP_LOCKS: one batch of the cron sweep (SPEC §6).
- * ctx: { offset, batch, max_pages, drop_reservations }. Reads the confirmation stream to its end (bounded by
+ * ctx: { offset, batch, max_pages, drop_reservations, open_symbols?, slots, market_prefix }.
+ * Reads the confirmation stream to its end (bounded by
  * pages), then resolves `batch` indexed locks from `offset`; lock keys gone are
  * dropped from the index with their claim; expired reservations are dropped.
  */
 export const SWEEP_LOCKS = `${PRELUDE}${LOCKS}
 local caught_up = scan_confirmations(ctx.max_pages)
 local stats = { checked = 0, completed = 0, timed_out = 0, orphans = 0, waiting = 0,
-                reservations_dropped = 0, caught_up = caught_up, completed_plans = {} }
+                reservations_dropped = 0, caught_up = caught_up, completed_plans = {},
+                locks = redis.call('ZCARD', K.lockIndex) }
 if ctx.drop_reservations then
   local rows = redis.call('HGETALL', K.reservations)
   for i = 1, #rows, 2 do
@@ -391,6 +435,24 @@ if ctx.drop_reservations then
     end
   end
 end
+
+-- Capacity for completing a confirmed lock, as the evaluation path has it: the
+-- holders from the sweep's position snapshot, and the desired slots of the
+-- regime cached for the new symbol. Unknown (no snapshot, no fresh regime) =>
+-- the lock waits for the next sweep or for the plan's resubmission.
+local holders
+local function capacity_for(lock)
+  if not ctx.open_symbols then return nil end
+  local raw = redis.call('GET', ctx.market_prefix .. lock.new_symbol)
+  local ok, market = pcall(cjson.decode, raw or '')
+  if not ok or type(market) ~= 'table' or type(market.regime) ~= 'table'
+    or (tonumber(market.expires_at_ms) or 0) <= now_ms then return nil end
+  local desired = ctx.slots[market.regime.name]
+  if not desired then return nil end
+  holders = holders or slot_holders(ctx.open_symbols)
+  return { holders = holders, desired = desired }
+end
+
 local ids = {}
 if ctx.batch > 0 then ids = redis.call('ZRANGE', K.lockIndex, ctx.offset, ctx.offset + ctx.batch - 1) end
 for _, lock_pid in ipairs(ids) do
@@ -407,8 +469,10 @@ for _, lock_pid in ipairs(ids) do
     end
     stats.orphans = stats.orphans + 1
   else
-    local outcome = resolve_lock(lock_pid, cjson.decode(raw))
+    local lock = cjson.decode(raw)
+    local outcome = resolve_lock(lock_pid, lock, capacity_for(lock))
     if outcome == 'complete' then
+      holders = nil   -- a claim ended, maybe a reservation began: recount on next use
       stats.completed = stats.completed + 1
       stats.completed_plans[#stats.completed_plans + 1] = lock_pid
     elseif outcome == 'timeout' then stats.timed_out = stats.timed_out + 1

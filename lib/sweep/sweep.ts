@@ -2,6 +2,8 @@ import { z } from "zod";
 import type { GovernorContext } from "../context.ts";
 import { scriptContext } from "../evaluate/evaluate.ts";
 import { runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
+import { readSharedBinanceState, sharedBinanceClient } from "../binance/shared.ts";
+import { openPositionsFromAccount } from "../binance/positions.ts";
 
 /** Locks resolved per script call: Redis requests grow with N / batch, not N. */
 export const SWEEP_BATCH = 250;
@@ -18,6 +20,7 @@ const BatchStatsSchema = z.object({
   waiting: z.number(),
   reservations_dropped: z.number(),
   caught_up: z.boolean(),
+  locks: z.number(),
   more: z.boolean(),
   completed_plans: z.union([z.array(z.string()), z.object({}).strict()]),
 });
@@ -32,6 +35,21 @@ export interface SweepReport {
   completed_plans: string[];
   redis_requests: number;
   duration_ms: number;
+  /** Whether the positions snapshot completions need could be read. */
+  positions: "read" | "unavailable" | "not_needed";
+}
+
+/**
+ * Open symbols from one account call; undefined when Binance cannot be asked
+ * (backoff, outage): confirmed locks then wait, timeouts still proceed.
+ */
+async function openSymbolsNow(gov: GovernorContext): Promise<string[] | undefined> {
+  try {
+    const binance = sharedBinanceClient(gov, await readSharedBinanceState(gov));
+    return [...new Set(openPositionsFromAccount(await binance.account()).map((p) => p.symbol))];
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -55,7 +73,9 @@ export async function sweepLocks(
     completed_plans: [],
     redis_requests: 0,
     duration_ms: 0,
+    positions: "not_needed",
   };
+  let openSymbols: string[] | undefined;
   const call = async (offset: number, size: number, dropReservations = false) => {
     report.redis_requests += 1;
     const answer = await runScript(gov.redis, SCRIPTS.sweepLocks, scriptKeys(gov.keys), {
@@ -64,6 +84,9 @@ export async function sweepLocks(
       batch: size,
       max_pages: options.maxPages ?? SWEEP_MAX_PAGES,
       drop_reservations: dropReservations,
+      open_symbols: openSymbols,
+      slots: gov.config.slots,
+      market_prefix: gov.keys.klines("", gov.config.regime.interval),
     });
     return BatchStatsSchema.parse(typeof answer === "string" ? JSON.parse(answer) : answer);
   };
@@ -73,6 +96,13 @@ export async function sweepLocks(
   report.reservations_dropped += stats.reservations_dropped;
   for (let round = 1; !stats.caught_up && round < MAX_CATCH_UP_CALLS; round++) {
     stats = await call(0, 0);
+  }
+
+  // Completing a lock needs the holders, as in the evaluation: one account call.
+  if (stats.locks > 0) {
+    report.redis_requests += 1;
+    openSymbols = await openSymbolsNow(gov);
+    report.positions = openSymbols ? "read" : "unavailable";
   }
 
   let offset = 0;

@@ -27,12 +27,22 @@ async function lockOf(planId: string) {
   return raw ? (JSON.parse(raw as string) as { created_at: number; close_plan_id: string }) : null;
 }
 
+/** Play the Apply Layer: close the position on the exchange (when executed) and confirm. */
 async function confirm(closePlanId: string, executed = "true") {
+  const symbol = closePlanId.split("_").at(-1)!;
+  if (executed === "true") {
+    const rows = (await sim("GET", "/__sim/positions")) as { symbol: string }[];
+    await sim(
+      "PUT",
+      "/__sim/positions",
+      rows.filter((row) => row.symbol !== symbol),
+    );
+  }
   await redis.xadd(keys.applyResultStream, "*", {
     plan_id: closePlanId,
     executed,
     reduceOnly: "true",
-    symbol: "X",
+    symbol,
   });
 }
 
