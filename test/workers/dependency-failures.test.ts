@@ -1,7 +1,4 @@
-import { env } from "cloudflare:workers";
-import { createExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import worker from "../../functions/index.ts";
 import {
   bridge,
   events,
@@ -12,7 +9,6 @@ import {
   postPlan,
   redis,
   resetWorld,
-  signedHeaders,
   setPositions,
   setRegime,
   setUniverse,
@@ -130,23 +126,12 @@ describe("dependency failures never grant an entry", () => {
   });
 
   it("blocks when the exchange is unreachable", async () => {
-    const rawBody = JSON.stringify({
-      plan_id: "bx-unreachable",
-      symbol: "BTCUSDT",
-      action: "OPEN",
-      decision: "EXECUTE",
-    });
-    const response = await worker.fetch(
-      new Request("http://governor/v1/plans", {
-        method: "POST",
-        headers: await signedHeaders(rawBody),
-        body: rawBody,
-      }),
-      { ...env, BINANCE_BASE_URL: "http://127.0.0.1:9" },
-      createExecutionContext(),
+    const { status, body } = await postPlan(
+      { plan_id: "bx-unreachable", symbol: "BTCUSDT" },
+      { BINANCE_BASE_URL: "http://127.0.0.1:9" },
     );
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
       decision: "BLOCK",
       reason: "active_slots_positions_unavailable",
     });

@@ -22,8 +22,8 @@
  */
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
-import { Redis } from "@upstash/redis/cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { redis, sim } from "./helpers.ts";
 import { redisKeys } from "../../lib/keys.ts";
 
 declare module "vitest" {
@@ -40,24 +40,6 @@ const SECRET = env.GOV_WEBHOOK_SECRET!;
 const keys = redisKeys("quantum");
 
 const SAMPLE = { plan_id: "fuzz-bytes-1", symbol: "BTCUSDT", action: "OPEN", decision: "SKIP" };
-
-const redis = new Redis({
-  url: env.UPSTASH_REDIS_REST_URL!,
-  token: env.UPSTASH_REDIS_REST_TOKEN!,
-  automaticDeserialization: false,
-  enableAutoPipelining: false,
-  enableTelemetry: false,
-});
-
-async function sim(method: string, path: string, body?: unknown): Promise<void> {
-  const response = await fetch(`${env.BINANCE_BASE_URL}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`sim ${method} ${path}: ${response.status}`);
-  await response.arrayBuffer();
-}
 
 const encoder = new TextEncoder();
 

@@ -1,11 +1,8 @@
 import { env, exports } from "cloudflare:workers";
-import { createExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import worker from "../../functions/index.ts";
 import {
   bridge,
   closedHourlyRows,
-  signedHeaders,
   events,
   faultPositions,
   getJson,
@@ -233,23 +230,12 @@ describe("entry gates: reason codes through the real worker", () => {
 
   it("allows entries with active_slots_disabled when GOV_ACTIVE_SLOTS_ENABLED=false, even with slots full", async () => {
     await setPositions(FULL);
-    const rawBody = JSON.stringify({
-      plan_id: "disabled-1",
-      symbol: "BTCUSDT",
-      action: "OPEN",
-      decision: "EXECUTE",
-    });
-    const response = await worker.fetch(
-      new Request("http://governor/v1/plans", {
-        method: "POST",
-        headers: await signedHeaders(rawBody),
-        body: rawBody,
-      }),
-      { ...env, GOV_ACTIVE_SLOTS_ENABLED: "false" },
-      createExecutionContext(),
+    const { status, body } = await postPlan(
+      { plan_id: "disabled-1", symbol: "BTCUSDT" },
+      { GOV_ACTIVE_SLOTS_ENABLED: "false" },
     );
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
       decision: "ALLOW",
       reason: "active_slots_disabled",
     });

@@ -39,8 +39,9 @@
  */
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { Redis } from "@upstash/redis/cloudflare";
+import type { Redis } from "@upstash/redis/cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { redis, sim } from "./helpers.ts";
 import { governorContext } from "../../lib/context.ts";
 import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 import { sweepLocks } from "../../lib/sweep/sweep.ts";
@@ -110,30 +111,6 @@ const MAX_HELD = 3;
 const gov = governorContext(env);
 const keys = redisKeys(gov.config.keyPrefix);
 
-/**
- * A plain client to arrange and inspect state. (Not ./helpers.ts: that module
- * loads the HTTP worker, which this file does not need.)
- */
-const redis = new Redis({
-  url: env.UPSTASH_REDIS_REST_URL!,
-  token: env.UPSTASH_REDIS_REST_TOKEN!,
-  automaticDeserialization: false,
-  enableAutoPipelining: false,
-  enableTelemetry: false,
-});
-
-/** The exchange simulator's control API. */
-async function sim(method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${env.BINANCE_BASE_URL}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json();
-  if (!response.ok)
-    throw new Error(`sim ${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
 const DESIRED: Record<Preset, number> = gov.config.slots;
 const LOCK_TTL_MS = gov.config.ttl.lock * 1000;
 
