@@ -17,7 +17,11 @@
  *  - open:    the Apply Layer opens the position of an ALLOWed plan while its
  *             permit is valid (ALLOWs whose permit lapsed never open);
  *  - close:   a position closes on its own (stop-loss, manual);
- *  - regime:  every symbol's market switches preset (caches dropped);
+ *  - regime:  at the next candle close every symbol's market switches preset
+ *             (closed candles never change, so a regime can only change when
+ *             a candle closes: the clock moves there, and every regime cache
+ *             fetched before it expires, including one a paused evaluation
+ *             writes late);
  *  - jump:    the clock moves 0–200 s.
  * After every step the model-free checker (./invariants.ts) judges the state.
  * At the end, paused evaluations are released and a sweep runs at clock +
@@ -329,8 +333,12 @@ interface Held {
   done: Promise<void>;
 }
 
+const CANDLE_MS = 3_600_000;
+
 class Sequence {
-  clock = Date.now();
+  // 90 s before a candle closes, so the first regime change is a short jump
+  // (rotations in flight survive it); later ones jump to the next close.
+  clock = Math.ceil(Date.now() / CANDLE_MS) * CANDLE_MS - 90_000;
   preset: Preset;
   readonly checker = new InvariantChecker();
   readonly positions = new Map<string, PositionRow>();
@@ -607,8 +615,9 @@ class Sequence {
       case "regime": {
         label = `regime ${this.preset} -> ${step.preset}`;
         this.preset = step.preset;
+        this.clock = Math.floor(this.clock / CANDLE_MS) * CANDLE_MS + CANDLE_MS + 1000;
+        await this.syncClock();
         await setPresets(step.preset);
-        await redis.del(...SYMBOLS.map((s) => keys.klines(s, gov.config.regime.interval)));
         break;
       }
       case "jump": {
