@@ -163,7 +163,7 @@ local function slot_holders(open_symbols)
     if tonumber(r.expires_at_ms) <= now_ms then
       redis.call('HDEL', K.reservations, rows[i])
     else
-      h.reserved[rows[i]] = true; hold(rows[i])
+      h.reserved[rows[i]] = r; hold(rows[i])
     end
   end
   rows = redis.call('HGETALL', K.claims)
@@ -172,9 +172,17 @@ local function slot_holders(open_symbols)
 end
 
 -- Every entry ALLOW backs its permit with a reservation of the symbol's slot.
+-- permit_until_ms: while the permit may still open or add to the position.
 local function reserve(symbol, pid)
-  redis.call('HSET', K.reservations, symbol,
-    cjson.encode({ plan_id = pid, expires_at_ms = now_ms + ttl.reservation * 1000 }))
+  redis.call('HSET', K.reservations, symbol, cjson.encode({ plan_id = pid,
+    expires_at_ms = now_ms + ttl.reservation * 1000, permit_until_ms = now_ms + ttl.permit * 1000 }))
+end
+
+-- A symbol whose permit is still usable must not be rotated out: the permit
+-- would reopen it after the close.
+local function permit_in_flight(h, symbol)
+  local r = h.reserved[symbol]
+  return r ~= nil and (tonumber(r.permit_until_ms) or math.huge) > now_ms
 end
 
 -- Confirmed => the rotation ends (ROTATION_COMPLETE). The freed slot becomes the
@@ -352,11 +360,11 @@ if h.count < desired then
 end
 
 -- Slots full: rotate out the weakest open position that is neither claimed by
--- another rotation nor reserved by a permit still in flight, if the candidate is
+-- another rotation nor backed by a permit still in flight, if the candidate is
 -- strong enough.
 local victim
 for _, v in ipairs(ctx.victims) do
-  if not h.claimed[v.symbol] and not h.reserved[v.symbol] and v.symbol ~= symbol then
+  if not h.claimed[v.symbol] and not permit_in_flight(h, v.symbol) and v.symbol ~= symbol then
     victim = v; break
   end
 end
