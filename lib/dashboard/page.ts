@@ -84,8 +84,8 @@ else showProblem("Not refreshing: open this page with ?token=<read token> to ref
 })();`;
 }
 
-/** The dashboard with its figures as of `status.at`. `nonce` allows its one inline script. */
-export function renderDashboardPage(status: Status, nonce: string): string {
+/** The document start every page shares (inline styles, no referrer). */
+function pageHead(title: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -93,9 +93,14 @@ export function renderDashboardPage(status: Status, nonce: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
-<title>Governor · Active Slots</title>
+<title>${esc(title)}</title>
 <style>${DASHBOARD_CSS}</style>
-</head>
+</head>`;
+}
+
+/** The dashboard with its figures as of `status.at`. `nonce` allows its one inline script. */
+export function renderDashboardPage(status: Status, nonce: string): string {
+  return `${pageHead("Governor · Active Slots")}
 <body>
 <header class="top">
   <h1>Governor · Active Slots Controller</h1>
@@ -112,16 +117,7 @@ export function renderDashboardPage(status: Status, nonce: string): string {
 
 /** The page a browser gets without a valid read token: a form that asks for it. */
 export function renderTokenPage(message: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<link rel="icon" href="data:,">
-<title>Governor · read token required</title>
-<style>${DASHBOARD_CSS}</style>
-</head>
+  return `${pageHead("Governor · read token required")}
 <body>
 <header class="top"><h1>Governor · Active Slots Controller</h1></header>
 <main class="narrow">
