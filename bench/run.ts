@@ -30,6 +30,7 @@ import {
   type StackClients,
   type StackInfo,
 } from "./clients.ts";
+import { prng } from "../dev/exchange-sim/klines.ts";
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -483,18 +484,6 @@ async function measureFloor(c: StackClients, reps: number, concurrency = 1): Pro
   const bridgeMs = percentile(bridge, 50);
   const simMs = percentile(sim, 50);
   return { bridgeMs, simMs, governorHopMs: percentile(hop, 50), floorMs: bridgeMs + simMs };
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The mixed phase's work items (a rotation item is two evaluations), shuffled. */

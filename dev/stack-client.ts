@@ -232,3 +232,24 @@ export async function startStack(options: {
   }
   return { info, readyLine, child, stop };
 }
+
+/** Variables that point a governor, the stack or the CLI at other services or ports. */
+export const STACK_ENV_VARS = [
+  "GOV_URL",
+  "GOV_WEBHOOK_SECRET",
+  "UPSTASH_REDIS_REST_URL",
+  "UPSTASH_REDIS_REST_TOKEN",
+  "BINANCE_BASE_URL",
+  "BINANCE_API_KEY",
+  "BINANCE_API_SECRET",
+  "GOV_PORT",
+  "REDIS_REST_PORT",
+  "EXCHANGE_SIM_PORT",
+] as const;
+
+/** This process's environment without STACK_ENV_VARS, plus `extra`. */
+export function envWithoutStackOverrides(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of STACK_ENV_VARS) delete env[name];
+  return { ...env, ...extra };
+}

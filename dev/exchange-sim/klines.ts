@@ -202,7 +202,7 @@ function hash32(text: string): number {
 }
 
 /** mulberry32 PRNG in [0, 1). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

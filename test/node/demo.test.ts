@@ -11,7 +11,12 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
-import { governorHealthy, startStack, type RunningStack } from "../../dev/stack-client.ts";
+import {
+  envWithoutStackOverrides,
+  governorHealthy,
+  startStack,
+  type RunningStack,
+} from "../../dev/stack-client.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "gov-demo-test-"));
@@ -78,20 +83,7 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of [
-    "UPSTASH_REDIS_REST_URL",
-    "UPSTASH_REDIS_REST_TOKEN",
-    "BINANCE_BASE_URL",
-    "BINANCE_API_KEY",
-    "BINANCE_API_SECRET",
-    "GOV_PORT",
-    "REDIS_REST_PORT",
-    "EXCHANGE_SIM_PORT",
-  ]) {
-    delete env[name];
-  }
-  return { ...env, ...extra };
+  return envWithoutStackOverrides(extra);
 }
 
 /** Run the demo; while it runs, remember every process below it. */

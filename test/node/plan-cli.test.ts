@@ -9,29 +9,14 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
-import { startStack, type RunningStack } from "../../dev/stack-client.ts";
+import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "gov-plan-cli-test-"));
 
 /** The test's environment without anything that would point the CLI or the stack elsewhere. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, GOV_STACK_FILE: join(dir, "none.json") };
-  for (const name of [
-    "GOV_URL",
-    "GOV_WEBHOOK_SECRET",
-    "UPSTASH_REDIS_REST_URL",
-    "UPSTASH_REDIS_REST_TOKEN",
-    "BINANCE_BASE_URL",
-    "BINANCE_API_KEY",
-    "BINANCE_API_SECRET",
-    "GOV_PORT",
-    "REDIS_REST_PORT",
-    "EXCHANGE_SIM_PORT",
-  ]) {
-    delete env[name];
-  }
-  return { ...env, ...extra };
+  return envWithoutStackOverrides({ GOV_STACK_FILE: join(dir, "none.json"), ...extra });
 }
 
 function cli(
