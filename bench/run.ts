@@ -232,9 +232,21 @@ class World {
     ]);
   }
 
-  /** Lift the churn budget (GOV_ROTATION_MAX_PER_HOUR) before each rotation. */
+  /**
+   * Before each rotation: lift the churn budget (GOV_ROTATION_MAX_PER_HOUR) and
+   * age the permits of earlier re-entries as if their 60 s had passed (a symbol
+   * whose permit is still usable is never rotated out, and the mixed phase
+   * re-enters every held symbol within seconds).
+   */
   async liftRotationBudget(): Promise<void> {
     await this.c.redis(["DEL", this.keys.rotationLog]);
+    const flat = (await this.c.redis(["HGETALL", this.keys.reservations])) as string[] | null;
+    const aged: string[] = [];
+    for (let i = 0; i + 1 < (flat ?? []).length; i += 2) {
+      const reservation = JSON.parse(flat![i + 1]!) as Record<string, unknown>;
+      aged.push(flat![i]!, JSON.stringify({ ...reservation, permit_until_ms: 0 }));
+    }
+    if (aged.length > 0) await this.c.redis(["HSET", this.keys.reservations, ...aged]);
   }
 }
 

@@ -203,7 +203,10 @@ local function resolve_lock(lock_pid, lock, capacity)
     -- still shows it: the Apply Layer's confirmation is the authority), and
     -- the new symbol takes one unless it already holds one.
     end_lock(lock_pid, lock)
+    -- The victim is closed for good: its entry record and any reservation (whose
+    -- permit had lapsed, or it would not have been chosen) go with it.
     redis.call('HDEL', K.entries, lock.close_symbol)
+    redis.call('HDEL', K.reservations, lock.close_symbol)
     local fields = lock_fields(lock)
     fields[#fields + 1] = 'confirmation_id'; fields[#fields + 1] = confirmed_id
     emit('ROTATION_COMPLETE', fields)
