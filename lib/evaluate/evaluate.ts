@@ -9,7 +9,7 @@ import { marketCacheEntry, readMarketCache, type MarketCache } from "../market/c
 import { computeRegime, DEFAULT_REGIME_THRESHOLDS } from "../regime/classify.ts";
 import type { EntryRecord } from "../rotation/weakness.ts";
 import { isClose, type Plan } from "../plans/schema.ts";
-import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
+import { REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { planKeyPrefixes, runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
 import { toHash } from "../redis/replies.ts";
@@ -165,7 +165,6 @@ async function record(
     ...scriptContext(deps, writes),
     deadline_ms: answerDeadline(),
     response,
-    final: isFinal(decision, reason),
   }).catch(stateStoreFailure);
   return decisionFrom(answer);
 }

@@ -9,7 +9,7 @@ import { rankVictims, type EntryRecord } from "../rotation/weakness.ts";
 import { correlations, type PairCorrelation } from "../risk/correlation.ts";
 import { projectedMarginUsage } from "../risk/margin.ts";
 import { sideSign, type Plan } from "../plans/schema.ts";
-import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
+import { REASONS, type Reason } from "../plans/reasons.ts";
 import type { DecisionBody } from "../plans/decision.ts";
 
 export type Fetched<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -26,7 +26,6 @@ export interface Snapshot {
 export interface RequiredVictim {
   symbol: string;
   reason: Reason;
-  final: boolean;
   details: Record<string, unknown>;
 }
 
@@ -216,7 +215,6 @@ export function runGates(
         ? {
             symbol: worst!.symbol,
             reason: correlationBlock.reason,
-            final: isFinal("BLOCK", correlationBlock.reason),
             details: correlationBlock.details,
           }
         : null,

@@ -11,6 +11,22 @@
  * and a sweep racing on one lock can never both complete it.
  */
 
+import { isFinal, REASONS } from "../plans/reasons.ts";
+
+/** Reason codes as a Lua table (R.overCapacity, ...): one source, lib/plans/reasons.ts. */
+const LUA_REASONS = `local R = {
+${Object.entries(REASONS)
+  .map(([name, code]) => `  ${name} = '${code}',`)
+  .join("\n")}
+}
+-- BLOCK reasons that are not final (SPEC §5 step 1): the plan may be re-evaluated.
+local NON_FINAL = {
+${Object.values(REASONS)
+  .filter((code) => !isFinal("BLOCK", code))
+  .map((code) => `  ['${code}'] = true,`)
+  .join("\n")}
+}`;
+
 /** Order of KEYS for every script. */
 export const SCRIPT_KEY_NAMES = [
   "reservations",
@@ -27,6 +43,7 @@ export const SCRIPT_KEY_NAMES = [
 ] as const;
 
 const PRELUDE = `
+${LUA_REASONS}
 local K = {}
 for i, name in ipairs({${SCRIPT_KEY_NAMES.map((n) => `'${n}'`).join(", ")}}) do K[name] = KEYS[i] end
 local ctx = cjson.decode(ARGV[1])
@@ -53,7 +70,8 @@ local function emit(event, fields)
 end
 
 -- Write the decision of one plan: permit or block record, event, and (when
--- final) the decision cache that makes replays idempotent. In shadow mode a
+-- final: every ALLOW, and every BLOCK not in NON_FINAL) the decision cache
+-- that makes replays idempotent. In shadow mode a
 -- BLOCK is recorded as it would be (block record, PLAN_BLOCKED marked
 -- shadow=true) and the entry gets its permit anyway.
 local function write_permit(response)
@@ -63,8 +81,9 @@ local function write_permit(response)
     shadow = ctx.shadow or nil }), 'EX', ttl.permit)
 end
 
-local function finalize(response, final)
+local function finalize(response)
   local pid = response.plan_id
+  local final = response.decision == 'ALLOW' or not NON_FINAL[response.reason]
   if response.decision == 'ALLOW' then
     write_permit(response)
     emit('PLAN_ALLOWED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
@@ -77,7 +96,7 @@ local function finalize(response, final)
       response.details = response.details or {}
       response.details.would_be = { decision = 'BLOCK', reason = response.reason }
       response.decision = 'ALLOW'
-      response.reason = 'active_slots_shadow_mode'
+      response.reason = R.shadow
       write_permit(response)
       final = true
     end
@@ -131,6 +150,11 @@ local function scan_confirmations(max_pages)
   return false
 end
 
+-- SPEC §3: rot_{first 8 chars of the new plan_id}_{close symbol}.
+local function close_plan_id_of(pid, close_symbol)
+  return 'rot_' .. string.sub(pid, 1, 8) .. '_' .. close_symbol
+end
+
 local function end_lock(lock_pid, lock)
   redis.call('DEL', ctx.keys.lock .. lock_pid)
   redis.call('ZREM', K.lockIndex, lock_pid)
@@ -153,20 +177,27 @@ end
 -- reservations, rotation claims; a symbol counts once. Reservations are kept
 -- until they expire, even once their position is visible, so an evaluation
 -- holding an older snapshot still counts the slot.
-local function slot_holders(open_symbols)
-  local h = { set = {}, count = 0, open = {}, reserved = {}, claimed = {} }
-  local function hold(s) if not h.set[s] then h.set[s] = true; h.count = h.count + 1 end end
-  for _, s in ipairs(open_symbols) do h.open[s] = true; hold(s) end
+-- Live reservations by symbol; expired ones are dropped (their count is returned too).
+local function live_reservations()
+  local live, dropped = {}, 0
   local rows = redis.call('HGETALL', K.reservations)
   for i = 1, #rows, 2 do
     local r = cjson.decode(rows[i + 1])
     if tonumber(r.expires_at_ms) <= now_ms then
-      redis.call('HDEL', K.reservations, rows[i])
+      redis.call('HDEL', K.reservations, rows[i]); dropped = dropped + 1
     else
-      h.reserved[rows[i]] = r; hold(rows[i])
+      live[rows[i]] = r
     end
   end
-  rows = redis.call('HGETALL', K.claims)
+  return live, dropped
+end
+
+local function slot_holders(open_symbols)
+  local h = { set = {}, count = 0, open = {}, reserved = {}, claimed = {} }
+  local function hold(s) if not h.set[s] then h.set[s] = true; h.count = h.count + 1 end end
+  for _, s in ipairs(open_symbols) do h.open[s] = true; hold(s) end
+  for symbol, r in pairs(live_reservations()) do h.reserved[symbol] = r; hold(symbol) end
+  local rows = redis.call('HGETALL', K.claims)
   for i = 1, #rows, 2 do h.claimed[rows[i + 1]] = rows[i]; hold(rows[i + 1]) end
   return h
 end
@@ -214,33 +245,33 @@ local function resolve_lock(lock_pid, lock, capacity)
       -- Confirmed, but past its TTL the capacity is still unknown (no fresh
       -- regime, no positions): the rotation ends, the entry is not granted
       -- and may be evaluated afresh.
-      base.decision = 'BLOCK'; base.reason = 'active_slots_regime_unavailable'
+      base.decision = 'BLOCK'; base.reason = R.regimeUnavailable
       base.details = { rotation_complete = true }
-      return 'complete', finalize(base, false)
+      return 'complete', finalize(base)
     end
     local h = capacity.holders
     local after = h.count - 1
     if not h.set[lock.new_symbol] then after = after + 1 end
     base.slots = { desired = capacity.desired, holders = after }
     if after > capacity.desired then
-      base.decision = 'BLOCK'; base.reason = 'active_slots_over_capacity'
+      base.decision = 'BLOCK'; base.reason = R.overCapacity
       base.details = { rotation_complete = true }
-      return 'complete', finalize(base, true)
+      return 'complete', finalize(base)
     end
     reserve(lock.new_symbol, lock_pid)
     redis.call('HSET', K.entries, lock.new_symbol,
       cjson.encode({ plan_id = lock_pid, score = lock.new_score, at = now_s }))
-    base.decision = 'ALLOW'; base.reason = 'active_slots_rotation_complete'
-    return 'complete', finalize(base, true)
+    base.decision = 'ALLOW'; base.reason = R.rotationComplete
+    return 'complete', finalize(base)
   end
   if not confirmed and age > lock.ttl_s then
     end_lock(lock_pid, lock)
     local fields = lock_fields(lock)
     fields[#fields + 1] = 'lock_age'; fields[#fields + 1] = age
     emit('ROTATION_TIMEOUT', fields)
-    base.decision = 'BLOCK'; base.reason = 'active_slots_rotation_timeout'
+    base.decision = 'BLOCK'; base.reason = R.rotationTimeout
     base.details = { lock_age = age, ttl = lock.ttl_s }
-    return 'timeout', finalize(base, true)
+    return 'timeout', finalize(base)
   end
   return 'waiting', nil
 end
@@ -284,19 +315,19 @@ return cjson.encode(out)
 /**
  * RECORD_DECISION: write a decision taken before the slot step (closes, master
  * switch, universe, unavailable dependencies), unless the plan already has a
- * final one. ctx: { response, final }.
+ * final one. ctx: { response }.
  */
 export const RECORD_DECISION = `${PRELUDE}
 local replay = replay_if_final(ctx.response.plan_id)
 if replay then return replay end
-return finalize(ctx.response, ctx.final)
+return finalize(ctx.response)
 `;
 
 /**
  * EVALUATE_SLOTS: SPEC §5 step 8 in one atomic step.
  * ctx: { plan {plan_id, symbol, score?}, desired, open_symbols [..],
  *        victims [{symbol, weakness, close_side, qty, position_side}] weakest first,
- *        required_victim? {symbol, reason, final, details}, threshold,
+ *        required_victim? {symbol, reason, details}, threshold,
  *        max_rotations_per_hour, regime, shadow }
  */
 export const EVALUATE_SLOTS = `${PRELUDE}${LOCKS}
@@ -321,7 +352,7 @@ local function reserve_and_allow(reason)
     redis.call('HSET', K.entries, symbol,
       cjson.encode({ plan_id = pid, score = plan.score, at = now_s }))
   end
-  return finalize(answer('ALLOW', reason), true)
+  return finalize(answer('ALLOW', reason))
 end
 
 -- A rotation already started for this plan: complete, time out, or keep waiting.
@@ -331,35 +362,35 @@ if lock_raw then
   scan_confirmations(20)
   local outcome, result = resolve_lock(pid, lock, { holders = h, desired = desired })
   if outcome ~= 'waiting' then return result end
-  return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close',
-    { rotation = rotation_of(lock) }), false)
+  return finalize(answer('BLOCK', R.waitingRotationClose,
+    { rotation = rotation_of(lock) }))
 end
 
 -- The regime tightened: no entry at all (not even on a held symbol) until
 -- positions close ("reducing").
 if h.count > desired then
-  return finalize(answer('BLOCK', 'active_slots_over_capacity'), true)
+  return finalize(answer('BLOCK', R.overCapacity))
 end
 -- The symbol is being rotated out: an entry would reopen what is being closed.
 if h.claimed[symbol] then
-  return finalize(answer('BLOCK', 'active_slots_symbol_rotating_out', { details = {
-    lock_plan_id = h.claimed[symbol] } }), true)
+  return finalize(answer('BLOCK', R.symbolRotatingOut, { details = {
+    lock_plan_id = h.claimed[symbol] } }))
 end
 
 -- One open position is too correlated (or its correlation unknown): the entry may
 -- only come in by rotating out exactly that position.
 local required = ctx.required_victim
 local function correlation_block()
-  return finalize(answer('BLOCK', required.reason, { details = required.details }), required.final)
+  return finalize(answer('BLOCK', required.reason, { details = required.details }))
 end
 
 if h.open[symbol] or h.reserved[symbol] then
   if required then return correlation_block() end
-  return reserve_and_allow('active_slots_symbol_holds_slot')
+  return reserve_and_allow(R.symbolHoldsSlot)
 end
 if h.count < desired then
   if required then return correlation_block() end
-  return reserve_and_allow('active_slots_slot_free')
+  return reserve_and_allow(R.slotFree)
 end
 
 -- Slots full: rotate out the weakest open position that is neither claimed by
@@ -372,7 +403,7 @@ for _, v in ipairs(ctx.victims) do
   end
 end
 if not victim then
-  return finalize(answer('BLOCK', 'active_slots_no_rotation_candidate'), true)
+  return finalize(answer('BLOCK', R.noRotationCandidate))
 end
 if required and required.symbol ~= victim.symbol then return correlation_block() end
 local entry_raw = redis.call('HGET', K.entries, victim.symbol)
@@ -383,22 +414,22 @@ if entry_raw then
 end
 local min_score = (1 + ctx.threshold) * victim_score
 if type(plan.score) ~= 'number' or plan.score < min_score then
-  return finalize(answer('BLOCK', 'active_slots_rotation_below_threshold', { details = {
+  return finalize(answer('BLOCK', R.rotationBelowThreshold, { details = {
     victim = victim.symbol, victim_score = victim_score, required = min_score,
-    score = plan.score } }), true)
+    score = plan.score } }))
 end
 -- Churn budget: rotations started in the last hour.
 redis.call('ZREMRANGEBYSCORE', K.rotationLog, '-inf', int(now_ms - 3600000))
 if redis.call('ZCARD', K.rotationLog) >= ctx.max_rotations_per_hour then
-  return finalize(answer('BLOCK', 'active_slots_rotation_budget', { details = {
-    max_per_hour = ctx.max_rotations_per_hour } }), true)
+  return finalize(answer('BLOCK', R.rotationBudget, { details = {
+    max_per_hour = ctx.max_rotations_per_hour } }))
 end
 
-local close_plan_id = 'rot_' .. string.sub(pid, 1, 8) .. '_' .. victim.symbol
+local close_plan_id = close_plan_id_of(pid, victim.symbol)
 if ctx.shadow then
   -- Shadow mode: the would-be rotation is recorded, no close plan is emitted.
-  return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close', { details = {
-    close_symbol = victim.symbol, close_plan_id = close_plan_id } }), false)
+  return finalize(answer('BLOCK', R.waitingRotationClose, { details = {
+    close_symbol = victim.symbol, close_plan_id = close_plan_id } }))
 end
 
 local tail = redis.call('XREVRANGE', K.applyResultStream, '+', '-', 'COUNT', 1)
@@ -421,8 +452,8 @@ redis.call('XADD', K.applyPlanStream, '*',
   'new_symbol', symbol, 'new_plan_id', pid, 'side', victim.close_side,
   'position_side', victim.position_side, 'qty', victim.qty, 'ts', int(now_ms))
 emit('ROTATION_LOCK_CREATED', lock_fields(lock))
-return finalize(answer('BLOCK', 'active_slots_waiting_rotation_close',
-  { rotation = rotation_of(lock) }), false)
+return finalize(answer('BLOCK', R.waitingRotationClose,
+  { rotation = rotation_of(lock) }))
 `;
 
 /**
@@ -438,13 +469,8 @@ local stats = { checked = 0, completed = 0, timed_out = 0, orphans = 0, waiting 
                 reservations_dropped = 0, caught_up = caught_up, completed_plans = {},
                 locks = redis.call('ZCARD', K.lockIndex) }
 if ctx.drop_reservations then
-  local rows = redis.call('HGETALL', K.reservations)
-  for i = 1, #rows, 2 do
-    local r = cjson.decode(rows[i + 1])
-    if tonumber(r.expires_at_ms) <= now_ms then
-      redis.call('HDEL', K.reservations, rows[i]); stats.reservations_dropped = stats.reservations_dropped + 1
-    end
-  end
+  local _, dropped = live_reservations()
+  stats.reservations_dropped = dropped
 end
 
 -- Capacity for completing a confirmed lock, as the evaluation path has it: the
@@ -474,7 +500,7 @@ for _, lock_pid in ipairs(ids) do
     redis.call('ZREM', K.lockIndex, lock_pid)
     redis.call('HDEL', K.claims, lock_pid)
     if close_symbol then
-      local close_plan_id = 'rot_' .. string.sub(lock_pid, 1, 8) .. '_' .. close_symbol
+      local close_plan_id = close_plan_id_of(lock_pid, close_symbol)
       redis.call('HDEL', K.closePlans, close_plan_id)
       redis.call('HDEL', K.confirmed, close_plan_id)
     end

@@ -4,6 +4,7 @@ import { runGates, universeGate, type Snapshot } from "../../lib/evaluate/gates.
 import type { FuturesAccount } from "../../lib/binance/schemas.ts";
 import type { MarketCache } from "../../lib/market/cache.ts";
 import { projectedMarginUsage } from "../../lib/risk/margin.ts";
+import { isFinal } from "../../lib/plans/reasons.ts";
 
 const config = parseConfig({
   UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
@@ -133,8 +134,9 @@ describe("runGates (SPEC §5 steps 3–7, pure)", () => {
     expect(outcome.step.requiredVictim).toMatchObject({
       symbol: "ETHUSDT",
       reason: "active_slots_correlation_limit",
-      final: true,
     });
+    // Finality is derived from the reason (the slot step's NON_FINAL set).
+    expect(isFinal("BLOCK", outcome.step.requiredVictim!.reason)).toBe(true);
   });
 
   it("blocks at once when two open positions are over the correlation limit", () => {
