@@ -1,4 +1,4 @@
-import { createBinanceClient } from "./binance/client.ts";
+import { readSharedBinanceState, sharedBinanceClient } from "./binance/shared.ts";
 import type { GovernorContext } from "./context.ts";
 
 interface Probe {
@@ -28,16 +28,23 @@ async function probe(run: () => Promise<unknown>, now: () => number): Promise<Pr
  */
 export async function checkHealth(gov: GovernorContext) {
   let backoffUntil = 0;
+  let timeOffset = 0;
   const redis = await probe(async () => {
-    backoffUntil = Number(await gov.redis.get(gov.keys.binanceBackoff)) || 0;
+    const state = await readSharedBinanceState(gov);
+    backoffUntil = state.backoffUntilMs;
+    timeOffset = state.timeOffsetMs;
   }, gov.now);
-  const backoffActive = backoffUntil > gov.now();
-  const exchange = backoffActive
-    ? { reachable: false, latency_ms: 0, error: "backoff", backoff_until: backoffUntil }
-    : await probe(
-        () => createBinanceClient({ ...gov.config.binance, timeoutMs: 2000 }).serverTime(),
-        gov.now,
-      );
+  const exchange =
+    backoffUntil > gov.now()
+      ? { reachable: false, latency_ms: 0, error: "backoff", backoff_until: backoffUntil }
+      : await probe(
+          () =>
+            sharedBinanceClient(gov, {
+              backoffUntilMs: backoffUntil,
+              timeOffsetMs: timeOffset,
+            }).serverTime(),
+          gov.now,
+        );
   return {
     ok: redis.reachable && exchange.reachable,
     mode: gov.config.mode,

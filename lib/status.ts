@@ -14,7 +14,7 @@ import type { PositionRisk } from "./binance/schemas.ts";
 import type { Config } from "./config.ts";
 import type { GovernorContext } from "./context.ts";
 import { stateStoreFailure } from "./errors.ts";
-import { parseEntries } from "./evaluate/evaluate.ts";
+import { parseEntries } from "./rotation/entries.ts";
 import { parseUniverse } from "./evaluate/gates.ts";
 import { readMarketCache, type MarketCache } from "./market/cache.ts";
 import { toHash, toStreamEntries, type StreamEntry } from "./redis/replies.ts";

@@ -8,11 +8,17 @@ import { closedCandles, nextCloseAfter, type KlineInterval } from "../market/kli
 import { marketCacheEntry, readMarketCache, type MarketCache } from "../market/cache.ts";
 import { computeRegime, DEFAULT_REGIME_THRESHOLDS } from "../regime/classify.ts";
 import type { EntryRecord } from "../rotation/weakness.ts";
+import { parseEntries } from "../rotation/entries.ts";
 import { isClose, type Plan } from "../plans/schema.ts";
 import { REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
-import { planKeyPrefixes, runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
-import { toHash } from "../redis/replies.ts";
+import {
+  runScript,
+  scriptContext,
+  scriptKeys,
+  SCRIPTS,
+  type CacheWrite,
+} from "../redis/scripts.ts";
 import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
@@ -30,11 +36,6 @@ export interface Evaluation {
   body: DecisionBody;
   latencyMs: number;
 }
-
-/** A value the evaluation asks to be cached alongside its decision: [key, value, ttl ms]. */
-type CacheWrite = [string, string, number];
-
-const EntryRecordSchema = z.object({ at: z.number(), score: z.number().nullish() });
 
 /**
  * Evaluate one plan (SPEC §5). Redis is touched twice on the hot path: one
@@ -182,29 +183,6 @@ function answerDeadline(): string {
   return String(Date.now() + REDIS_TIMEOUT_MS - DEADLINE_MARGIN_MS);
 }
 
-/** Context every decision-writing script reads (see PRELUDE in lib/redis/lua.ts). */
-export function scriptContext(
-  deps: Pick<EvaluationDeps, "config" | "keys" | "now">,
-  writes: CacheWrite[] = [],
-) {
-  const { ttl } = deps.config;
-  return {
-    now_ms: String(deps.now()),
-    keys: planKeyPrefixes(deps.keys),
-    shadow: deps.config.mode === "shadow",
-    cache_writes: writes,
-    ttl: {
-      permit: ttl.permit,
-      block: ttl.block,
-      decision: ttl.decision,
-      reservation: ttl.reservation,
-      lock: ttl.lock,
-      // The key outlives its logical timeout, so a timeout is observed, never silently expired.
-      lock_redis: ttl.lock * 2 + 300,
-    },
-  };
-}
-
 export function decisionFrom(answer: unknown): DecisionBody {
   const parsed = ScriptDecisionSchema.safeParse(
     typeof answer === "string" ? JSON.parse(answer) : answer,
@@ -277,20 +255,6 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     markets,
     entries: parseEntries(state.entries),
   };
-}
-
-export function parseEntries(raw: unknown): Map<string, EntryRecord> {
-  const entries = new Map<string, EntryRecord>();
-  for (const [symbol, value] of Object.entries(toHash(raw))) {
-    try {
-      const parsed = EntryRecordSchema.safeParse(JSON.parse(value));
-      if (parsed.success)
-        entries.set(symbol, { at: parsed.data.at, score: parsed.data.score ?? 0 });
-    } catch {
-      // A malformed record is ignored: age falls back to the position's updateTime.
-    }
-  }
-  return entries;
 }
 
 /** Cold path: fetch klines, compute the regime, and cache it until the next candle closes. */

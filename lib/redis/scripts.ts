@@ -1,4 +1,5 @@
 import type { Redis } from "@upstash/redis/cloudflare";
+import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";
 import {
   EVALUATE_SLOTS,
@@ -69,4 +70,30 @@ export async function runScript(
     if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
     return await redis.eval(script.source, keys, [arg]);
   }
+}
+
+/** A value to cache alongside a decision, written by the script: [key, value, ttl ms]. */
+export type CacheWrite = [string, string, number];
+
+/** Context every decision-writing script reads (see PRELUDE in lib/redis/lua.ts). */
+export function scriptContext(
+  deps: { config: Config; keys: RedisKeys; now: () => number },
+  writes: CacheWrite[] = [],
+) {
+  const { ttl } = deps.config;
+  return {
+    now_ms: String(deps.now()),
+    keys: planKeyPrefixes(deps.keys),
+    shadow: deps.config.mode === "shadow",
+    cache_writes: writes,
+    ttl: {
+      permit: ttl.permit,
+      block: ttl.block,
+      decision: ttl.decision,
+      reservation: ttl.reservation,
+      lock: ttl.lock,
+      // The key outlives its logical timeout, so a timeout is observed, never silently expired.
+      lock_redis: ttl.lock * 2 + 300,
+    },
+  };
 }

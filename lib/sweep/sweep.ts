@@ -1,7 +1,6 @@
 import { z } from "zod";
 import type { GovernorContext } from "../context.ts";
-import { scriptContext } from "../evaluate/evaluate.ts";
-import { runScript, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
+import { runScript, scriptContext, scriptKeys, SCRIPTS } from "../redis/scripts.ts";
 import { readSharedBinanceState, sharedBinanceClient } from "../binance/shared.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 
