@@ -8,7 +8,6 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import {
   BadRequest,
   encodeReply,
@@ -20,6 +19,7 @@ import {
   type RedisCommand,
 } from "./encoding.ts";
 import { ConnectionPool, openConnection } from "./pool.ts";
+import { listen } from "../listen.ts";
 
 export interface RedisRestBridgeOptions {
   redisUrl: string;
@@ -236,17 +236,10 @@ export async function startRedisRestBridge(
     );
   });
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port, url } = await listen(server, options.port, host);
 
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url,
     port,
     requestCount: () => Object.values(counts).reduce((sum, n) => sum + n, 0),
     requestCountByPath: () => ({ ...counts }),

@@ -10,7 +10,7 @@
  * dev stack and `handleControl` below.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listen } from "../listen.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { startApplySim, type ApplySim } from "../apply-sim/apply-sim.ts";
@@ -695,15 +695,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
     })();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const { port, url } = await listen(server, options.port, host);
 
   if (options.redisUrl) {
     try {
