@@ -2,8 +2,11 @@ import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 
 const bool = z.enum(["true", "false"]).transform((v) => v === "true");
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const ratio = z.coerce.number().positive().max(1);
+/** A number written as text; empty or not a number is invalid (never 0). */
+const numeric = (schema: z.ZodNumber) =>
+  z.string().trim().min(1, "must not be empty").transform(Number).pipe(schema);
+const int = (min: number, max: number) => numeric(z.number().int().min(min).max(max));
+const ratio = numeric(z.number().positive().max(1));
 const url = z.url({ protocol: /^https?$/ });
 const secret = z.string().min(1).optional();
 
@@ -18,8 +21,8 @@ export const EnvSchema = z.object({
   GOV_ACTIVE_SLOTS_TREND_STRONG: int(1, 100).default(6),
   GOV_ACTIVE_SLOTS_CHOP: int(1, 100).default(3),
   /** Candidate must score >= (1+θ) × victim's entry score. */
-  GOV_ROTATION_THRESHOLD: z.coerce.number().min(0).max(10).default(0.15),
-  GOV_MAX_CORRELATION: z.coerce.number().min(-1).max(1).default(0.8),
+  GOV_ROTATION_THRESHOLD: numeric(z.number().min(0).max(10)).default(0.15),
+  GOV_MAX_CORRELATION: numeric(z.number().min(-1).max(1)).default(0.8),
   /** seconds a rotation may wait for its close confirmation */
   GOV_ROTATION_LOCK_TTL: int(5, 86_400).default(120),
   GOV_MAX_MARGIN_USAGE_PCT: ratio.default(0.65),
@@ -31,19 +34,19 @@ export const EnvSchema = z.object({
   GOV_PERMIT_TTL: int(5, 86_400).default(60),
   /** seconds */
   GOV_BLOCK_TTL: int(60, 30 * 86_400).default(3600),
-  /** seconds a final decision is remembered for idempotent replays */
-  GOV_DECISION_TTL: int(60, 30 * 86_400).default(86_400),
+  /** seconds a final decision is remembered for idempotent replays; at least the 300 s a signature stays valid */
+  GOV_DECISION_TTL: int(300, 30 * 86_400).default(86_400),
   /** seconds a slot reservation (permit issued, position not yet visible) lives */
   GOV_RESERVATION_TTL: int(5, 86_400).default(300),
   GOV_REGIME_INTERVAL: z.enum(["15m", "30m", "1h", "2h", "4h"]).default("1h"),
   GOV_REGIME_LOOKBACK: int(60, 1500).default(100),
-  GOV_REGIME_TREND_STRONG_MIN_TREND: z.coerce.number().positive().default(0.05),
-  GOV_REGIME_TREND_STRONG_MAX_ATR_PCT: z.coerce.number().positive().default(0.02),
-  GOV_REGIME_CHOP_MIN_ATR_PCT: z.coerce.number().positive().default(0.03),
-  GOV_REGIME_CHOP_MAX_TREND: z.coerce.number().positive().default(0.01),
+  GOV_REGIME_TREND_STRONG_MIN_TREND: numeric(z.number().positive()).default(0.05),
+  GOV_REGIME_TREND_STRONG_MAX_ATR_PCT: numeric(z.number().positive()).default(0.02),
+  GOV_REGIME_CHOP_MIN_ATR_PCT: numeric(z.number().positive()).default(0.03),
+  GOV_REGIME_CHOP_MAX_TREND: numeric(z.number().positive()).default(0.01),
   /** weakness added per hour a position has been held */
-  GOV_AGE_PENALTY_PER_HOUR: z.coerce.number().min(0).default(0.002),
-  GOV_AGE_PENALTY_CAP: z.coerce.number().min(0).default(0.05),
+  GOV_AGE_PENALTY_PER_HOUR: numeric(z.number().min(0)).default(0.002),
+  GOV_AGE_PENALTY_CAP: numeric(z.number().min(0)).default(0.05),
   GOV_MODE: z.enum(["enforce", "shadow"]).default("enforce"),
   GOV_ROTATION_MAX_PER_HOUR: int(0, 1000).default(6),
   /** ms per Binance call */
@@ -93,18 +96,41 @@ export interface Config {
 }
 
 /**
+ * The environment's variables as text. Wrangler hands unquoted `[vars]` to the
+ * worker as JSON-typed bindings (`0.3`, `false`): they mean what they say, so
+ * numbers and booleans become their text. Anything else that is not a string
+ * (an object, an array) is invalid for every variable; bindings the schema
+ * does not name (queues, services) are not looked at.
+ */
+function variablesAsText(env: Record<string, unknown>): {
+  text: Record<string, string>;
+  issues: string[];
+} {
+  const text: Record<string, string> = {};
+  const issues: string[] = [];
+  for (const name of Object.keys(EnvSchema.shape)) {
+    const value = env[name];
+    if (value === undefined || value === null) continue;
+    if (typeof value === "string") text[name] = value;
+    else if (typeof value === "number" || typeof value === "boolean") text[name] = String(value);
+    else issues.push(`${name}: expected a string, number or boolean`);
+  }
+  return { text, issues };
+}
+
+/**
  * Parse the worker's environment. Throws ConfigError naming each bad or
- * missing variable (values of secrets are never echoed).
+ * missing variable (values are never echoed). An empty string is a value,
+ * and an invalid one for every variable: it never stands for "unset".
  */
 export function parseConfig(env: Record<string, unknown>): Config {
-  const raw = Object.fromEntries(
-    Object.entries(env).filter(([, v]) => typeof v === "string" && v !== ""),
-  );
-  const parsed = EnvSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`),
-    );
+  const { text, issues } = variablesAsText(env);
+  const parsed = EnvSchema.safeParse(text);
+  if (!parsed.success || issues.length > 0) {
+    throw new ConfigError([
+      ...issues,
+      ...(parsed.error?.issues ?? []).map((issue) => `${issue.path.join(".")}: ${issue.message}`),
+    ]);
   }
   const e = parsed.data;
   const missing = REQUIRED_SECRETS.filter((name) => !e[name]);

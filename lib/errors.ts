@@ -21,3 +21,8 @@ export function stateStoreFailure(error: unknown): never {
   if (error instanceof StateStoreError) throw error;
   throw new StateStoreError("Redis is unreachable or failed", { cause: error });
 }
+
+/** A plan_id already used for a different plan (another symbol, size, side...): 409, nothing granted. */
+export class PlanConflictError extends Error {
+  override name = "PlanConflictError";
+}

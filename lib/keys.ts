@@ -21,17 +21,23 @@ export function redisKeys(prefix: string) {
     claims: `${p}:rotation:claims`,
     /** hash: close_plan_id -> lock plan_id, for close plans still awaiting confirmation. */
     closePlans: `${p}:rotation:close_plans`,
+    /** hash: incoming (new) symbol -> plan_id of the live rotation bringing it in (one per symbol). */
+    incoming: `${p}:rotation:incoming`,
+    /** hash: lock plan_id -> lock JSON; outlives the lock key, so an expired lock still times out. */
+    lockData: `${p}:rotation:lock_data`,
+    /** zset: close_plan_id -> unix ms it was last issued (24 h), to detect a reused id. */
+    closePlanHistory: `${p}:rotation:close_plan_history`,
     /** hash: close_plan_id -> apply.result entry id that confirmed it. */
     confirmed: `${p}:rotation:confirmed`,
     /** string: last apply.result entry id read for confirmations (shared cursor). */
     resultCursor: `${p}:rotation:result_cursor`,
-    /** hash: symbol -> JSON {plan_id, expires_at}; a permit issued, position not yet visible. */
+    /** hash: symbol -> JSON {plan_id, expires_at_ms, permit_until_ms}: the slot an entry ALLOW reserved. */
     reservations: `${p}:governor:reservations`,
-    /** string (JSON): the final decision of a plan, for idempotent replays. */
+    /** string (JSON {fingerprint, response}): the final decision of a plan, replayed for the same plan. */
     decision: (planId: string) => `${p}:governor:decision:${planId}`,
     /** hash: symbol -> JSON {plan_id, score, at}; the governor's own entry record. */
     entries: `${p}:governor:entries`,
-    /** string (JSON): cached closed klines of one symbol and interval. */
+    /** string (JSON): market cache of one symbol (regime and closes), until the next candle closes. */
     klines: (symbol: string, interval: string) => `${p}:governor:klines:${interval}:${symbol}`,
     /** string (JSON array): symbols open at the last evaluation, to prefetch their klines. */
     openSymbols: `${p}:governor:open_symbols`,

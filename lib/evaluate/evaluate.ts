@@ -1,26 +1,20 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import { z } from "zod";
 import type { Config } from "../config.ts";
-import { StateStoreError, stateStoreFailure } from "../errors.ts";
+import { PlanConflictError, StateStoreError, stateStoreFailure } from "../errors.ts";
 import type { RedisKeys } from "../keys.ts";
-import { createBinanceClient, type BinanceClient } from "../binance/client.ts";
-import { closedCandles, nextCloseAfter, type KlineInterval } from "../market/klines.ts";
-import { marketCacheEntry, readMarketCache, type MarketCache } from "../market/cache.ts";
-import { computeRegime, DEFAULT_REGIME_THRESHOLDS } from "../regime/classify.ts";
+import { createBinanceClient } from "../binance/client.ts";
+import { readMarketCache, type MarketCache } from "../market/cache.ts";
 import type { EntryRecord } from "../rotation/weakness.ts";
 import { parseEntries } from "../rotation/entries.ts";
-import { isClose, type Plan } from "../plans/schema.ts";
+import { isClose, planFingerprint, type Plan } from "../plans/schema.ts";
 import { REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
-import {
-  runScript,
-  scriptContext,
-  scriptKeys,
-  SCRIPTS,
-  type CacheWrite,
-} from "../redis/scripts.ts";
+import { runScript } from "../redis/scripts.ts";
+import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
 import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
+import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 
 export interface EvaluationDeps {
@@ -78,8 +72,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
       writes.push([deps.keys.binanceBackoff, String(until), Math.max(1, until - deps.now())]);
     },
   });
-  const marketOf = async (symbol: string): Promise<MarketCache> =>
-    reads.markets.get(symbol) ?? fetchMarket(symbol, binance, deps, writes);
+  const marketOf = marketFetcher({ ...deps, binance, cached: reads.markets, writes });
 
   // One Binance call on the warm path: the account (positions + margin), with the
   // plan's regime fetched alongside only when its cache is cold.
@@ -93,8 +86,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
       ...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol)),
     ].filter((symbol) => symbol !== plan.symbol);
     writes.push([deps.keys.openSymbols, JSON.stringify(others), 3_600_000]);
-    const legs = await Promise.allSettled(others.map(marketOf));
-    others.forEach((symbol, i) => markets.set(symbol, settled(legs[i]!)));
+    for (const [symbol, leg] of await marketsOf(others, marketOf)) markets.set(symbol, leg);
   }
   const snapshot: Snapshot = {
     account: settled(account),
@@ -128,7 +120,9 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     deadline_ms: answerDeadline(),
-    plan: { plan_id: plan.plan_id, symbol: plan.symbol, score: plan.score },
+    fingerprint: planFingerprint(plan),
+    // The whole plan: a rotation keeps it, so its completion can run the gates again.
+    plan: planRecord(plan),
     desired: step.desired,
     open_symbols: step.openSymbols,
     victims: step.victims,
@@ -140,10 +134,22 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   return finish(decisionFrom(answer));
 }
 
-function settled<T>(result: PromiseSettledResult<T>): Fetched<T> {
-  return result.status === "fulfilled"
-    ? { ok: true, value: result.value }
-    : { ok: false, error: describe(result.reason) };
+/** The plan's fields the gates read, as a rotation lock keeps them. */
+function planRecord(plan: Plan) {
+  const { plan_id, symbol, action, decision, side, qty, notional, leverage, score, reduceOnly } =
+    plan;
+  return withoutUndefined({
+    plan_id,
+    symbol,
+    action,
+    decision,
+    side,
+    qty,
+    notional,
+    leverage,
+    score,
+    reduceOnly,
+  });
 }
 
 /** Write a decision taken before the slot step (one request, idempotent). */
@@ -165,6 +171,7 @@ async function record(
   const answer = await runScript(deps.redis, SCRIPTS.recordDecision, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     deadline_ms: answerDeadline(),
+    fingerprint: planFingerprint(plan),
     response,
   }).catch(stateStoreFailure);
   return decisionFrom(answer);
@@ -177,16 +184,16 @@ const DEADLINE_MARGIN_MS = 250;
  * Real-time instant (unix ms) after which a decision script must write
  * nothing: by then the client has timed out and answered 503 "nothing
  * granted", so a late permit would contradict the answer (Redis compares it
- * with its own TIME; lib/redis/lua.ts PRELUDE).
+ * with its own TIME; lib/rotation/lua/prelude.ts).
  */
 function answerDeadline(): string {
   return String(Date.now() + REDIS_TIMEOUT_MS - DEADLINE_MARGIN_MS);
 }
 
 export function decisionFrom(answer: unknown): DecisionBody {
-  const parsed = ScriptDecisionSchema.safeParse(
-    typeof answer === "string" ? JSON.parse(answer) : answer,
-  );
+  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+  throwIfConflict(json);
+  const parsed = ScriptDecisionSchema.safeParse(json);
   if (!parsed.success) {
     const late = typeof answer === "string" && answer.includes('"late":true');
     throw new StateStoreError(
@@ -218,25 +225,31 @@ const ReadStateSchema = z.object({
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
 });
 
-/** Request 1: everything the gates need from Redis, in one read-only script. */
+/** A script found this plan_id used by another plan: refuse (HTTP 409), grant nothing. */
+function throwIfConflict(json: unknown): void {
+  if (typeof json === "object" && json !== null && "conflict" in json) {
+    throw new PlanConflictError("this plan_id was already used for a different plan");
+  }
+}
+
+/** Request 1: everything the gates need from Redis, in one script that writes nothing. */
 async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> {
   const { keys, config } = deps;
   const answer = await runScript(
     deps.redis,
     SCRIPTS.readState,
-    [
-      keys.decision(plan.plan_id),
-      keys.policy,
-      keys.binanceBackoff,
-      keys.binanceTimeOffset,
-      keys.entries,
-      keys.openSymbols,
-    ],
-    { symbol: plan.symbol, market_prefix: keys.klines("", config.regime.interval) },
+    [...scriptKeys(keys), keys.binanceBackoff, keys.binanceTimeOffset, keys.openSymbols],
+    {
+      ...scriptContext(deps),
+      plan_id: plan.plan_id,
+      symbol: plan.symbol,
+      fingerprint: planFingerprint(plan),
+      market_prefix: keys.klines("", config.regime.interval),
+    },
   ).catch(stateStoreFailure);
-  const parsed = ReadStateSchema.safeParse(
-    typeof answer === "string" ? JSON.parse(answer) : answer,
-  );
+  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+  throwIfConflict(json);
+  const parsed = ReadStateSchema.safeParse(json);
   if (!parsed.success) throw new StateStoreError("state read answered an unexpected shape");
   const state = parsed.data;
   const now = deps.now();
@@ -255,29 +268,6 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     markets,
     entries: parseEntries(state.entries),
   };
-}
-
-/** Cold path: fetch klines, compute the regime, and cache it until the next candle closes. */
-async function fetchMarket(
-  symbol: string,
-  binance: BinanceClient,
-  deps: EvaluationDeps,
-  writes: CacheWrite[],
-): Promise<MarketCache> {
-  const { interval, lookback } = deps.config.regime;
-  const rows = await binance.klines(symbol, interval, lookback);
-  const now = deps.now();
-  const closed = closedCandles(rows, now);
-  const regime = computeRegime(closed, { ...DEFAULT_REGIME_THRESHOLDS, ...deps.config.regime });
-  const expiresAt = nextCloseAfter(interval as KlineInterval, now);
-  const entry = marketCacheEntry(regime, closed, expiresAt);
-  writes.push([deps.keys.klines(symbol, interval), JSON.stringify(entry), expiresAt - now]);
-  return entry;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -9,7 +9,7 @@ import { rankVictims, type EntryRecord } from "../rotation/weakness.ts";
 import { correlations, type PairCorrelation } from "../risk/correlation.ts";
 import { projectedMarginUsage } from "../risk/margin.ts";
 import { sideSign, type Plan } from "../plans/schema.ts";
-import { REASONS, type Reason } from "../plans/reasons.ts";
+import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import type { DecisionBody } from "../plans/decision.ts";
 
 export type Fetched<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -220,4 +220,32 @@ export function runGates(
         : null,
     },
   };
+}
+
+/**
+ * The gates for a waiting rotation's plan, on data as of its completion (the
+ * slot step then checks capacity atomically). A final BLOCK ends the rotation
+ * without an entry; a gate that cannot be evaluated leaves it waiting.
+ */
+export type CompletionVerdict =
+  | { desired: number; required_victim?: RequiredVictim }
+  | { block: { reason: Reason; details?: Record<string, unknown> } }
+  | { unknown: Reason };
+
+export function completionVerdict(
+  plan: Plan,
+  rawUniverse: string | null,
+  snapshot: Snapshot,
+  config: Config,
+  nowMs: number,
+): CompletionVerdict {
+  const outside = universeGate(plan, rawUniverse);
+  if (outside) return { block: { reason: outside } };
+  const outcome = runGates(plan, snapshot, config, nowMs);
+  if (outcome.kind === "slots") {
+    const { desired, requiredVictim } = outcome.step;
+    return requiredVictim ? { desired, required_victim: requiredVictim } : { desired };
+  }
+  if (!isFinal("BLOCK", outcome.reason)) return { unknown: outcome.reason };
+  return { block: { reason: outcome.reason, details: outcome.details } };
 }

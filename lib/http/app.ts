@@ -1,6 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { ConfigError, StateStoreError } from "../errors.ts";
+import { ConfigError, PlanConflictError, StateStoreError } from "../errors.ts";
 import { governorContext, type GovernorContext } from "../context.ts";
 import { evaluatePlan } from "../evaluate/evaluate.ts";
 import { PlanSchema } from "../plans/schema.ts";
@@ -34,6 +34,9 @@ app.onError((error, c) => {
   if (error instanceof ConfigError) {
     return jsonError(c, 503, "config_invalid", error.message, error.issues);
   }
+  if (error instanceof PlanConflictError) {
+    return jsonError(c, 409, "plan_id_conflict", error.message);
+  }
   if (error instanceof StateStoreError) {
     return jsonError(c, 503, "dependency_unavailable", error.message);
   }
@@ -56,9 +59,20 @@ const requireReadToken = async (c: Context<AppEnv>, next: () => Promise<void>) =
   await next();
 };
 
+/**
+ * Liveness for anyone; dependency detail only with the read token, so no
+ * unauthenticated request ever calls Redis or Binance (or spends its weight).
+ */
 app.openapi(healthRoute, async (c) => {
-  const health = await checkHealth(c.var.gov);
-  return c.json(health, health.ok ? 200 : 503);
+  const gov = c.var.gov;
+  if (!bearerMatches(c.req.header("authorization"), gov.config.readToken)) {
+    return c.json(
+      { ok: true, live: true, mode: gov.config.mode, enabled: gov.config.enabled },
+      200,
+    );
+  }
+  const health = await checkHealth(gov);
+  return c.json({ ...health, live: true }, health.ok ? 200 : 503);
 });
 
 app.openapi(postPlanRoute, async (c) => {

@@ -66,6 +66,11 @@ export const postPlanRoute = createRoute({
       "Not JSON (`invalid_json`) or not a plan (`invalid_plan`, with zod issues).",
     ),
     401: json(ErrorSchema, "Missing, stale (more than 300 s away) or wrong signature."),
+    409: json(
+      ErrorSchema,
+      "`plan_id_conflict`: this plan_id was already used for a different plan (symbol, action, " +
+        "side, qty, notional, leverage or reduceOnly differ). Nothing is granted.",
+    ),
     413: json(ErrorSchema, `Body over ${MAX_PLAN_BYTES} bytes.`),
     503: unavailable,
   },
@@ -107,9 +112,13 @@ export const healthRoute = createRoute({
   method: "get",
   path: "/v1/health",
   tags: ["operators"],
-  summary: "Liveness and dependency reachability (no secrets)",
+  summary: "Liveness; dependency reachability with the read token (no secrets)",
+  description:
+    "Without the read token: liveness only (`live`), and no dependency is called. With it: " +
+    "Redis and Binance reachability.",
+  security: [{}, { [SECURITY.readToken]: [] }],
   responses: {
-    200: json(HealthSchema, "Redis and the exchange are reachable."),
+    200: json(HealthSchema, "Live; with the read token, Redis and the exchange are reachable."),
     503: json(
       HealthSchema.or(ErrorSchema),
       "A dependency is unreachable, or the config is unusable.",

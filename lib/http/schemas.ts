@@ -68,13 +68,17 @@ const ProbeSchema = z.looseObject({
 export const HealthSchema = z
   .object({
     ok: z.boolean(),
+    /** The worker runs and its configuration is valid. */
+    live: z.boolean(),
     mode: z.enum(["enforce", "shadow"]),
     enabled: z.boolean(),
-    redis: ProbeSchema,
+    /** With the read token only: Redis reachability. */
+    redis: ProbeSchema.optional(),
+    /** With the read token only: Binance reachability (not called while the shared backoff runs). */
     exchange: ProbeSchema.extend({
       /** unix ms: the shared 429/418 backoff runs until then */
       backoff_until: z.number().optional(),
-    }),
+    }).optional(),
   })
   .openapi("Health");
 

@@ -10,6 +10,14 @@ function parseJson(raw: unknown): unknown {
   }
 }
 
+/** The decision cache holds {fingerprint, response}: show the response. */
+function decisionOf(stored: unknown): unknown {
+  if (typeof stored === "object" && stored !== null && "response" in stored) {
+    return (stored as { response: unknown }).response;
+  }
+  return stored;
+}
+
 /** What the governor knows of one plan: permit, block record, rotation lock, final decision. */
 export async function readPlanState(gov: GovernorContext, planId: string) {
   const { keys } = gov;
@@ -24,6 +32,6 @@ export async function readPlanState(gov: GovernorContext, planId: string) {
     permit: parseJson(permit),
     block: parseJson(block),
     lock: parseJson(lock),
-    decision: parseJson(decision),
+    decision: decisionOf(parseJson(decision)),
   };
 }

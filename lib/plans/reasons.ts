@@ -20,17 +20,25 @@ export const REASONS = {
   noRotationCandidate: "active_slots_no_rotation_candidate",
   rotationBelowThreshold: "active_slots_rotation_below_threshold",
   rotationBudget: "active_slots_rotation_budget",
-  /** Not in SPEC §5: an entry on the symbol a rotation is closing would reopen it. */
+  /** An entry on the symbol a rotation is closing would reopen it. */
   symbolRotatingOut: "active_slots_symbol_rotating_out",
+  /** Another plan's rotation is already bringing this symbol in (one rotation per incoming symbol). */
+  rotationInFlight: "active_slots_rotation_in_flight",
 } as const;
 
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
+/** BLOCKs that wait on something outside the plan: the same plan may be evaluated again. */
+const WAITING: ReadonlySet<Reason> = new Set([
+  REASONS.waitingRotationClose,
+  REASONS.rotationInFlight,
+]);
+
 /**
- * Final decisions are replayed for the same plan_id; the waiting and
+ * Final decisions are replayed for the same plan; the waiting and
  * *_unavailable blocks are not (the plan may be re-evaluated).
  */
 export function isFinal(decision: "ALLOW" | "BLOCK", reason: Reason): boolean {
   if (decision === "ALLOW") return true;
-  return reason !== REASONS.waitingRotationClose && !reason.endsWith("_unavailable");
+  return !WAITING.has(reason) && !reason.endsWith("_unavailable");
 }

@@ -35,3 +35,20 @@ export function sideSign(side: string | undefined): 1 | -1 | 0 {
   if (side === "SHORT" || side === "SELL") return -1;
   return 0;
 }
+
+/**
+ * What makes a plan the same plan: a replay under a used plan_id is only
+ * answered for the same symbol, action, side, size and reduceOnly.
+ */
+export function planFingerprint(plan: Plan): string {
+  const { symbol, action, side, qty, notional, leverage, reduceOnly } = plan;
+  return JSON.stringify([
+    symbol,
+    action,
+    side ?? null,
+    qty ?? null,
+    notional ?? null,
+    leverage ?? null,
+    reduceOnly ?? false,
+  ]);
+}

@@ -1,4 +1,4 @@
-import { ConfigError } from "../errors.ts";
+import { ConfigError, PlanConflictError } from "../errors.ts";
 import { governorContext, type GovernorContext } from "../context.ts";
 import { evaluatePlan } from "../evaluate/evaluate.ts";
 import { PlanSchema } from "../plans/schema.ts";
@@ -46,6 +46,18 @@ export async function consumePlans(batch: MessageBatch<unknown>, env: object): P
         message.ack();
       }
     } catch (error) {
+      if (error instanceof PlanConflictError) {
+        // Recorded by the script (PLAN_ID_CONFLICT); retrying cannot help.
+        console.error(
+          JSON.stringify({
+            msg: "governor.queue.plan_id_conflict",
+            message_id: message.id,
+            plan_id: plan.data.plan_id,
+          }),
+        );
+        message.ack();
+        continue;
+      }
       console.error(
         JSON.stringify({
           msg: "governor.queue.retry",

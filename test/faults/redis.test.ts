@@ -84,7 +84,9 @@ describe("Redis REST endpoint faults", () => {
     try {
       const ids = [planId("downa"), planId("downb"), planId("downc")];
       for (const id of ids) expectUnavailable(await post(w, { plan_id: id }));
-      const health = await fetch(`${w.c.stack.governor}/v1/health`);
+      const health = await fetch(`${w.c.stack.governor}/v1/health`, {
+        headers: { authorization: `Bearer ${w.c.stack.read_token}` },
+      });
       expect(health.status).toBe(503);
       expect(((await health.json()) as { redis: { reachable: boolean } }).redis.reachable).toBe(
         false,

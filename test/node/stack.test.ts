@@ -197,7 +197,10 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     expect(readyLine).toContain(`exchange=http://127.0.0.1:${exchangePort}`);
     expect(stdoutLines.filter((line) => line.startsWith("governor ready"))).toHaveLength(1);
 
-    const health = await fetch(`${governor}/v1/health`);
+    expect((await fetch(`${governor}/v1/health`)).status).toBe(200);
+    const health = await fetch(`${governor}/v1/health`, {
+      headers: { authorization: `Bearer ${s.read_token}` },
+    });
     expect(health.status).toBe(200);
     const body = (await health.json()) as {
       ok: boolean;

@@ -74,3 +74,63 @@ describe("parseConfig", () => {
     expect(config.ttl.reservation).toBe(900);
   });
 });
+
+describe("parseConfig with typed bindings (wrangler's unquoted [vars])", () => {
+  it("a JSON number means that number", () => {
+    const config = parseConfig({
+      ...SECRETS,
+      GOV_MAX_MARGIN_USAGE_PCT: 0.3,
+      GOV_ACTIVE_SLOTS_BASE: 5,
+    });
+    expect(config.maxMarginUsagePct).toBe(0.3);
+    expect(config.slots.BASE).toBe(5);
+  });
+
+  it("a JSON boolean means that boolean", () => {
+    expect(parseConfig({ ...SECRETS, GOV_ACTIVE_SLOTS_ENABLED: false }).enabled).toBe(false);
+    expect(parseConfig({ ...SECRETS, GOV_ACTIVE_SLOTS_ENABLED: true }).enabled).toBe(true);
+  });
+
+  it("an empty string is invalid, never the default", () => {
+    for (const name of ["GOV_ROTATION_THRESHOLD", "GOV_ACTIVE_SLOTS_ENABLED", "GOV_KEY_PREFIX"]) {
+      const error = configError({ ...SECRETS, [name]: "" });
+      expect(error.issues.join("\n")).toContain(name);
+    }
+  });
+
+  it("an empty secret is refused, naming the variable and not echoing anything", () => {
+    const error = configError({ ...SECRETS, GOV_WEBHOOK_SECRET: "" });
+    expect(error.issues.join("\n")).toContain("GOV_WEBHOOK_SECRET");
+  });
+
+  it("a value of the wrong type (object, array, NaN) refuses to run", () => {
+    expect(configError({ ...SECRETS, GOV_ACTIVE_SLOTS_BASE: { n: 4 } }).issues.join()).toContain(
+      "GOV_ACTIVE_SLOTS_BASE",
+    );
+    expect(configError({ ...SECRETS, GOV_ACTIVE_SLOTS_CHOP: [3] }).issues.join()).toContain(
+      "GOV_ACTIVE_SLOTS_CHOP",
+    );
+    expect(configError({ ...SECRETS, GOV_MAX_CORRELATION: Number.NaN }).issues.join()).toContain(
+      "GOV_MAX_CORRELATION",
+    );
+    expect(configError({ ...SECRETS, GOV_ACTIVE_SLOTS_ENABLED: 1 }).issues.join()).toContain(
+      "GOV_ACTIVE_SLOTS_ENABLED",
+    );
+  });
+
+  it("bindings the schema does not name (queues, services) are not looked at", () => {
+    expect(() => parseConfig({ ...SECRETS, PLANS_QUEUE: { send() {} } })).not.toThrow();
+  });
+
+  it("GOV_DECISION_TTL below the 300 s signature window is refused", () => {
+    expect(configError({ ...SECRETS, GOV_DECISION_TTL: "299" }).issues.join()).toContain(
+      "GOV_DECISION_TTL",
+    );
+    expect(parseConfig({ ...SECRETS, GOV_DECISION_TTL: 300 }).ttl.decision).toBe(300);
+  });
+
+  it("a secret's value never appears in the error", () => {
+    const error = configError({ ...SECRETS, BINANCE_API_KEY: { leaked: "key-value-xyz" } });
+    expect(error.message).not.toContain("key-value-xyz");
+  });
+});

@@ -127,7 +127,7 @@ export async function postRaw(rawBody: string, headers: Record<string, string>):
  */
 export async function postPlan(
   plan: PlanInput,
-  vars?: Record<string, string>,
+  vars?: Record<string, string | number | boolean>,
 ): Promise<{ status: number; body: Record<string, any> }> {
   const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
   const headers = await signedHeaders(rawBody);

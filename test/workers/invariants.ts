@@ -84,7 +84,10 @@ export interface Violation {
   message: string;
 }
 
-export const FINAL_EXCEPTIONS = ["active_slots_waiting_rotation_close"];
+export const FINAL_EXCEPTIONS = [
+  "active_slots_waiting_rotation_close",
+  "active_slots_rotation_in_flight",
+];
 
 /** SPEC §5.1: ALLOW and every BLOCK except waiting and *_unavailable are final. */
 export function isFinalDecision(event: string, reason: string | undefined): boolean {

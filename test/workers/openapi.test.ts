@@ -48,7 +48,7 @@ describe("GET /openapi.json", () => {
     expect(post.responses["200"].content["application/json"].schema).toEqual({
       $ref: "#/components/schemas/Decision",
     });
-    expect(Object.keys(post.responses).sort()).toEqual(["200", "400", "401", "413", "503"]);
+    expect(Object.keys(post.responses).sort()).toEqual(["200", "400", "401", "409", "413", "503"]);
   });
 
   it("documents the decision, status and error bodies", async () => {

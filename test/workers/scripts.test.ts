@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SCRIPTS, scriptSha } from "../../lib/redis/scripts.ts";
+import { scriptSha } from "../../lib/redis/scripts.ts";
+import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { redis } from "./helpers.ts";
 
 describe("Lua script registry", () => {

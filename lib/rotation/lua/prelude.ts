@@ -1,0 +1,142 @@
+/**
+ * The fragment every decision-writing script starts with: reason codes, KEYS by
+ * name, the JSON context `ctx` (lib/rotation/scripts.ts builds it), the
+ * deadline guard, events, and `finalize`, which writes one plan's decision.
+ */
+import { isFinal, REASONS } from "../../plans/reasons.ts";
+
+/** Order of KEYS for every script (lib/keys.ts names them). */
+export const SCRIPT_KEY_NAMES = [
+  "reservations",
+  "claims",
+  "lockIndex",
+  "closePlans",
+  "confirmed",
+  "resultCursor",
+  "applyPlanStream",
+  "applyResultStream",
+  "eventsStream",
+  "entries",
+  "rotationLog",
+  "incoming",
+  "lockData",
+  "closePlanHistory",
+  "policy",
+] as const;
+
+/** Reason codes as a Lua table (R.overCapacity, ...): one source, lib/plans/reasons.ts. */
+const LUA_REASONS = `local R = {
+${Object.entries(REASONS)
+  .map(([name, code]) => `  ${name} = '${code}',`)
+  .join("\n")}
+}
+-- BLOCK reasons that are not final: the same plan may be evaluated again.
+local NON_FINAL = {
+${Object.values(REASONS)
+  .filter((code) => !isFinal("BLOCK", code))
+  .map((code) => `  ['${code}'] = true,`)
+  .join("\n")}
+}`;
+
+export const PRELUDE = `
+${LUA_REASONS}
+local K = {}
+for i, name in ipairs({${SCRIPT_KEY_NAMES.map((n) => `'${n}'`).join(", ")}}) do K[name] = KEYS[i] end
+local ctx = cjson.decode(ARGV[1])
+local now_ms = tonumber(ctx.now_ms)          -- ms, the caller's clock
+local now_s = math.floor(now_ms / 1000)      -- s
+local ttl = ctx.ttl                          -- s: permit, block, decision, reservation, lock, lock_redis
+local PAGE = 500                             -- entries per XRANGE page
+
+local function int(x) return string.format('%.0f', x) end
+
+-- A decision its caller no longer waits for must not take effect: past
+-- ctx.deadline_ms (unix ms) the client has timed out and answered 503.
+if ctx.deadline_ms then
+  local t = redis.call('TIME')
+  local redis_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if redis_ms > tonumber(ctx.deadline_ms) then return cjson.encode({ late = true }) end
+end
+
+local function emit(event, fields)
+  local args = {K.eventsStream, 'MAXLEN', '~', '100000', '*', 'event', event, 'ts', int(now_ms)}
+  if ctx.shadow then fields[#fields + 1] = 'shadow'; fields[#fields + 1] = 'true' end
+  for i = 1, #fields do args[#args + 1] = tostring(fields[i]) end
+  return redis.call('XADD', unpack(args))
+end
+
+-- Values the caller asked to cache alongside the decision: {key, value, ttl ms}.
+for _, w in ipairs(ctx.cache_writes or {}) do redis.call('SET', w[1], w[2], 'PX', int(w[3])) end
+
+-- A plan is known by its id AND its content (ctx.fingerprint): a final
+-- decision or a rotation lock stored under this id for another plan is a
+-- conflict. Returns the conflict answer (and records it), or nil.
+local function identity_conflict(pid, symbol)
+  local stored
+  local cached = redis.call('GET', ctx.keys.decision .. pid)
+  if cached then stored = cjson.decode(cached).fingerprint end
+  if not stored then
+    local lock = redis.call('HGET', K.lockData, pid)
+    if lock then stored = cjson.decode(lock).fingerprint end
+  end
+  if stored == nil or stored == cjson.null or stored == ctx.fingerprint then return nil end
+  emit('PLAN_ID_CONFLICT', {'plan_id', pid, 'symbol', symbol or ''})
+  return cjson.encode({ conflict = { plan_id = pid } })
+end
+
+-- The decision cache holds {"fingerprint":..,"response":..}; the response's
+-- bytes are kept as written, so a replay answers exactly the same JSON.
+local function cached_response(cached)
+  local at = string.find(cached, ',"response":', 1, true)
+  if not at then return cached end   -- written before fingerprints: the response itself
+  return string.sub(cached, at + 12, -2)
+end
+
+local function replay_if_final(pid)
+  local cached = redis.call('GET', ctx.keys.decision .. pid)
+  if cached then return '{"replayed":true,"response":' .. cached_response(cached) .. '}' end
+  return nil
+end
+
+-- Write the decision of one plan: permit or block record, event, and (when
+-- final: every ALLOW, and every BLOCK not in NON_FINAL) the decision cache
+-- that makes replays idempotent, with the plan's fingerprint (the caller's,
+-- or the lock's when the sweep decides for a waiting plan). In shadow mode a BLOCK is recorded as it
+-- would be (block record, PLAN_BLOCKED marked shadow=true) and the entry gets
+-- its permit anyway.
+local function write_permit(response)
+  redis.call('SET', ctx.keys.permit .. response.plan_id, cjson.encode({
+    plan_id = response.plan_id, symbol = response.symbol, reason = response.reason, at = now_s,
+    expires_at = now_s + ttl.permit, regime = response.regime and response.regime.name or nil,
+    shadow = ctx.shadow or nil }), 'EX', ttl.permit)
+end
+
+local function finalize(response, fingerprint)
+  local pid = response.plan_id
+  local final = response.decision == 'ALLOW' or not NON_FINAL[response.reason]
+  if response.decision == 'ALLOW' then
+    write_permit(response)
+    emit('PLAN_ALLOWED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
+  else
+    redis.call('SET', ctx.keys.block .. pid, cjson.encode({
+      plan_id = pid, symbol = response.symbol, reason = response.reason, at = now_s,
+      details = response.details, shadow = ctx.shadow or nil }), 'EX', ttl.block)
+    emit('PLAN_BLOCKED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
+    if ctx.shadow then
+      response.details = response.details or {}
+      response.details.would_be = { decision = 'BLOCK', reason = response.reason }
+      response.decision = 'ALLOW'
+      response.reason = R.shadow
+      write_permit(response)
+      final = true
+    end
+  end
+  if ctx.shadow then response.shadow = true end
+  if final then
+    local fp = fingerprint or ctx.fingerprint
+    redis.call('SET', ctx.keys.decision .. pid, '{"fingerprint":' .. cjson.encode(fp) ..
+      ',"response":' .. cjson.encode(response) .. '}', 'EX', ttl.decision)
+  end
+  return cjson.encode({ replayed = false, response = response }), final
+end
+`;

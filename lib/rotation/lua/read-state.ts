@@ -1,0 +1,41 @@
+import { PRELUDE } from "./prelude.ts";
+
+/**
+ * READ_STATE: request 1 of an evaluation, read-only but for one case: a plan
+ * id already used by another plan is recorded (PLAN_ID_CONFLICT) and answered
+ * as a conflict. Extra KEYS after the shared ones: binance backoff, binance
+ * time offset, open symbols. ctx: { plan_id, symbol, fingerprint,
+ * market_prefix }. Returns the raw values plus the market caches of the plan's
+ * symbol and of the symbols open at the last evaluation (the correlation gate
+ * needs them: one round trip instead of two).
+ */
+export const READ_STATE = `${PRELUDE}
+local n = #KEYS
+local conflict = identity_conflict(ctx.plan_id, ctx.symbol)
+if conflict then return conflict end
+local function get(key) local v = redis.call('GET', key); if v then return v end; return nil end
+local decision = get(ctx.keys.decision .. ctx.plan_id)
+local out = {
+  decision = decision and cached_response(decision) or nil,
+  universe = redis.call('HGET', K.policy, 'universe_symbols') or nil,
+  backoff_until = get(KEYS[n - 2]),
+  time_offset = get(KEYS[n - 1]),
+  entries = redis.call('HGETALL', K.entries),
+  markets = {},
+}
+-- The plan's symbol, the symbols open at the last evaluation, and those the
+-- governor allowed since (their positions may have opened meanwhile).
+local symbols = { ctx.symbol }
+for i = 1, #out.entries, 2 do symbols[#symbols + 1] = out.entries[i] end
+local open_raw = get(KEYS[n])
+if open_raw then
+  local ok, list = pcall(cjson.decode, open_raw)
+  if ok and type(list) == 'table' then
+    for _, s in ipairs(list) do if type(s) == 'string' then symbols[#symbols + 1] = s end end
+  end
+end
+for _, s in ipairs(symbols) do
+  if out.markets[s] == nil then out.markets[s] = get(ctx.market_prefix .. s) end
+end
+return cjson.encode(out)
+`;

@@ -1,0 +1,79 @@
+/**
+ * Slots and rotation: every atomic Redis step of the governor, one Lua script
+ * per file in ./lua, registered here with the context they read.
+ *
+ * A rotation's states (lock = `P:rotation:lock:{plan_id}`):
+ *
+ * | from    | event                                          | to          | entry          |
+ * |---------|------------------------------------------------|-------------|----------------|
+ * | —       | slots full, candidate strong enough            | waiting     | BLOCK waiting  |
+ * | waiting | close confirmed (symbol matches, victim gone   | complete    | ALLOW if every |
+ * |         | from the exchange), gates pass                 |             | gate passes    |
+ * | waiting | close confirmed, a gate blocks now             | not granted | BLOCK (reason) |
+ * | waiting | no effective confirmation within the lock TTL  | timed out   | BLOCK timeout  |
+ * | waiting | the plan's decision became final (a BLOCK)     | cancelled   | that BLOCK     |
+ *
+ * Events: ROTATION_LOCK_CREATED, then exactly one of ROTATION_COMPLETE
+ * (`granted` true/false), ROTATION_TIMEOUT or ROTATION_CANCELLED. A timed-out
+ * or cancelled rotation whose close was not confirmed appends a cancellation
+ * of its close plan to apply.plan. Both the evaluation and the sweep make
+ * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts).
+ */
+import type { Config } from "../config.ts";
+import type { RedisKeys } from "../keys.ts";
+import type { NamedScript } from "../redis/scripts.ts";
+import { EVALUATE_SLOTS } from "./lua/evaluate-slots.ts";
+import { SCRIPT_KEY_NAMES } from "./lua/prelude.ts";
+import { READ_STATE } from "./lua/read-state.ts";
+import { RECORD_DECISION } from "./lua/record-decision.ts";
+import { READ_LOCKS, SWEEP_CATCH_UP, SWEEP_LOCKS } from "./lua/sweep-locks.ts";
+
+export const SCRIPTS = {
+  readState: { name: "read_state", source: READ_STATE },
+  recordDecision: { name: "record_decision", source: RECORD_DECISION },
+  evaluateSlots: { name: "evaluate_slots", source: EVALUATE_SLOTS },
+  sweepCatchUp: { name: "sweep_catch_up", source: SWEEP_CATCH_UP },
+  readLocks: { name: "read_locks", source: READ_LOCKS },
+  sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },
+} as const satisfies Record<string, NamedScript>;
+
+/** The fixed KEYS every script receives, in SCRIPT_KEY_NAMES order. */
+export function scriptKeys(keys: RedisKeys): string[] {
+  return SCRIPT_KEY_NAMES.map((name) => keys[name]);
+}
+
+/** Per-plan key prefixes handed to scripts so key names live only in lib/keys.ts. */
+function planKeyPrefixes(keys: RedisKeys) {
+  return {
+    lock: keys.rotationLock(""),
+    permit: keys.permit(""),
+    block: keys.block(""),
+    decision: keys.decision(""),
+  };
+}
+
+/** A value to cache alongside a decision, written by the script: [key, value, ttl ms]. */
+export type CacheWrite = [string, string, number];
+
+/** Context every script reads (see ./lua/prelude.ts). */
+export function scriptContext(
+  deps: { config: Config; keys: RedisKeys; now: () => number },
+  writes: CacheWrite[] = [],
+) {
+  const { ttl } = deps.config;
+  return {
+    now_ms: String(deps.now()),
+    keys: planKeyPrefixes(deps.keys),
+    shadow: deps.config.mode === "shadow",
+    cache_writes: writes,
+    ttl: {
+      permit: ttl.permit,
+      block: ttl.block,
+      decision: ttl.decision,
+      reservation: ttl.reservation,
+      lock: ttl.lock,
+      // The key outlives its logical timeout, so a timeout is observed, never silently expired.
+      lock_redis: ttl.lock * 2 + 300,
+    },
+  };
+}
