@@ -13,7 +13,15 @@
  *  - sweep:   the cron sweep;
  *  - confirm: an Apply Layer result for an outstanding close plan
  *             (executed=true closes the position first; executed=false), or a
- *             late one for a rotation already resolved;
+ *             late one for a rotation already resolved; or a misbehaving one:
+ *             naming the wrong symbol, a partial close (the position stays
+ *             open), or a redelivery of an earlier result;
+ *  - reprop:  the Apply Layer proposes a plan's symbol again under a fresh
+ *             plan_id (a retry after a "waiting" answer);
+ *  - reuse:   a used plan_id comes back with another symbol (409, or a fresh
+ *             evaluation when nothing final is stored for it);
+ *  - policy:  an operator removes a symbol from the universe, or restores it;
+ *  - margin:  the account's margin use jumps over the cap, or falls back;
  *  - open:    the Apply Layer opens the position of an ALLOWed plan while its
  *             permit is valid (ALLOWs whose permit lapsed never open);
  *  - close:   a position closes on its own (stop-loss, manual);
@@ -49,6 +57,7 @@ import { redis, sim } from "./helpers.ts";
 import { governorContext } from "../../lib/context.ts";
 import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 import { sweepLocks } from "../../lib/sweep/sweep.ts";
+import { PlanConflictError } from "../../lib/errors.ts";
 import { scriptSha } from "../../lib/redis/scripts.ts";
 import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { toHash, toStreamEntries } from "../../lib/redis/replies.ts";
@@ -58,6 +67,7 @@ import {
   formatViolations,
   holdersOf,
   InvariantChecker,
+  RESOLUTIONS,
   type Violation,
   type WorldSnapshot,
 } from "./invariants.ts";
@@ -133,7 +143,18 @@ type Step =
   | { kind: "hold"; plan: number }
   | { kind: "release"; which: number }
   | { kind: "sweep" }
-  | { kind: "confirm"; which: number; executed: boolean; late: boolean }
+  | {
+      kind: "confirm";
+      which: number;
+      executed: boolean;
+      late: boolean;
+      /** A misbehaving Apply Layer (default: normal). */
+      variant?: "normal" | "wrong_symbol" | "partial" | "redeliver";
+    }
+  | { kind: "reprop"; plan: number }
+  | { kind: "reuse"; plan: number; symbol: number }
+  | { kind: "policy"; exclude: number | null }
+  | { kind: "margin"; tight: boolean }
   | { kind: "open"; which: number; all: boolean; pnl: number }
   | { kind: "close"; which: number }
   | { kind: "regime"; preset: Preset }
@@ -210,7 +231,31 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       which: fc.nat(7),
       executed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, fc.constant(false)),
       late: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, fc.constant(true)),
+      variant: fc.oneof(
+        { weight: 3, arbitrary: fc.constant("normal" as const) },
+        fc.constantFrom("wrong_symbol" as const, "partial" as const, "redeliver" as const),
+      ),
     }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("reprop" as const), plan: planIndex }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("reuse" as const),
+      plan: planIndex,
+      symbol: fc.integer({ min: 0, max: SYMBOLS.length - 1 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("policy" as const),
+      exclude: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: SYMBOLS.length - 1 })),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("margin" as const), tight: fc.boolean() }),
   },
   {
     weight: 2,
@@ -250,6 +295,7 @@ const totals = {
   evaluations: 0,
   sweeps: 0,
   confirmations: 0,
+  conflicts: 0,
   decisions: {} as Record<string, number>,
   locks: 0,
   completed: 0,
@@ -331,7 +377,7 @@ interface Held {
   plan: number;
   desired: number;
   release: () => void;
-  done: Promise<void>;
+  done: Promise<unknown>;
 }
 
 const CANDLE_MS = 3_600_000;
@@ -348,6 +394,13 @@ class Sequence {
   readonly handled = new Set<string>();
   readonly log: string[] = [];
   last: WorldSnapshot | null = null;
+  /** Symbol the operator removed from the universe (null: the whole list). */
+  excluded: string | null = null;
+  /** The account's margin use is over the cap. */
+  marginTight = false;
+  /** Plans whose evaluation finished in this step on a snapshot taken earlier (a release). */
+  stale = new Set<string>();
+  private fresh = 0;
   private syncedClock = Number.NaN;
   private syncedAt = 0;
   private stepNo = 0;
@@ -356,7 +409,8 @@ class Sequence {
   readonly slotsSha: string;
 
   constructor(world: WorldSpec, slotsSha: string) {
-    this.world = world;
+    // A copy: a `reuse` step changes a plan, and fast-check replays the original when shrinking.
+    this.world = structuredClone(world);
     this.slotsSha = slotsSha;
     this.preset = world.preset;
   }
@@ -412,16 +466,23 @@ class Sequence {
       });
     }
     await pipeline.exec();
+    await sim("PUT", "/__sim/account", { totalInitialMargin: null, totalMarginBalance: null });
     await this.check("setup");
   }
 
-  async evaluate(i: number, redisClient?: Redis): Promise<void> {
+  async evaluate(i: number | Plan, redisClient?: Redis): Promise<"conflict" | "replayed" | void> {
     totals.evaluations += 1;
+    const plan = typeof i === "number" ? this.plan(i) : i;
     try {
-      const { body } = await evaluatePlan(this.plan(i), this.deps(redisClient));
+      const { body } = await evaluatePlan(plan, this.deps(redisClient));
       const key = `${body.decision}${body.reason ? ` ${body.reason}` : ""}${body.replayed ? " (replayed)" : ""}`;
       totals.decisions[key] = (totals.decisions[key] ?? 0) + 1;
+      if (body.replayed) return "replayed";
     } catch (error) {
+      if (error instanceof PlanConflictError) {
+        totals.conflicts += 1;
+        return "conflict";
+      }
       // A paused evaluation may outlive its script deadline (real time): the script
       // then writes nothing and the evaluation fails closed, as designed.
       if (redisClient && /deadline/.test(String(error))) {
@@ -433,7 +494,7 @@ class Sequence {
       this.checker.violations.push({
         invariant: "E no evaluation error",
         step: this.stepNo,
-        label: `evaluate ${PLAN_IDS[i]}`,
+        label: `evaluate ${plan.plan_id}`,
         message: `evaluation threw: ${String(error)}`,
       });
     }
@@ -471,7 +532,11 @@ class Sequence {
       desired: DESIRED[this.preset],
       allowance,
       final,
+      excluded: this.excluded,
+      marginTight: this.marginTight,
+      stale: this.stale,
     });
+    this.stale = new Set();
     totals.maxHolders = Math.max(totals.maxHolders, holdersOf(this.last).size);
     return found;
   }
@@ -481,9 +546,7 @@ class Sequence {
     const snapshot = this.last!;
     const resolved = new Set(
       snapshot.events
-        .filter(
-          (e) => e.fields.event === "ROTATION_COMPLETE" || e.fields.event === "ROTATION_TIMEOUT",
-        )
+        .filter((e) => RESOLUTIONS.includes(e.fields.event ?? ""))
         .map((e) => `${e.fields.new_plan_id}|${e.fields.close_plan_id}`),
     );
     const all = snapshot.applyPlans
@@ -527,6 +590,7 @@ class Sequence {
         }
         const [held] = this.held.splice(step.which % this.held.length, 1);
         label = `release ${PLAN_IDS[held!.plan]}`;
+        this.stale.add(PLAN_IDS[held!.plan]!);
         held!.release();
         await held!.done;
         allowance = held!.desired;
@@ -547,22 +611,82 @@ class Sequence {
           break;
         }
         const target = pool[step.which % pool.length]!;
+        if (step.variant === "redeliver" && this.last!.applyResults.length > 0) {
+          const earlier = this.last!.applyResults[step.which % this.last!.applyResults.length]!;
+          label = `confirm: redelivered ${earlier.id} (${earlier.fields.plan_id})`;
+          await redis.xadd(keys.applyResultStream, "*", earlier.fields);
+          totals.confirmations += 1;
+          break;
+        }
         // A reduce-only close of a position that is no longer open is rejected by the exchange.
         const executed = step.executed && this.positions.has(target.symbol!);
-        label = `confirm ${target.plan_id} executed=${executed}${late ? " (late)" : ""}`;
-        if (executed) {
+        let symbol = target.symbol!;
+        if (step.variant === "wrong_symbol") {
+          symbol = SYMBOLS.find((s) => s !== target.symbol)!;
+        } else if (executed && step.variant === "partial") {
+          const row = this.positions.get(target.symbol!)!;
+          this.positions.set(target.symbol!, {
+            ...row,
+            positionAmt: String(Number(row.positionAmt) / 2),
+          });
+          await this.putPositions();
+        } else if (executed) {
           this.positions.delete(target.symbol!);
           await this.putPositions();
         }
+        const variant = step.variant && step.variant !== "normal" ? ` (${step.variant})` : "";
+        label = `confirm ${target.plan_id} executed=${executed}${late ? " (late)" : ""}${variant}`;
         await redis.xadd(keys.applyResultStream, "*", {
           plan_id: target.plan_id!,
-          symbol: target.symbol!,
+          symbol,
           executed: String(executed),
           reduceOnly: "true",
           action: "FULL_CLOSE_PROPOSED",
           ts: String(this.clock),
         });
         totals.confirmations += 1;
+        break;
+      }
+      case "reprop": {
+        const plan = { ...this.plan(step.plan), plan_id: `fresh-${++this.fresh}`, score: 3.5 };
+        label = `reprop ${plan.plan_id}=${plan.symbol}`;
+        await this.evaluate(plan);
+        break;
+      }
+      case "reuse": {
+        const plan = { ...this.plan(step.plan), symbol: SYMBOLS[step.symbol]! };
+        const outcome = await this.evaluate(plan);
+        label = `reuse ${plan.plan_id} for ${plan.symbol}${outcome === "conflict" ? " (409)" : ""}`;
+        if (outcome === "replayed" && plan.symbol !== this.plan(step.plan).symbol) {
+          this.checker.violations.push({
+            invariant: "I10 replay only for the same plan",
+            step: this.stepNo,
+            label,
+            message: `plan_id ${plan.plan_id} reused for ${plan.symbol} got a replayed answer`,
+          });
+        }
+        // Nothing final was stored under the id: the upstream's plan is now this one.
+        if (outcome !== "conflict") this.world.plans[step.plan]!.symbol = step.symbol;
+        break;
+      }
+      case "policy": {
+        this.excluded = step.exclude === null ? null : SYMBOLS[step.exclude]!;
+        label = `policy: ${this.excluded ? `without ${this.excluded}` : "every symbol"}`;
+        await redis.hset(keys.policy, {
+          universe_symbols: JSON.stringify(SYMBOLS.filter((s) => s !== this.excluded)),
+        });
+        break;
+      }
+      case "margin": {
+        this.marginTight = step.tight;
+        label = `margin ${step.tight ? "over the cap" : "back under it"}`;
+        await sim(
+          "PUT",
+          "/__sim/account",
+          step.tight
+            ? { totalInitialMargin: "9000", totalMarginBalance: "10000" }
+            : { totalInitialMargin: null, totalMarginBalance: null },
+        );
         break;
       }
       case "open": {
@@ -701,12 +825,98 @@ function worldOf(
 }
 
 const planNo = (id: PlanId) => PLAN_IDS.indexOf(id);
+const symbolNo = (symbol: Sym) => SYMBOLS.indexOf(symbol);
 
 /**
  * Minimal counterexamples found by the property below (hand-reduced from
  * fast-check's shrunk cases), kept as deterministic regression tests.
  */
 const COUNTEREXAMPLES: { name: string; world: WorldSpec; steps: Step[] }[] = [
+  {
+    name: "re-proposals of the incoming symbol under fresh plan ids each started a rotation",
+    // BASE (4), full. BTC's plan starts a rotation; the Apply Layer retries BTC under new
+    // ids: each retry rotated out another position, and BTC got a permit per rotation.
+    world: worldOf(
+      "BASE",
+      [
+        ["ETHUSDT", 0],
+        ["SOLUSDT", -10],
+        ["XRPUSDT", 0],
+        ["ADAUSDT", 0],
+      ],
+      { "rotcand-7": ["BTCUSDT", 2] },
+    ),
+    steps: [
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+      { kind: "reprop", plan: planNo("rotcand-7") },
+      { kind: "reprop", plan: planNo("rotcand-7") },
+    ],
+  },
+  {
+    name: "a partial close reported as executed freed the slot while the victim was still open",
+    world: worldOf(
+      "BASE",
+      [
+        ["ETHUSDT", 0],
+        ["SOLUSDT", -10],
+        ["XRPUSDT", 0],
+        ["ADAUSDT", 0],
+      ],
+      { "rotcand-7": ["BTCUSDT", 2] },
+    ),
+    steps: [
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+      { kind: "confirm", which: 0, executed: true, late: false, variant: "partial" },
+      { kind: "sweep" },
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+    ],
+  },
+  {
+    name: "a rotation confirmed after its symbol left the universe was granted by the sweep",
+    world: worldOf(
+      "BASE",
+      [
+        ["ETHUSDT", 0],
+        ["SOLUSDT", -10],
+        ["XRPUSDT", 0],
+        ["ADAUSDT", 0],
+      ],
+      { "rotcand-7": ["BTCUSDT", 2] },
+    ),
+    steps: [
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+      { kind: "policy", exclude: symbolNo("BTCUSDT") },
+      { kind: "confirm", which: 0, executed: true, late: false },
+      { kind: "sweep" },
+    ],
+  },
+  {
+    name: "a rotation confirmed while margin use was over the cap was granted by the sweep",
+    world: worldOf(
+      "BASE",
+      [
+        ["ETHUSDT", 0],
+        ["SOLUSDT", -10],
+        ["XRPUSDT", 0],
+        ["ADAUSDT", 0],
+      ],
+      { "rotcand-7": ["BTCUSDT", 2] },
+    ),
+    steps: [
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+      { kind: "margin", tight: true },
+      { kind: "confirm", which: 0, executed: true, late: false },
+      { kind: "sweep" },
+    ],
+  },
+  {
+    name: "a plan_id reused for another symbol replayed the first plan's ALLOW",
+    world: worldOf("BASE", [["ETHUSDT", 0]], { q1: ["BTCUSDT", null] }),
+    steps: [
+      { kind: "eval", plans: [planNo("q1")] },
+      { kind: "reuse", plan: planNo("q1"), symbol: symbolNo("DOGEUSDT") },
+    ],
+  },
   {
     name: "a stale positions snapshot after a reservation was dropped on visibility lets a 5th holder in",
     // BASE (4). XRP allowed (reservation). SOL's evaluation snapshots BTC,ETH and pauses.
@@ -849,6 +1059,7 @@ describe("randomized interleavings of evaluations, sweeps, confirmations, regime
         evaluations: totals.evaluations,
         sweeps: totals.sweeps,
         confirmations: totals.confirmations,
+        conflicts: totals.conflicts,
         locks: totals.locks,
         completed: totals.completed,
         timed_out: totals.timedOut,
@@ -974,6 +1185,29 @@ describe("the invariant checker itself", () => {
     expect(names(checker)).toEqual([
       "I2 one close plan per position per rotation",
       "I2 one close plan per position per rotation",
+      "I7 one live rotation per incoming symbol",
+    ]);
+  });
+
+  it("flags an ALLOW outside the universe or over the margin cap, and a completion while the victim is open", () => {
+    const checker = new InvariantChecker();
+    checker.observe(
+      {
+        ...base,
+        openSymbols: ["SOL"],
+        events: [
+          entry("1-0", { event: "PLAN_ALLOWED", plan_id: "p1", symbol: "XRP", reason: "r" }),
+          entry("2-0", { event: "PLAN_ALLOWED", plan_id: "p2", symbol: "ADA", reason: "r" }),
+          entry("3-0", { event: "ROTATION_COMPLETE", new_plan_id: "p3", close_symbol: "SOL" }),
+        ],
+      },
+      { label: "s", desired: 4, excluded: "XRP", marginTight: true, stale: new Set(["p2"]) },
+    );
+    expect(names(checker).sort()).toEqual([
+      "I4 every lock ends exactly once",
+      "I8 no ALLOW while a gate blocks",
+      "I8 no ALLOW while a gate blocks",
+      "I9 no slot freed while the victim is open",
     ]);
   });
 
@@ -981,6 +1215,7 @@ describe("the invariant checker itself", () => {
     const checker = new InvariantChecker();
     const confirmation = entry("1-0", {
       plan_id: "rot_p1_SOL",
+      symbol: "SOL",
       executed: "true",
       reduceOnly: "true",
     });
@@ -1038,7 +1273,12 @@ describe("the invariant checker itself", () => {
         events: [lock("1-0", "p1", "SOL")],
         applyPlans: [closePlan("1-0", "p1", "SOL")],
         applyResults: [
-          entry("2-0", { plan_id: "rot_p1_SOL", executed: "true", reduceOnly: "true" }),
+          entry("2-0", {
+            plan_id: "rot_p1_SOL",
+            symbol: "SOL",
+            executed: "true",
+            reduceOnly: "true",
+          }),
         ],
       },
       { label: "s", desired: 4 },
@@ -1062,7 +1302,12 @@ describe("the invariant checker itself", () => {
         ],
         applyPlans: [closePlan("1-0", "p1", "SOL")],
         applyResults: [
-          entry("2-0", { plan_id: "rot_p1_SOL", executed: "true", reduceOnly: "true" }),
+          entry("2-0", {
+            plan_id: "rot_p1_SOL",
+            symbol: "SOL",
+            executed: "true",
+            reduceOnly: "true",
+          }),
         ],
       },
       { label: "s", desired: 4 },

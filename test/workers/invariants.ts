@@ -16,16 +16,26 @@
  *     on the same close symbol are unresolved at the same time.
  *  I3 no ALLOW of a rotating plan before its close is confirmed: an ALLOW of a
  *     plan that had a lock needs an apply.result entry (plan_id = the lock's
- *     close_plan_id, executed=true, reduceOnly=true) appended after the lock was
- *     created and before the ALLOW.
+ *     close_plan_id, symbol = its close symbol, executed=true, reduceOnly=true)
+ *     appended after the lock was created and before the ALLOW.
  *  I4 every lock ends exactly once: each ROTATION_LOCK_CREATED is followed by at
- *     most one ROTATION_COMPLETE / ROTATION_TIMEOUT (never both, never one
- *     without a lock); at the end (after a sweep past the TTL) by exactly one,
+ *     most one ROTATION_COMPLETE / ROTATION_TIMEOUT / ROTATION_CANCELLED (never
+ *     two, never one without a lock); at the end (after a sweep past the TTL) by exactly one,
  *     and no rotation claim is left holding a slot.
  *  I5 idempotency: after a plan's final decision (ALLOW, or any BLOCK except
  *     waiting / *_unavailable) no further decision event for that plan.
- *  I6 a confirmed rotation is never timed out: a lock whose confirmation was
- *     appended before the resolution is completed, not timed out.
+ *  I6 a confirmed rotation is never timed out: a lock whose confirmation
+ *     (naming its close symbol) was appended before the resolution, and whose
+ *     victim the exchange no longer shows open, is completed, not timed out.
+ *  I7 one live rotation per incoming symbol: no two unresolved locks bring in
+ *     the same symbol.
+ *  I8 no ALLOW while a gate blocks: no entry is allowed on a symbol outside
+ *     the universe, nor while margin use is over the cap (except an
+ *     evaluation released in this step, whose account snapshot predates it).
+ *  I9 no slot freed while the exchange still shows the victim open: a
+ *     ROTATION_COMPLETE is never first seen while its close symbol is open.
+ *  I10 (judged by the harness, which knows what it sent) a used plan_id with
+ *     other content never gets a replayed answer.
  *
  * Entries of different streams are ordered by the harness step in which they
  * were first observed (then by stream-id time), so the checker needs the
@@ -66,6 +76,12 @@ export interface StepContext {
   allowance?: number;
   /** The last check of a sequence (after the final sweep past the lock TTL). */
   final?: boolean;
+  /** A symbol the universe no longer lists. */
+  excluded?: string | null;
+  /** Margin use is over the cap (every entry must be blocked). */
+  marginTight?: boolean;
+  /** Plans whose evaluation finished in this step on an earlier snapshot. */
+  stale?: ReadonlySet<string>;
 }
 
 export type InvariantName =
@@ -75,6 +91,10 @@ export type InvariantName =
   | "I4 every lock ends exactly once"
   | "I5 idempotent final decisions"
   | "I6 a confirmed rotation is not timed out"
+  | "I7 one live rotation per incoming symbol"
+  | "I8 no ALLOW while a gate blocks"
+  | "I9 no slot freed while the victim is open"
+  | "I10 replay only for the same plan"
   | "E no evaluation error";
 
 export interface Violation {
@@ -83,6 +103,9 @@ export interface Violation {
   label: string;
   message: string;
 }
+
+/** Events that end a rotation lock. */
+export const RESOLUTIONS = ["ROTATION_COMPLETE", "ROTATION_TIMEOUT", "ROTATION_CANCELLED"];
 
 export const FINAL_EXCEPTIONS = [
   "active_slots_waiting_rotation_close",
@@ -114,6 +137,7 @@ export function holdersOf(snapshot: WorldSnapshot): Set<string> {
 
 interface Lock {
   plan: string;
+  newSymbol: string;
   closeSymbol: string;
   closePlanId: string;
   created: StreamEntry;
@@ -200,13 +224,14 @@ export class InvariantChecker {
         }
         const lock: Lock = {
           plan,
+          newSymbol: f.new_symbol ?? "",
           closeSymbol: f.close_symbol ?? "",
           closePlanId: f.close_plan_id ?? "",
           created: e,
         };
         locks.push(lock);
         openLockOf.set(plan, lock);
-      } else if (f.event === "ROTATION_COMPLETE" || f.event === "ROTATION_TIMEOUT") {
+      } else if (RESOLUTIONS.includes(f.event ?? "")) {
         const plan = f.new_plan_id ?? "";
         const lock = openLockOf.get(plan);
         if (!lock) {
@@ -270,13 +295,19 @@ export class InvariantChecker {
       for (let j = i + 1; j < locks.length; j++) {
         const a = locks[i]!;
         const b = locks[j]!;
-        if (a.closeSymbol !== b.closeSymbol) continue;
         const [a0, a1] = span(a);
         const [b0, b1] = span(b);
-        if (a0 < b1 && b0 < a1) {
+        if (!(a0 < b1 && b0 < a1)) continue;
+        if (a.closeSymbol === b.closeSymbol) {
           violate(
             "I2 one close plan per position per rotation",
             `two unresolved rotations close ${a.closeSymbol}: plans ${a.plan} (${a.created.id}) and ${b.plan} (${b.created.id})`,
+          );
+        }
+        if (a.newSymbol === b.newSymbol) {
+          violate(
+            "I7 one live rotation per incoming symbol",
+            `two unresolved rotations bring in ${a.newSymbol}: plans ${a.plan} (${a.created.id}) and ${b.plan} (${b.created.id})`,
           );
         }
       }
@@ -288,7 +319,9 @@ export class InvariantChecker {
     );
     const confirmedBetween = (lock: Lock, end: Order | null) =>
       confirmations.find((r) => {
-        if (r.fields.plan_id !== lock.closePlanId) return false;
+        if (r.fields.plan_id !== lock.closePlanId || r.fields.symbol !== lock.closeSymbol) {
+          return false;
+        }
         const at = res(r);
         return before(ev(lock.created), at) && (end === null || before(at, end));
       });
@@ -310,7 +343,9 @@ export class InvariantChecker {
       const r = lock.resolution;
       if (r?.fields.event !== "ROTATION_TIMEOUT") continue;
       const confirmation = confirmedBetween(lock, ev(r));
-      if (confirmation) {
+      // Judged in the step that timed it out, when the exchange's view is this snapshot's.
+      const closed = ev(r)[0] === step && !snapshot.openSymbols.includes(lock.closeSymbol);
+      if (confirmation && closed) {
         violate(
           "I6 a confirmed rotation is not timed out",
           `plan ${lock.plan}: ROTATION_TIMEOUT (${r.id}) although ${lock.closePlanId} was confirmed (${confirmation.id})`,
@@ -332,6 +367,32 @@ export class InvariantChecker {
         );
       } else if (isFinalDecision(f.event, f.reason)) {
         finalOf.set(plan, e);
+      }
+    }
+
+    // ---- I8: no ALLOW while a gate blocks; I9: no completion while the victim is open.
+    for (const e of snapshot.events) {
+      if (ev(e)[0] !== step) continue;
+      const f = e.fields;
+      if (f.event === "PLAN_ALLOWED") {
+        if (context.excluded && f.symbol === context.excluded) {
+          violate(
+            "I8 no ALLOW while a gate blocks",
+            `plan ${f.plan_id} ALLOWED (${f.reason}) on ${f.symbol}, which the universe no longer lists`,
+          );
+        }
+        if (context.marginTight && !context.stale?.has(f.plan_id ?? "")) {
+          violate(
+            "I8 no ALLOW while a gate blocks",
+            `plan ${f.plan_id} ALLOWED (${f.reason}) on ${f.symbol} while margin use is over the cap`,
+          );
+        }
+      }
+      if (f.event === "ROTATION_COMPLETE" && snapshot.openSymbols.includes(f.close_symbol ?? "")) {
+        violate(
+          "I9 no slot freed while the victim is open",
+          `plan ${f.new_plan_id}: ROTATION_COMPLETE (${e.id}) while ${f.close_symbol} is still open`,
+        );
       }
     }
 
