@@ -69,32 +69,6 @@ const REQUIRED_SECRETS = [
   "GOV_READ_TOKEN",
 ] as const;
 
-export interface Config {
-  enabled: boolean;
-  mode: "enforce" | "shadow";
-  keyPrefix: string;
-  slots: { BASE: number; TREND_STRONG: number; CHOP: number };
-  rotationThreshold: number;
-  maxCorrelation: number;
-  maxMarginUsagePct: number;
-  rotationMaxPerHour: number;
-  /** seconds */
-  ttl: { lock: number; permit: number; block: number; decision: number; reservation: number };
-  regime: {
-    interval: string;
-    lookback: number;
-    trendStrongMinTrend: number;
-    trendStrongMaxAtrPct: number;
-    chopMinAtrPct: number;
-    chopMaxTrend: number;
-  };
-  agePenalty: { perHour: number; cap: number };
-  binance: { baseUrl: string; apiKey: string; apiSecret: string; timeoutMs: number };
-  redis: { url: string; token: string };
-  webhookSecret: string;
-  readToken: string;
-}
-
 /**
  * The environment's variables as text. Wrangler hands unquoted `[vars]` to the
  * worker as JSON-typed bindings (`0.3`, `false`): they mean what they say, so
@@ -139,6 +113,11 @@ export function parseConfig(env: Record<string, unknown>): Config {
       missing.map((name) => `${name} is not set (set it with \`wrangler secret put ${name}\`)`),
     );
   }
+  return toConfig(e);
+}
+
+/** The parsed configuration, in the domain's names: its type is this function's. */
+function toConfig(e: z.output<typeof EnvSchema>) {
   return {
     enabled: e.GOV_ACTIVE_SLOTS_ENABLED,
     mode: e.GOV_MODE,
@@ -170,12 +149,20 @@ export function parseConfig(env: Record<string, unknown>): Config {
     agePenalty: { perHour: e.GOV_AGE_PENALTY_PER_HOUR, cap: e.GOV_AGE_PENALTY_CAP },
     binance: {
       baseUrl: e.BINANCE_BASE_URL.replace(/\/+$/, ""),
-      apiKey: e.BINANCE_API_KEY!,
-      apiSecret: e.BINANCE_API_SECRET!,
+      apiKey: required(e.BINANCE_API_KEY),
+      apiSecret: required(e.BINANCE_API_SECRET),
       timeoutMs: e.BINANCE_TIMEOUT_MS,
     },
-    redis: { url: e.UPSTASH_REDIS_REST_URL!, token: e.UPSTASH_REDIS_REST_TOKEN! },
-    webhookSecret: e.GOV_WEBHOOK_SECRET!,
-    readToken: e.GOV_READ_TOKEN!,
+    redis: { url: required(e.UPSTASH_REDIS_REST_URL), token: required(e.UPSTASH_REDIS_REST_TOKEN) },
+    webhookSecret: required(e.GOV_WEBHOOK_SECRET),
+    readToken: required(e.GOV_READ_TOKEN),
   };
+}
+
+export type Config = ReturnType<typeof toConfig>;
+
+/** A secret parseConfig has already checked is set. */
+function required(value: string | undefined): string {
+  if (value === undefined) throw new ConfigError(["a required secret is not set"]);
+  return value;
 }

@@ -3,7 +3,7 @@ import type { Config } from "../config.ts";
 import type { FuturesAccount } from "../binance/schemas.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 import type { MarketCache } from "../market/cache.ts";
-import { intervalMs, type KlineInterval } from "../market/klines.ts";
+import { intervalMs } from "../market/klines.ts";
 import { desiredSlots } from "../regime/classify.ts";
 import { rankVictims, type EntryRecord } from "../rotation/weakness.ts";
 import { correlations, type PairCorrelation } from "../risk/correlation.ts";
@@ -144,7 +144,7 @@ export function runGates(
         };
       }),
     maxCorrelation: config.maxCorrelation,
-    candleMs: intervalMs(config.regime.interval as KlineInterval),
+    candleMs: intervalMs(config.regime.interval),
   });
   const failing = pairs.filter((p) => p.status !== "ok");
   const worst = failing.find((p) => p.status === "limit") ?? failing[0];

@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";
 import type { BinanceClient } from "../binance/client.ts";
-import { closedCandles, nextCloseAfter, type KlineInterval } from "../market/klines.ts";
+import { closedCandles, nextCloseAfter } from "../market/klines.ts";
 import { marketCacheEntry, type MarketCache } from "../market/cache.ts";
 import { computeRegime, DEFAULT_REGIME_THRESHOLDS } from "../regime/classify.ts";
 import type { CacheWrite } from "../rotation/scripts.ts";
@@ -64,7 +64,7 @@ async function fetchMarket(symbol: string, source: MarketSource): Promise<Market
   const now = source.now();
   const closed = closedCandles(rows, now);
   const regime = computeRegime(closed, { ...DEFAULT_REGIME_THRESHOLDS, ...source.config.regime });
-  const expiresAt = nextCloseAfter(interval as KlineInterval, now);
+  const expiresAt = nextCloseAfter(interval, now);
   const entry = marketCacheEntry(regime, closed, expiresAt);
   source.writes.push([
     source.keys.klines(symbol, interval),
