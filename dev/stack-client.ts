@@ -56,6 +56,12 @@ export function readStackFile(path: string): StackInfo | undefined {
   return parsed.data;
 }
 
+/** GOV_KEY_PREFIX as wrangler.toml sets it for the local governor (default `quantum`). */
+export function wranglerKeyPrefix(): string {
+  const toml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
+  return /^GOV_KEY_PREFIX\s*=\s*"([^"]*)"/m.exec(toml)?.[1] ?? "quantum";
+}
+
 /** A fresh plan id: `{prefix}-{8 hex}`, so its first 8 characters (the close plan id) vary. */
 export function newPlanId(prefix: string): string {
   return `${prefix}${randomBytes(4).toString("hex")}`;

@@ -56,6 +56,8 @@ async function startStack(): Promise<StackFile> {
     REDIS_REST_PORT: String(await freePort()),
     EXCHANGE_SIM_PORT: String(await freePort()),
     GOV_STACK_FILE: stackFile,
+    // The test builds its own world: start without the demo world.
+    GOV_STACK_EMPTY: "1",
   };
   for (const name of ["UPSTASH_REDIS_REST_URL", "BINANCE_BASE_URL"]) delete env[name];
   const child = spawn(process.execPath, ["dev/stack.ts"], {

@@ -113,6 +113,7 @@ describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", 
   beforeAll(async () => {
     stack = await startStack({
       env: cleanEnv({
+        GOV_STACK_EMPTY: "1",
         GOV_STACK_FILE: stackFile,
         GOV_PORT: String(await freePort()),
         REDIS_REST_PORT: String(await freePort()),

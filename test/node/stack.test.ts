@@ -126,7 +126,7 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     }
 
     const started = Date.now();
-    const proc = spawn(process.execPath, ["dev/stack.ts"], {
+    const proc = spawn(process.execPath, ["dev/stack.ts", "--empty"], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -196,6 +196,9 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     expect(readyLine).toContain(`redis_rest=http://127.0.0.1:${restPort}`);
     expect(readyLine).toContain(`exchange=http://127.0.0.1:${exchangePort}`);
     expect(stdoutLines.filter((line) => line.startsWith("governor ready"))).toHaveLength(1);
+    // --empty: nothing seeded, and the line says what to try first.
+    expect(readyLine).toContain("world=empty (no universe, no klines, no positions)");
+    expect(readyLine).toContain("try: npm run universe -- BTCUSDT ETHUSDT ; ");
 
     const health = await fetch(`${governor}/v1/health`);
     expect(health.status).toBe(200);
