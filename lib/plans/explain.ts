@@ -155,10 +155,12 @@ const EXPLAINERS: Record<string, Explainer> = {
       why:
         `${confirmed ? "the rotation's close was confirmed, but " : ""}` +
         `${body.regime?.name ?? "the regime"} allows ${body.slots?.desired ?? "?"} slots and ` +
-        `${body.slots?.holders ?? "?"} are held: the regime tightened, so no entry gets in`,
+        `${body.slots?.holders ?? "?"} are held: over capacity, so no entry gets in, not even by rotation`,
       next:
-        `wait until ${excess ?? "enough"} position${excess === 1 ? "" : "s"} close, ` +
-        `or ${symbolOf(body)}'s regime allows more slots`,
+        excess === undefined
+          ? `wait until positions close, or ${symbolOf(body)}'s regime allows more slots`
+          : `wait until ${excess} position${excess === 1 ? " closes" : "s close"}, ` +
+            `or ${symbolOf(body)}'s regime allows more slots`,
     };
   },
   [REASONS.waitingRotationClose]: (body) => {

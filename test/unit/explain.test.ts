@@ -110,7 +110,7 @@ const FIXTURES: Partial<Record<Reason, { body: DecisionBody; why: RegExp[]; next
   [REASONS.overCapacity]: {
     body: body(REASONS.overCapacity, { regime: CHOP3, slots: { desired: 3, holders: 4 } }),
     why: [/CHOP allows 3 slots and 4 are held/],
-    next: /wait until 1 position close,/,
+    next: /wait until 1 position closes,/,
   },
   [REASONS.waitingRotationClose]: {
     body: body(REASONS.waitingRotationClose, {
