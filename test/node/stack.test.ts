@@ -100,6 +100,37 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe("npm start flags", () => {
+  function stackWith(args: string[]) {
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+      const proc = spawn(process.execPath, ["dev/stack.ts", ...args], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      proc.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      proc.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      proc.once("error", fail);
+      proc.once("close", (code) => done({ code, stdout, stderr }));
+    });
+  }
+
+  it("--help explains --empty and starts nothing", async () => {
+    const { code, stdout } = await stackWith(["--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/--empty\s+start without the demo world/);
+    expect(stdout).toContain("GOV_STACK_EMPTY=1");
+  });
+
+  it("an unknown flag exits 2 with the usage", async () => {
+    const { code, stderr } = await stackWith(["--world", "big"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/Unknown option '--world'/);
+    expect(stderr).toContain("Usage: npm start [-- --empty]");
+  });
+});
+
 describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => {
   it("starts everything, reports ready, and stops cleanly on SIGTERM", async () => {
     const [govPort, restPort, exchangePort] = [
