@@ -179,8 +179,9 @@ function describeHttpError(response: JsonResponse): string {
 }
 
 /**
- * POST the plan and print the answer (unless `quiet`, used while waiting).
- * Undefined after an HTTP error, which is printed.
+ * POST the plan and print the answer: the raw JSON with --json (each answer
+ * while waiting), else the summary unless `show` is false (answers while
+ * waiting). Undefined after an HTTP error, which is printed.
  */
 async function send(
   where: Target,
@@ -195,17 +196,9 @@ async function send(
     console.error(describeHttpError(response));
     return undefined;
   }
-  if (values.json && values.wait) console.log(JSON.stringify(response.body));
-  else if (show) print(body, values, response.text);
+  if (values.json) console.log(response.text);
+  else if (show) console.log(formatDecision(body));
   return body;
-}
-
-function print(body: DecisionBody, values: Values, raw?: string): void {
-  if (values.json) {
-    if (!values.wait) console.log(raw ?? JSON.stringify(body));
-    return;
-  }
-  console.log(formatDecision(body));
 }
 
 function waiting(body: DecisionBody): boolean {
@@ -278,7 +271,7 @@ export async function main(args: string[], env: NodeJS.ProcessEnv = process.env)
         answer = await send(where, plan, values, false);
         if (answer === undefined) return 1;
       }
-      print(answer, values);
+      if (!values.json) console.log(formatDecision(answer));
     }
     if (values.explain && !values.json) console.log(await pathOf(answer, where));
     return 0;

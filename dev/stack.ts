@@ -205,7 +205,7 @@ async function start(): Promise<void> {
     world === DEMO_WORLD
       ? seedWorld(world, {
           exchangeUrl: exchangeApi.url,
-          redis: new Redis({ url: redisRest.url, token: redisRest.token }),
+          redis: new Redis({ url: redisRest.url, token: redisRest.token, enableTelemetry: false }),
           keys: redisKeys(keyPrefix),
         }).catch((error: unknown) => {
           throw new StackError(`seeding the ${world.name} world failed: ${String(error)}`);
