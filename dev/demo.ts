@@ -4,10 +4,11 @@
  * with @upstash/redis) and from the governor's HTTP API.
  *
  *   1. reset          exchange simulator reset, governor state cleared
- *   2. universe       HSET quantum:policy:current universe_symbols
- *   3. full slots     4 positions (SOLUSDT clearly weakest), BTCUSDT in BASE (4 slots),
+ *   2. world          the demo world of `npm start` (dev/world.ts): universe, a regime per
+ *                     symbol, 3 positions (SOLUSDT clearly weakest), entry records;
  *                     Apply Layer simulator on auto with a 1.5 s delay
- *   4. candidate      BTCUSDT score 5 -> BLOCK active_slots_waiting_rotation_close;
+ *   3. last slot      XRPUSDT (BASE, 4 slots) -> ALLOW active_slots_slot_free: 4/4 held
+ *   4. candidate      ADAUSDT (BASE) score 3 -> BLOCK active_slots_waiting_rotation_close;
  *                     lock key, close plan on apply.plan, ROTATION_LOCK_CREATED
  *   5. confirmation   the Apply Layer simulator closes SOLUSDT -> apply.result
  *   6. sweep          GET /__scheduled -> ROTATION_COMPLETE, PLAN_ALLOWED, permit
@@ -32,6 +33,8 @@
  */
 import { Redis } from "@upstash/redis";
 import { redisKeys } from "../lib/keys.ts";
+import { explainDecision } from "../lib/plans/explain.ts";
+import { DecisionBodySchema, type DecisionBody } from "../lib/plans/decision.ts";
 import { toStreamEntries, type StreamEntry } from "../lib/redis/replies.ts";
 import {
   ClientError,
@@ -47,18 +50,14 @@ import {
   type RunningStack,
   type StackInfo,
 } from "./stack-client.ts";
+import { DEMO_WORLD, describeWorld, seedWorld } from "./world.ts";
 
 const PREFIX = "quantum";
 const keys = redisKeys(PREFIX);
-const CANDIDATE = "BTCUSDT";
-const UNIVERSE = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"];
-/** symbol, positionAmt, unrealized pnl (entry price 100): SOLUSDT is clearly the weakest. */
-const POSITIONS: [string, number, number][] = [
-  ["ETHUSDT", 1, 5],
-  ["SOLUSDT", 2, -16],
-  ["XRPUSDT", 3, 3],
-  ["ADAUSDT", 4, 8],
-];
+/** The story in the demo world (dev/world.ts): XRPUSDT takes the last slot, ADAUSDT rotates. */
+const LAST_SLOT = "XRPUSDT";
+const CANDIDATE = "ADAUSDT";
+const CANDIDATE_SCORE = 3;
 const WEAKEST = "SOLUSDT";
 const APPLY_DELAY_MS = 1500;
 const CONFIRM_TIMEOUT_MS = 15_000;
@@ -71,17 +70,6 @@ const green = paint("32");
 const red = paint("31");
 
 class DemoFailure extends Error {}
-
-/** The decision body (SPEC §7). */
-interface Decision {
-  plan_id?: string;
-  decision?: string;
-  reason?: string;
-  replayed?: boolean;
-  regime?: { name?: string };
-  slots?: { desired?: number; holders?: number };
-  rotation?: { close_symbol?: string; close_plan_id?: string; lock_age?: number };
-}
 
 /** The parts of GET /v1/status the demo shows. */
 interface GovernorStatus {
@@ -212,14 +200,14 @@ class Story {
     return (await this.stream(keys.eventsStream)).filter((e) => e.fields.event === name);
   }
 
-  async submit() {
+  async submit(planId = this.plan_id, symbol = CANDIDATE) {
     const plan = {
-      plan_id: this.plan_id,
-      symbol: CANDIDATE,
+      plan_id: planId,
+      symbol,
       action: "OPEN",
       decision: "EXECUTE",
       side: "LONG",
-      score: 5,
+      score: CANDIDATE_SCORE,
     };
     const response = await postPlan(this.governor, this.stack.webhook_secret, plan);
     expect(
@@ -227,7 +215,9 @@ class Story {
       "HTTP 200 from POST /v1/plans",
       `${response.status} ${response.text}`,
     );
-    return response.body as Decision;
+    const parsed = DecisionBodySchema.safeParse(response.body);
+    expect(parsed.success, "a decision body (SPEC §7)", response.text);
+    return parsed.data as DecisionBody;
   }
 
   // -- the steps --------------------------------------------------------------
@@ -254,7 +244,7 @@ class Story {
         keys.lastGates,
         keys.binanceBackoff,
         ...locks.map((id) => keys.rotationLock(id)),
-        ...UNIVERSE.map((symbol) => keys.klines(symbol, "1h")),
+        ...DEMO_WORLD.universe.map((symbol) => keys.klines(symbol, "1h")),
       ];
       const deleted = await this.redis.del(...doomed);
       ok(
@@ -269,37 +259,26 @@ class Story {
     }
   }
 
-  async universe(): Promise<void> {
-    step("universe: the policy allows five symbols");
-    await this.redis.hset(keys.policy, { universe_symbols: JSON.stringify(UNIVERSE) });
+  async world(): Promise<void> {
+    step(`world: ${describeWorld(DEMO_WORLD)}`);
+    await seedWorld(DEMO_WORLD, {
+      exchangeUrl: this.stack.exchange.url,
+      redis: this.redis,
+      keys,
+    });
+    await this.sim("PUT", "/__sim/apply", { auto: true, delay_ms: APPLY_DELAY_MS, executed: true });
+    ok(
+      `PUT /__sim/klines/{symbol} (a preset per symbol), PUT /__sim/positions, PUT /__sim/account, ` +
+        `HSET ${keys.entries} (dev/world.ts)`,
+    );
+    ok(`PUT /__sim/apply {auto:true, delay_ms:${APPLY_DELAY_MS}, executed:true}`);
     const stored = await this.redis.hget<string>(keys.policy, "universe_symbols");
     expect(
-      stored === JSON.stringify(UNIVERSE),
-      `universe_symbols = ${JSON.stringify(UNIVERSE)}`,
+      stored === JSON.stringify(DEMO_WORLD.universe),
+      `universe_symbols = ${JSON.stringify(DEMO_WORLD.universe)}`,
       stored,
     );
     detail(`HGET ${keys.policy} universe_symbols = ${stored}`);
-  }
-
-  async fullSlots(): Promise<void> {
-    step(`full slots: 4 open positions, ${CANDIDATE} in a BASE regime (4 slots)`);
-    const now = Date.now();
-    await this.sim(
-      "PUT",
-      "/__sim/positions",
-      POSITIONS.map(([symbol, amt, pnl]) => ({
-        symbol,
-        positionAmt: String(amt),
-        entryPrice: "100",
-        markPrice: String(100 + pnl / amt),
-        unRealizedProfit: String(pnl),
-        updateTime: now - 3_600_000,
-      })),
-    );
-    await this.sim("PUT", `/__sim/klines/${CANDIDATE}`, { preset: "BASE" });
-    await this.sim("PUT", "/__sim/apply", { auto: true, delay_ms: APPLY_DELAY_MS, executed: true });
-    ok(`PUT /__sim/positions, PUT /__sim/klines/${CANDIDATE} {preset:BASE}`);
-    ok(`PUT /__sim/apply {auto:true, delay_ms:${APPLY_DELAY_MS}, executed:true}`);
 
     const status = await getWithToken(`${this.governor}/v1/status`, this.stack.read_token);
     expect(
@@ -312,22 +291,40 @@ class Story {
     detail("the governor's view (GET /v1/status), weakest first:");
     for (const p of positions) {
       detail(
-        `${String(p.symbol).padEnd(8)} amt ${String(p.position_amt).padStart(2)}  ` +
+        `${String(p.symbol).padEnd(8)} amt ${String(p.position_amt).padStart(4)}  ` +
           `pnl ${(p.pnl_pct * 100).toFixed(1).padStart(5)}%  weakness ${p.weakness.toFixed(4)}` +
           (p.symbol === WEAKEST ? "   <- weakest" : ""),
         12,
       );
     }
+    const count = DEMO_WORLD.positions.length;
     expect(
-      positions.length === 4 && positions[0]?.symbol === WEAKEST,
-      `4 positions with ${WEAKEST} the weakest`,
+      positions.length === count && positions[0]?.symbol === WEAKEST,
+      `${count} positions with ${WEAKEST} the weakest`,
       positions.map((p) => `${p.symbol}:${p.weakness}`),
     );
-    expect(body.slots?.holders === 4, "4 slot holders", body.slots);
+  }
+
+  async lastSlot(): Promise<void> {
+    const planId = newPlanId("demo");
+    step(`last slot: POST /v1/plans ${planId} ${LAST_SLOT} OPEN score ${CANDIDATE_SCORE}`);
+    const body = await this.submit(planId, LAST_SLOT);
+    detail(`-> ${spaced(body)}`);
+    expect(
+      body.decision === "ALLOW" && body.reason === "active_slots_slot_free",
+      "ALLOW active_slots_slot_free",
+      `${body.decision} ${body.reason}`,
+    );
+    expect(
+      body.slots?.holders === 4 && body.slots.desired === 4,
+      "4/4 slots held after it",
+      body.slots,
+    );
+    ok(`ALLOW active_slots_slot_free: ${explainDecision(body).why}`);
   }
 
   async candidate(): Promise<void> {
-    step(`candidate: POST /v1/plans ${this.plan_id} ${CANDIDATE} OPEN score 5`);
+    step(`candidate: POST /v1/plans ${this.plan_id} ${CANDIDATE} OPEN score ${CANDIDATE_SCORE}`);
     const body = await this.submit();
     detail(`-> ${spaced(body)}`);
     expect(
@@ -340,9 +337,7 @@ class Story {
       `rotation closing ${WEAKEST} via ${this.closePlanId}`,
       body.rotation,
     );
-    ok(
-      `BLOCK active_slots_waiting_rotation_close: slots ${body.slots?.holders}/${body.slots?.desired}, regime ${body.regime?.name}`,
-    );
+    ok(`BLOCK active_slots_waiting_rotation_close: ${explainDecision(body).why}`);
 
     const lockKey = keys.rotationLock(this.plan_id);
     const lock = await this.keyWithTtl(lockKey);
@@ -494,7 +489,8 @@ class Story {
 
 /** The environment for an own stack: local ports from env, never remote services. */
 function ownStackEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  // The demo seeds the world itself, after its reset.
+  const env: NodeJS.ProcessEnv = { ...process.env, GOV_STACK_EMPTY: "1" };
   for (const name of [
     "UPSTASH_REDIS_REST_URL",
     "UPSTASH_REDIS_REST_TOKEN",
@@ -555,8 +551,8 @@ async function main(): Promise<number> {
     storyStart = performance.now();
     console.log(`plan ${story.plan_id}, close plan ${story.closePlanId}`);
     await story.reset();
-    await story.universe();
-    await story.fullSlots();
+    await story.world();
+    await story.lastSlot();
     await story.candidate();
     await story.confirmation();
     await story.sweep();

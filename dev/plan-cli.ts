@@ -9,12 +9,17 @@
 import { parseArgs } from "node:util";
 import {
   ClientError,
+  getWithToken,
   newPlanId,
   postPlan,
   readStackFile,
   stackFilePath,
+  trimSlash,
   type JsonResponse,
 } from "./stack-client.ts";
+import { formatDecision, formatPath, gateViewFrom, parseDecision } from "./plan-view.ts";
+import { REASONS } from "../lib/plans/reasons.ts";
+import type { DecisionBody } from "../lib/plans/decision.ts";
 
 const HELP = `Usage: npm run plan -- --symbol SYMBOL [flags]
 
@@ -40,11 +45,20 @@ Where to send it:
                        written by \`npm start\`)
 
 Output:
+  --explain            also show the gate-by-gate path: universe, positions, regime,
+                       correlation, margin, slots (reads GET /v1/status with the read token)
+  --wait               while the answer is active_slots_waiting_rotation_close, resubmit
+                       the same plan every 0.5 s until the rotation ends (at most 5 min)
+  --token TOKEN        read token for --explain (env GOV_READ_TOKEN; default: the local stack's)
   --json               print the governor's raw JSON answer instead of a summary
+                       (with --wait: one line per answer)
   --help, -h           show this help
 
-Exit codes: 0 answered (ALLOW/BLOCK/IGNORED), 1 HTTP error or governor unreachable,
-2 bad flags.
+Every answer is followed by "why" (what decided it, with its figures) and,
+when something would change it, "next".
+
+Exit codes: 0 answered (ALLOW/BLOCK/IGNORED), 1 HTTP error, governor unreachable or
+--wait gave up, 2 bad flags.
 Numbers starting with "-" need "=": --score=-1.`;
 
 const options = {
@@ -62,6 +76,9 @@ const options = {
   secret: { type: "string" },
   "stack-file": { type: "string" },
   json: { type: "boolean" },
+  explain: { type: "boolean" },
+  wait: { type: "boolean" },
+  token: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -116,12 +133,20 @@ function buildPlan(values: Values): Record<string, unknown> {
   return plan;
 }
 
-/** Governor URL and secret: flags, then env, then the local stack file. */
-function target(values: Values, env: NodeJS.ProcessEnv): { url: string; secret: string } {
+interface Target {
+  url: string;
+  secret: string;
+  /** The read token, when known (--explain). */
+  token?: string;
+}
+
+/** Governor URL, secret and read token: flags, then env, then the local stack file. */
+function target(values: Values, env: NodeJS.ProcessEnv): Target {
   let url = values.url ?? env.GOV_URL;
   let secret = values.secret ?? env.GOV_WEBHOOK_SECRET;
+  let token = values.token ?? env.GOV_READ_TOKEN;
+  const path = stackFilePath(values["stack-file"], env);
   if (!url || !secret) {
-    const path = stackFilePath(values["stack-file"], env);
     const stack = readStackFile(path);
     if (!stack) {
       const missing = [!url && "--url (or GOV_URL)", !secret && "--secret (or GOV_WEBHOOK_SECRET)"]
@@ -133,41 +158,17 @@ function target(values: Values, env: NodeJS.ProcessEnv): { url: string; secret: 
     }
     url ||= stack.governor;
     secret ||= stack.webhook_secret;
+    token ||= stack.read_token;
+  } else if (!token && values.explain) {
+    // A governor named by flags/env may still be the local stack's.
+    const stack = readStackFile(path);
+    if (stack && trimSlash(stack.governor) === trimSlash(url)) token = stack.read_token;
   }
-  return { url, secret };
+  return { url, secret, token };
 }
 
-const fmt = (value: unknown, digits: number) =>
-  typeof value === "number" ? value.toFixed(digits) : "?";
-
-/** The decision body (SPEC §7), a few aligned lines. */
-export function formatDecision(body: Record<string, unknown>): string {
-  const lines: string[] = [];
-  const head = [body.decision, body.reason].filter((v) => v !== undefined).join(" ");
-  lines.push(`${head}${body.replayed ? " (replayed)" : ""}`);
-  const row = (label: string, text: string) => lines.push(`  ${label.padEnd(9)}${text}`);
-  row("plan", `${body.plan_id ?? "?"}${body.symbol ? ` ${String(body.symbol)}` : ""}`);
-  const regime = body.regime as Record<string, unknown> | undefined;
-  if (regime) {
-    const atr = typeof regime.atr_pct === "number" ? `${(regime.atr_pct * 100).toFixed(2)}%` : "?";
-    row(
-      "regime",
-      `${regime.name ?? "?"}  trend ${fmt(regime.trend, 4)}  atr% ${atr}` +
-        (regime.desired_slots !== undefined ? `  desired ${regime.desired_slots}` : ""),
-    );
-  }
-  const slots = body.slots as Record<string, unknown> | undefined;
-  if (slots) row("slots", `${slots.holders ?? "?"}/${slots.desired ?? "?"} held (holders/desired)`);
-  const rotation = body.rotation as Record<string, unknown> | undefined;
-  if (rotation) {
-    row(
-      "rotation",
-      `close ${rotation.close_symbol ?? "?"} via ${rotation.close_plan_id ?? "?"}` +
-        (rotation.lock_age !== undefined ? `  lock age ${rotation.lock_age} s` : ""),
-    );
-  }
-  return lines.join("\n");
-}
+const WAIT_INTERVAL_MS = 500;
+const WAIT_LIMIT_MS = 300_000;
 
 function describeHttpError(response: JsonResponse): string {
   const error = (response.body as { error?: { code?: string; message?: string } } | null)?.error;
@@ -175,6 +176,59 @@ function describeHttpError(response: JsonResponse): string {
   const json =
     typeof response.body === "string" ? response.text : JSON.stringify(response.body, null, 2);
   return `plan: governor answered HTTP ${response.status}${summary}\n${json}`;
+}
+
+/**
+ * POST the plan and print the answer: the raw JSON with --json (each answer
+ * while waiting), else the summary unless `show` is false (answers while
+ * waiting). Undefined after an HTTP error, which is printed.
+ */
+async function send(
+  where: Target,
+  plan: Record<string, unknown>,
+  values: Values,
+  show = true,
+): Promise<DecisionBody | undefined> {
+  const response = await postPlan(where.url, where.secret, plan);
+  const body = response.status === 200 ? parseDecision(response.body) : undefined;
+  if (body === undefined) {
+    if (values.json) console.log(response.text);
+    console.error(describeHttpError(response));
+    return undefined;
+  }
+  if (values.json) console.log(response.text);
+  else if (show) console.log(formatDecision(body));
+  return body;
+}
+
+function waiting(body: DecisionBody): boolean {
+  return body.decision === "BLOCK" && body.reason === REASONS.waitingRotationClose;
+}
+
+/** The gate-by-gate path, with the status figures when the read token is known. */
+async function pathOf(body: DecisionBody, where: Target): Promise<string> {
+  if (!where.token) {
+    return formatPath(
+      body,
+      {},
+      "no read token (--token or GOV_READ_TOKEN): figures from the answer only",
+    );
+  }
+  try {
+    const status = await getWithToken(`${trimSlash(where.url)}/v1/status`, where.token);
+    if (status.status !== 200) {
+      return formatPath(
+        body,
+        {},
+        `GET /v1/status answered HTTP ${status.status}: figures from the answer only`,
+      );
+    }
+    const { view, note } = gateViewFrom(status.body, body.plan_id);
+    return formatPath(body, view, note);
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error;
+    return formatPath(body, {}, `${error.message}: figures from the answer only`);
+  }
 }
 
 export async function main(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -197,16 +251,29 @@ export async function main(args: string[], env: NodeJS.ProcessEnv = process.env)
   }
 
   try {
-    const { url, secret } = target(values, env);
-    const response = await postPlan(url, secret, plan);
-    if (response.status !== 200 || typeof response.body !== "object" || response.body === null) {
-      if (values.json) console.log(response.text);
-      console.error(describeHttpError(response));
-      return 1;
+    const where = target(values, env);
+    let answer = await send(where, plan, values);
+    if (answer === undefined) return 1;
+    if (values.wait && waiting(answer)) {
+      if (!values.json) {
+        console.log(
+          `waiting for the close of ${answer.rotation?.close_symbol ?? "the rotated-out position"}: ` +
+            `resubmitting ${answer.plan_id} every ${WAIT_INTERVAL_MS / 1000} s ...`,
+        );
+      }
+      const deadline = Date.now() + WAIT_LIMIT_MS;
+      while (waiting(answer)) {
+        if (Date.now() > deadline) {
+          console.error(`plan: still waiting after ${WAIT_LIMIT_MS / 1000} s; giving up`);
+          return 1;
+        }
+        await new Promise((r) => setTimeout(r, WAIT_INTERVAL_MS));
+        answer = await send(where, plan, values, false);
+        if (answer === undefined) return 1;
+      }
+      if (!values.json) console.log(formatDecision(answer));
     }
-    console.log(
-      values.json ? response.text : formatDecision(response.body as Record<string, unknown>),
-    );
+    if (values.explain && !values.json) console.log(await pathOf(answer, where));
     return 0;
   } catch (error) {
     if (error instanceof ClientError) {

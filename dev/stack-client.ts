@@ -56,6 +56,12 @@ export function readStackFile(path: string): StackInfo | undefined {
   return parsed.data;
 }
 
+/** GOV_KEY_PREFIX as wrangler.toml sets it for the local governor (default `quantum`). */
+export function wranglerKeyPrefix(): string {
+  const toml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
+  return /^GOV_KEY_PREFIX\s*=\s*"([^"]*)"/m.exec(toml)?.[1] ?? "quantum";
+}
+
 /** A fresh plan id: `{prefix}-{8 hex}`, so its first 8 characters (the close plan id) vary. */
 export function newPlanId(prefix: string): string {
   return `${prefix}${randomBytes(4).toString("hex")}`;
@@ -160,11 +166,13 @@ export interface RunningStack {
  */
 export async function startStack(options: {
   env: NodeJS.ProcessEnv;
+  /** Arguments for dev/stack.ts, e.g. ["--empty"]. */
+  args?: string[];
   timeoutMs?: number;
   onOutput?: (line: string) => void;
 }): Promise<RunningStack> {
-  const { env, timeoutMs = 90_000, onOutput = () => {} } = options;
-  const child = spawn(process.execPath, [resolve(ROOT, "dev/stack.ts")], {
+  const { env, args = [], timeoutMs = 90_000, onOutput = () => {} } = options;
+  const child = spawn(process.execPath, [resolve(ROOT, "dev/stack.ts"), ...args], {
     cwd: ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],

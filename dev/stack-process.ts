@@ -82,6 +82,8 @@ export async function startStackProcess(options: StartStackOptions = {}): Promis
       REDIS_REST_PORT: String(restPort),
       EXCHANGE_SIM_PORT: String(exchangePort),
       GOV_STACK_FILE: stackFile,
+      // Benchmarks and fault tests build their own state: no demo world.
+      GOV_STACK_EMPTY: "1",
       ...options.env,
     },
   });

@@ -8,6 +8,11 @@
  * Real services instead of local ones: BINANCE_BASE_URL (+ BINANCE_API_KEY,
  * BINANCE_API_SECRET) and/or UPSTASH_REDIS_REST_URL (+ UPSTASH_REDIS_REST_TOKEN).
  *
+ * With local services it seeds the demo world (dev/world.ts: a universe, klines
+ * with a regime per symbol, open positions, entry records) so the first plan
+ * gets a real answer; `--empty` (or GOV_STACK_EMPTY=1) starts without it.
+ * Remote services are never seeded.
+ *
  * Prints one ready line once `GET /v1/health` answers 200, writes the same as
  * JSON to `.dev/stack.json` (or GOV_STACK_FILE); wrangler's output goes to
  * `wrangler.log` next to it. Ctrl-C / SIGTERM stops everything; if wrangler
@@ -18,6 +23,7 @@ import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import {
   closeSync,
   existsSync,
@@ -31,6 +37,10 @@ import {
 } from "node:fs";
 import { REDIS_INSTALL_HINT, redisServerAvailable } from "./redis-server.ts";
 import { startDevServices, type DevServices, type ServicesOptions } from "./services.ts";
+import { Redis } from "@upstash/redis";
+import { redisKeys } from "../lib/keys.ts";
+import { DEMO_WORLD, EMPTY_WORLD, describeWorld, seedWorld } from "./world.ts";
+import { wranglerKeyPrefix } from "./stack-client.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -48,6 +58,30 @@ interface StackFile {
 class StackError extends Error {}
 
 const env = process.env;
+
+const USAGE = `Usage: npm start [-- --empty]
+
+  --empty   start without the demo world (no universe, no klines, no positions);
+            the same as GOV_STACK_EMPTY=1`;
+
+const flags = (() => {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2),
+      options: { empty: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message.split("\n")[0]}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const emptyRequested = flags.empty === true || /^(1|true|yes)$/i.test(env.GOV_STACK_EMPTY ?? "");
 
 const govPort = port("GOV_PORT", 8787);
 const restPort = port("REDIS_REST_PORT", 8079);
@@ -136,13 +170,12 @@ async function start(): Promise<void> {
     }
   }
 
+  const keyPrefix = wranglerKeyPrefix();
   const options: ServicesOptions = {
     restPort,
     exchangePort,
     // The Apply Layer simulator must read the streams the governor writes.
-    keyPrefix: /^GOV_KEY_PREFIX\s*=\s*"([^"]*)"/m.exec(
-      readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
-    )?.[1],
+    keyPrefix,
     remoteRedis,
     remoteExchange,
   };
@@ -166,9 +199,25 @@ async function start(): Promise<void> {
     { mode: 0o600 },
   );
 
+  // Seeded while wrangler boots; a remote service is never seeded.
+  const world = emptyRequested || remoteRedis || remoteExchange ? EMPTY_WORLD : DEMO_WORLD;
+  const seeding =
+    world === DEMO_WORLD
+      ? seedWorld(world, {
+          exchangeUrl: exchangeApi.url,
+          redis: new Redis({ url: redisRest.url, token: redisRest.token, enableTelemetry: false }),
+          keys: redisKeys(keyPrefix),
+        }).catch((error: unknown) => {
+          throw new StackError(`seeding the ${world.name} world failed: ${String(error)}`);
+        })
+      : Promise.resolve();
+  // Not awaited yet: a rejection is handled below, after the governor is up.
+  seeding.catch(() => undefined);
+
   const governor = `http://${HOST}:${govPort}`;
   startWrangler();
   await waitHealthy(governor);
+  await seeding;
   if (stopRequested) return;
 
   const stack: StackFile = {
@@ -193,11 +242,14 @@ async function start(): Promise<void> {
   const keys = remoteExchange
     ? "api_key/api_secret from BINANCE_API_KEY/BINANCE_API_SECRET"
     : `api_key ${exchangeApi.apiKey}, api_secret ${exchangeApi.apiSecret}`;
+  const worldNote =
+    world === EMPTY_WORLD && !emptyRequested ? " (remote services are never seeded)" : "";
   console.log(
     `governor ready in ${seconds}s: governor=${governor} redis_rest=${redisRest.url} (${token}) ` +
       `exchange=${exchangeApi.url} (${keys}) webhook_secret=${credentials.webhookSecret} ` +
       `read_token=${credentials.readToken} stack_file=${display(stackFile)} ` +
-      `wrangler_log=${display(logFile)}`,
+      `wrangler_log=${display(logFile)} world=${describeWorld(world)}${worldNote} ` +
+      `try: ${world.tryNext.join(" ; ")}`,
   );
 }
 

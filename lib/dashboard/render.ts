@@ -108,11 +108,20 @@ export function renderStatusLine(status: Status, nowMs: number): string {
     status.universe === null
       ? `<span class="tag bad">no policy: every entry blocks</span>`
       : `universe <b>${status.universe.length}</b> symbols`;
+  // What to do about a missing universe: the Redis command, and the local stack's CLI.
+  const setUniverse =
+    status.universe === null
+      ? `<p class="howto top" data-testid="no-universe-help">Set the universe: ` +
+        `<code>${esc(`HSET quantum:policy:current universe_symbols '["BTCUSDT","ETHUSDT"]'`)}</code> ` +
+        `(<code>quantum</code> = GOV_KEY_PREFIX; on the local stack: <code>npm run universe -- BTCUSDT ETHUSDT</code>, ` +
+        `or <code>npm start</code> without <code>--empty</code> for the demo world).</p>`
+      : "";
   return (
     `<div class="statusline"><span class="tag mode-${esc(status.mode)}">${esc(status.mode.toUpperCase())}</span>` +
     `${status.enabled ? "" : `<span class="tag bad">controller disabled: entries skip it</span>`}` +
     `<span>${universe}</span><span>as of <b class="n">${utcClock(status.at)} UTC</b> ` +
-    `(<span data-since="${atS}">${clock(Math.floor(nowMs / 1000) - atS)}</span> ago)</span></div>`
+    `(<span data-since="${atS}">${clock(Math.floor(nowMs / 1000) - atS)}</span> ago)</span></div>` +
+    setUniverse
   );
 }
 
@@ -125,7 +134,8 @@ export function renderRegimeCard(status: Status): string {
       `<dt>trend</dt><dd>${pct(r.trend)}</dd><dt>ATR</dt><dd>${pct(r.atr_pct)}</dd>` +
       `<dt>desired slots</dt><dd><b>${esc(r.desired_slots)}</b></dd></dl>`
     : `<div class="regime-name regime-unknown" data-testid="regime">UNKNOWN</div>` +
-      `<p class="muted">No regime cached yet: it is computed when a plan is evaluated.</p>`;
+      `<p class="muted">No regime cached yet: it is computed when a plan is evaluated ` +
+      `(<code>npm run plan -- --symbol BTCUSDT</code> on the local stack).</p>`;
   return (
     `<section class="card" id="regime"><h2>Regime</h2>${body}` +
     `<p class="muted small">BASE ${esc(by.BASE)} · TREND_STRONG ${esc(by.TREND_STRONG)} · ` +
@@ -256,7 +266,11 @@ export function renderPositions(status: Status): string {
         `<th class="n">Entry</th><th class="n">Mark</th><th class="n">uPnL</th><th class="n">PnL</th>` +
         `<th class="n">Age</th><th class="n">Entry score</th><th class="n">Weakness</th><th></th></tr></thead>` +
         `<tbody>${rows}</tbody></table>`
-      : `<p class="empty-note">No open positions.</p>`) +
+      : `<p class="empty-note">No open positions.</p>` +
+        `<p class="howto" data-testid="no-positions-help">The governor reads them from Binance ` +
+        `(<code>GET /fapi/v3/account</code>). On the local stack the exchange simulator holds them: ` +
+        `<code>npm start</code> seeds the demo world's positions (not with <code>--empty</code>); ` +
+        `<code>PUT /__sim/positions</code> on the simulator sets others.</p>`) +
     `</section>`
   );
 }
@@ -292,7 +306,7 @@ export function renderRegimes(status: Status): string {
     (rows
       ? `<table><thead><tr><th>Symbol</th><th>Regime</th><th class="n">Trend</th><th class="n">ATR</th>` +
         `<th class="n">Desired</th></tr></thead><tbody>${rows}</tbody></table>`
-      : `<p class="empty-note">No cached regimes.</p>`) +
+      : `<p class="empty-note">No cached regimes: each symbol's is computed when a plan on it is evaluated.</p>`) +
     `</section>`
   );
 }
@@ -348,7 +362,7 @@ export function renderEvents(status: Status, nowMs: number): string {
     `<section id="events"><h2>Recent events <span class="count">${status.events.length}</span></h2>` +
     (items
       ? `<ol class="timeline">${items}</ol>`
-      : `<p class="empty-note">No governor events yet.</p>`) +
+      : `<p class="empty-note">No governor events yet: every decision and rotation step appends one.</p>`) +
     `</section>`
   );
 }

@@ -45,6 +45,8 @@ td.up { color: var(--good); } td.down, li.down { color: var(--bad); }
 td.weakness { font-weight: 700; }
 .empty-note { color: var(--muted); font-style: italic; margin: 2px 0; }
 .error-note { color: var(--bad); font-weight: 600; }
+.howto.top { margin: -4px 0 12px; }
+.howto { font-size: 12px; color: var(--ink); background: var(--info-bg); border-radius: 6px; padding: 6px 10px; margin: 6px 0 0; }
 dl.figures { display: grid; grid-template-columns: auto 1fr; gap: 2px 12px; margin: 6px 0 0; }
 dl.figures dt { color: var(--muted); }
 dl.figures dd { margin: 0; font-family: var(--mono); font-variant-numeric: tabular-nums; }

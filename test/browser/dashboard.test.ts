@@ -46,6 +46,8 @@ let stack: StackFile;
 let browser: Browser | undefined;
 let page: Page;
 const pageErrors: string[] = [];
+/** The board's text as the empty stack showed it, before the test arranged anything. */
+let emptyPage = "";
 
 /** Start `dev/stack.ts` on free ports and wait for its ready line. */
 async function startStack(): Promise<StackFile> {
@@ -56,6 +58,8 @@ async function startStack(): Promise<StackFile> {
     REDIS_REST_PORT: String(await freePort()),
     EXCHANGE_SIM_PORT: String(await freePort()),
     GOV_STACK_FILE: stackFile,
+    // The test builds its own world: start without the demo world.
+    GOV_STACK_EMPTY: "1",
   };
   for (const name of ["UPSTASH_REDIS_REST_URL", "BINANCE_BASE_URL"]) delete env[name];
   const child = spawn(process.execPath, ["dev/stack.ts"], {
@@ -197,7 +201,6 @@ function seconds(text: string): number {
 describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
   beforeAll(async () => {
     stack = await startStack();
-    await arrangeRotationInProgress();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -216,10 +219,26 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
     page.on("console", (message) => {
       if (message.type() === "error") pageErrors.push(message.text());
     });
-    const response = await page.goto(
-      `${stack.governor}/?token=${encodeURIComponent(stack.read_token)}`,
-    );
+    // First the empty stack (npm start -- --empty), as a newcomer may meet it.
+    const url = `${stack.governor}/?token=${encodeURIComponent(stack.read_token)}`;
+    expect((await page.goto(url))?.status()).toBe(200);
+    emptyPage = (await page.locator("main").innerText()).replace(/\s+/g, " ");
+    mkdirSync(join(ROOT, "test-results"), { recursive: true });
+    await page.screenshot({ path: join(ROOT, "test-results", "dashboard-empty.png") });
+
+    await arrangeRotationInProgress();
+    const response = await page.goto(url);
     expect(response?.status()).toBe(200);
+  });
+
+  it("on an empty stack, says how to set a universe and how positions are fed", () => {
+    expect(emptyPage).toContain("no policy: every entry blocks");
+    expect(emptyPage).toContain(
+      `Set the universe: HSET quantum:policy:current universe_symbols '["BTCUSDT","ETHUSDT"]'`,
+    );
+    expect(emptyPage).toContain("npm run universe -- BTCUSDT ETHUSDT");
+    expect(emptyPage).toContain("No open positions.");
+    expect(emptyPage).toContain("PUT /__sim/positions");
   });
 
   afterAll(async () => {

@@ -188,6 +188,7 @@ describe.skipIf(process.platform !== "linux")("npm run demo (dev/demo.ts)", () =
     const stackFile = join(dir, "reused", "stack.json");
     reused = await startStack({
       env: baseEnv({
+        GOV_STACK_EMPTY: "1",
         GOV_STACK_FILE: stackFile,
         GOV_PORT: String(await freePort()),
         REDIS_REST_PORT: String(await freePort()),

@@ -22,9 +22,10 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 function cli(
   args: string[],
   env: NodeJS.ProcessEnv = cleanEnv(),
+  script = "dev/plan-cli.ts",
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["dev/plan-cli.ts", ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -62,6 +63,9 @@ describe("plan CLI flags", () => {
       "--secret",
       "--stack-file",
       "--json",
+      "--explain",
+      "--wait",
+      "--token",
       "--help",
     ]) {
       expect(stdout).toContain(flag);
@@ -113,6 +117,7 @@ describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", 
   beforeAll(async () => {
     stack = await startStack({
       env: cleanEnv({
+        GOV_STACK_EMPTY: "1",
         GOV_STACK_FILE: stackFile,
         GOV_PORT: String(await freePort()),
         REDIS_REST_PORT: String(await freePort()),
@@ -134,6 +139,40 @@ describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", 
     expect(code).toBe(0);
     expect(stdout).toMatch(/^BLOCK active_slots_no_policy\n/);
     expect(stdout).toMatch(/plan\s+cli-test-1 BTCUSDT/);
+  });
+
+  it("under the reason: why, and what would change it", async () => {
+    const { stdout } = await cli(["--symbol", "BTCUSDT"], cleanEnv({ GOV_STACK_FILE: stackFile }));
+    const [head, why, next] = stdout.split("\n");
+    expect(head).toBe("BLOCK active_slots_no_policy");
+    expect(why).toBe(
+      "  why      no universe: quantum:policy:current has no valid universe_symbols, so every entry is blocked",
+    );
+    expect(next).toBe(
+      "  next     set the universe: HSET quantum:policy:current universe_symbols '[\"BTCUSDT\"]' " +
+        "(on the local stack: npm run universe -- BTCUSDT ...)",
+    );
+  });
+
+  it("--explain shows the gate path: the universe fails, nothing after it ran", async () => {
+    const { code, stdout } = await cli(
+      ["--symbol", "BTCUSDT", "--explain", "--wait"],
+      cleanEnv({ GOV_STACK_FILE: stackFile }),
+    );
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      [
+        "  path     ✘ universe    no universe policy",
+        "           – positions   not reached",
+        "           – regime      not reached",
+        "           – correlation not reached",
+        "           – margin      not reached",
+        "           – slots       not reached",
+        "           → BLOCK active_slots_no_policy",
+      ].join("\n"),
+    );
+    // --wait returns at once when nothing is waiting for a close.
+    expect(stdout).not.toContain("waiting for the close");
   });
 
   it("--json prints the raw, parseable decision; --stack-file and flags for every field", async () => {
@@ -218,5 +257,37 @@ describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", 
     expect(code).toBe(1);
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toMatch(/failed: connect ECONNREFUSED/);
+  });
+
+  it("npm run universe sets the universe; the next plan passes that gate", async () => {
+    const env = cleanEnv({ GOV_STACK_FILE: stackFile });
+    const universe = (args: string[]) => cli(args, env, "dev/universe-cli.ts");
+    expect((await universe([])).stdout).toMatch(/^no universe \(quantum:policy:current/);
+    const set = await universe(["BTCUSDT"]);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toBe(
+      'universe set (quantum:policy:current universe_symbols): ["BTCUSDT"]\n',
+    );
+    const added = await universe(["--add", "ETHUSDT", "BTCUSDT"]);
+    expect(added.stdout).toContain('["BTCUSDT","ETHUSDT"]');
+    expect((await universe([])).stdout).toContain('["BTCUSDT","ETHUSDT"]');
+
+    // The empty simulator has no klines for BTCUSDT: the regime gate decides now.
+    const { stdout } = await cli(["--symbol", "BTCUSDT", "--explain"], env);
+    expect(stdout.startsWith("BLOCK active_slots_regime_unavailable\n")).toBe(true);
+    expect(stdout).toContain("  why      no regime for BTCUSDT");
+    expect(stdout).toContain("✔ universe    BTCUSDT is one of 2 symbols");
+    expect(stdout).toContain("✔ positions   0 open (now)");
+    expect(stdout).toContain("✘ regime      unavailable: ");
+  });
+
+  it("npm run universe refuses a bad symbol (2) and a missing stack (1)", async () => {
+    const env = cleanEnv({ GOV_STACK_FILE: stackFile });
+    const bad = await cli(["btc"], env, "dev/universe-cli.ts");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not a symbol .*: btc/);
+    const none = await cli(["BTCUSDT"], cleanEnv(), "dev/universe-cli.ts");
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no stack file at .*none\.json.*npm start/);
   });
 });

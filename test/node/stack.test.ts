@@ -100,6 +100,37 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe("npm start flags", () => {
+  function stackWith(args: string[]) {
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+      const proc = spawn(process.execPath, ["dev/stack.ts", ...args], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      proc.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      proc.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      proc.once("error", fail);
+      proc.once("close", (code) => done({ code, stdout, stderr }));
+    });
+  }
+
+  it("--help explains --empty and starts nothing", async () => {
+    const { code, stdout } = await stackWith(["--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/--empty\s+start without the demo world/);
+    expect(stdout).toContain("GOV_STACK_EMPTY=1");
+  });
+
+  it("an unknown flag exits 2 with the usage", async () => {
+    const { code, stderr } = await stackWith(["--world", "big"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/Unknown option '--world'/);
+    expect(stderr).toContain("Usage: npm start [-- --empty]");
+  });
+});
+
 describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => {
   it("starts everything, reports ready, and stops cleanly on SIGTERM", async () => {
     const [govPort, restPort, exchangePort] = [
@@ -126,7 +157,7 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     }
 
     const started = Date.now();
-    const proc = spawn(process.execPath, ["dev/stack.ts"], {
+    const proc = spawn(process.execPath, ["dev/stack.ts", "--empty"], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -196,6 +227,9 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     expect(readyLine).toContain(`redis_rest=http://127.0.0.1:${restPort}`);
     expect(readyLine).toContain(`exchange=http://127.0.0.1:${exchangePort}`);
     expect(stdoutLines.filter((line) => line.startsWith("governor ready"))).toHaveLength(1);
+    // --empty: nothing seeded, and the line says what to try first.
+    expect(readyLine).toContain("world=empty (no universe, no klines, no positions)");
+    expect(readyLine).toContain("try: npm run universe -- BTCUSDT ETHUSDT ; ");
 
     expect((await fetch(`${governor}/v1/health`)).status).toBe(200);
     const health = await fetch(`${governor}/v1/health`, {
