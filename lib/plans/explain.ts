@@ -208,6 +208,12 @@ const EXPLAINERS: Record<string, Explainer> = {
       `an entry now would reopen it`,
     next: "wait until that rotation ends, then send the plan again",
   }),
+  [REASONS.rotationInFlight]: (body) => ({
+    why:
+      `a rotation for ${symbolOf(body)} is already in flight (plan ${text(detail(body, "lock_plan_id")) ?? "?"}` +
+      `, closing ${text(detail(body, "close_symbol")) ?? "a position"}): one rotation per incoming symbol`,
+    next: "wait until that rotation ends, then send the plan again (it is not final)",
+  }),
 
   // -- Trading states (SPEC §10) ---------------------------------------------------
   active_slots_reducing: () => ({

@@ -60,6 +60,7 @@ const DECIDED_BY: Record<string, Gate> = {
   [REASONS.rotationBelowThreshold]: "slots",
   [REASONS.rotationBudget]: "slots",
   [REASONS.symbolRotatingOut]: "slots",
+  [REASONS.rotationInFlight]: "slots",
 };
 
 const pct = (value: number) => `${(value * 100).toFixed(1)} %`;
@@ -98,6 +99,8 @@ function slotOutcome(body: DecisionBody, reason: string | undefined): string {
       return "full, and the hourly rotation budget is spent";
     case REASONS.symbolRotatingOut:
       return "the symbol is being rotated out";
+    case REASONS.rotationInFlight:
+      return "another plan's rotation is bringing the symbol in";
     default:
       return "";
   }

@@ -160,6 +160,17 @@ const FIXTURES: Partial<Record<Reason, { body: DecisionBody; why: RegExp[]; next
     why: [/ADAUSDT is being closed by the rotation of plan cli-1234/],
     next: /rotation ends/,
   },
+  [REASONS.rotationInFlight]: {
+    body: body(REASONS.rotationInFlight, {
+      details: {
+        lock_plan_id: "cli-0001",
+        close_symbol: "SOLUSDT",
+        close_plan_id: "rot_cli-0001_SOLUSDT",
+      },
+    }),
+    why: [/already in flight \(plan cli-0001, closing SOLUSDT\)/],
+    next: /not final/,
+  },
 };
 
 const ALL_CODES = Object.values(REASONS) as string[];
