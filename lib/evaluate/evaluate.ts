@@ -22,6 +22,8 @@ import {
 import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
+import { recordBackoff } from "../binance/shared.ts";
+import { victimsForSlotStep } from "../rotation/victims.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -74,9 +76,8 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     onTimeOffset: (offset) => {
       writes.push([deps.keys.binanceTimeOffset, String(offset), 3_600_000]);
     },
-    onBackoff: (until) => {
-      writes.push([deps.keys.binanceBackoff, String(until), Math.max(1, until - deps.now())]);
-    },
+    // The failure path writes the (escalated) backoff at once: lib/binance/shared.ts.
+    onBackoff: (_until, { retryAfterMs }) => recordBackoff(deps, retryAfterMs),
   });
   const marketOf = async (symbol: string): Promise<MarketCache> =>
     reads.markets.get(symbol) ?? fetchMarket(symbol, binance, deps, writes);
@@ -125,13 +126,14 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   const { step } = outcome;
   logged.weakest = step.victims[0];
+  const victims = await victimsForSlotStep(step, plan.symbol, { ...deps, binance });
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     deadline_ms: answerDeadline(),
     plan: { plan_id: plan.plan_id, symbol: plan.symbol, score: plan.score },
     desired: step.desired,
     open_symbols: step.openSymbols,
-    victims: step.victims,
+    victims,
     regime: step.regime,
     required_victim: step.requiredVictim ?? undefined,
     threshold: deps.config.rotationThreshold,
@@ -141,9 +143,13 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
 }
 
 function settled<T>(result: PromiseSettledResult<T>): Fetched<T> {
-  return result.status === "fulfilled"
-    ? { ok: true, value: result.value }
-    : { ok: false, error: describe(result.reason) };
+  if (result.status === "fulfilled") return { ok: true, value: result.value };
+  const detail = (result.reason as { detail?: unknown } | null)?.detail;
+  return {
+    ok: false,
+    error: describe(result.reason),
+    ...(typeof detail === "string" ? { detail } : {}),
+  };
 }
 
 /** Write a decision taken before the slot step (one request, idempotent). */

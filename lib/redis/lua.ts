@@ -326,7 +326,8 @@ return finalize(ctx.response)
 /**
  * EVALUATE_SLOTS: SPEC §5 step 8 in one atomic step.
  * ctx: { plan {plan_id, symbol, score?}, desired, open_symbols [..],
- *        victims [{symbol, weakness, close_side, qty, position_side}] weakest first,
+ *        victims [{symbol, weakness, close_side?, qty?, position_side?, legs?, legs_json?,
+ *                  leg_count?}] weakest first (no legs: step size unknown),
  *        required_victim? {symbol, reason, details}, threshold,
  *        max_rotations_per_hour, regime, shadow }
  */
@@ -432,6 +433,12 @@ if ctx.shadow then
     close_symbol = victim.symbol, close_plan_id = close_plan_id } }))
 end
 
+-- Close quantities need the symbol's step size (lib/rotation/victims.ts): unknown => no rotation.
+if not victim.legs then
+  return finalize(answer('BLOCK', R.positionsUnavailable, { details = {
+    error = 'step_size_unknown', victim = victim.symbol } }))
+end
+
 local tail = redis.call('XREVRANGE', K.applyResultStream, '+', '-', 'COUNT', 1)
 local scan_from = (tail[1] and tail[1][1]) or '0-0'
 if redis.call('EXISTS', K.resultCursor) == 0 then redis.call('SET', K.resultCursor, scan_from) end
@@ -446,11 +453,19 @@ redis.call('ZADD', K.lockIndex, int(now_ms), pid)
 redis.call('HSET', K.claims, pid, victim.symbol)
 redis.call('HSET', K.closePlans, close_plan_id, pid)
 redis.call('ZADD', K.rotationLog, int(now_ms), pid)
-redis.call('XADD', K.applyPlanStream, '*',
+-- side/position_side/qty: the first (one-way: only) leg; hedge mode with both sides
+-- open adds legs (JSON array of {position_side, side, qty}) and leg_count.
+local close_fields = {
   'plan_id', close_plan_id, 'symbol', victim.symbol, 'action', 'FULL_CLOSE_PROPOSED',
   'reduceOnly', 'true', 'decision', 'EXECUTE', 'rotation_trigger', 'true',
   'new_symbol', symbol, 'new_plan_id', pid, 'side', victim.close_side,
-  'position_side', victim.position_side, 'qty', victim.qty, 'ts', int(now_ms))
+  'position_side', victim.position_side, 'qty', victim.qty, 'ts', int(now_ms)}
+if victim.legs_json then
+  for _, v in ipairs({'legs', victim.legs_json, 'leg_count', tostring(victim.leg_count)}) do
+    close_fields[#close_fields + 1] = v
+  end
+end
+redis.call('XADD', K.applyPlanStream, '*', unpack(close_fields))
 emit('ROTATION_LOCK_CREATED', lock_fields(lock))
 return finalize(answer('BLOCK', R.waitingRotationClose,
   { rotation = rotation_of(lock) }))
