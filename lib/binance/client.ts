@@ -198,7 +198,11 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     let retryAfterMs = parseRetryAfterMs(response.headers.get("Retry-After"), at);
     if (status === 418) retryAfterMs = Math.max(retryAfterMs, MIN_BAN_BACKOFF_MS);
     let until = at + retryAfterMs;
+    // A parallel request of this client already started (and persists) the backoff.
+    const persisted = backoffUntilMs > at;
     backoffUntilMs = Math.max(backoffUntilMs, until);
+    if (persisted)
+      throw new BinanceRateLimitError(path, status, backoffUntilMs - at, backoffUntilMs);
     try {
       const shared = await options.onBackoff?.(until, { status, retryAfterMs });
       if (typeof shared === "number" && Number.isFinite(shared)) until = Math.max(until, shared);

@@ -38,9 +38,12 @@ export function escalatedBackoffMs(strikes: number, retryAfterMs: number): numbe
 }
 
 /**
- * Persist a backoff Binance asked for, grown by the strikes before it: counts
- * the strike, then sets the shared backoff (never shortening one already set).
- * Two Redis requests, on the failure path only. Returns the backoff's end (unix ms).
+ * Persist a backoff Binance asked for, grown by the strikes before it. A
+ * backoff still running is the same episode (parallel requests, concurrent
+ * invocations): it is only lengthened to this Retry-After, not escalated.
+ * Otherwise this is strike n+1 (n remembered until STRIKE_MEMORY_MS after the
+ * last backoff ended) and the backoff is escalatedBackoffMs(n+1). Two Redis
+ * requests, on the failure path only. Returns the backoff's end (unix ms).
  */
 export async function recordBackoff(
   deps: {
@@ -52,15 +55,19 @@ export async function recordBackoff(
 ): Promise<number> {
   const { redis, keys } = deps;
   const read = redis.pipeline();
-  read.incr(keys.binanceStrikes);
   read.get(keys.binanceBackoff);
-  const [strikes, current] = await read.exec();
+  read.get(keys.binanceStrikes);
+  const [currentRaw, strikesRaw] = await read.exec();
   const at = deps.now();
-  const ms = escalatedBackoffMs(Number(strikes) || 1, retryAfterMs);
-  const until = Math.max(at + ms, Number(current) || 0);
+  const current = Number(currentRaw) || 0;
+  const running = current > at;
+  const strikes = (Number(strikesRaw) || 0) + (running ? 0 : 1);
+  const until = running
+    ? Math.max(current, at + retryAfterMs)
+    : at + escalatedBackoffMs(strikes, retryAfterMs);
   const write = redis.pipeline();
   write.set(keys.binanceBackoff, String(until), { px: Math.max(1, until - at) });
-  write.pexpire(keys.binanceStrikes, until - at + STRIKE_MEMORY_MS);
+  write.set(keys.binanceStrikes, String(strikes), { px: until - at + STRIKE_MEMORY_MS });
   await write.exec();
   return until;
 }
