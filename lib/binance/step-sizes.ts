@@ -60,11 +60,14 @@ export async function loadStepSizes(
 ): Promise<{ sizes: Map<string, string>; fetched: boolean }> {
   const sizes = new Map<string, string>();
   if (symbols.length === 0) return { sizes, fetched: false };
-  const cached = (await deps.redis.hmget(deps.keys.stepSizes, ...symbols)) ?? {};
-  for (const symbol of symbols) {
-    const step = (cached as Record<string, unknown>)[symbol];
+  // Without automatic deserialization the client answers HMGET's raw array, in field order.
+  const cached: unknown = await deps.redis.hmget(deps.keys.stepSizes, ...symbols);
+  symbols.forEach((symbol, i) => {
+    const step = Array.isArray(cached)
+      ? cached[i]
+      : (cached as Record<string, unknown> | null)?.[symbol];
     if (typeof step === "string" && STEP_RE.test(step)) sizes.set(symbol, step);
-  }
+  });
   if (sizes.size === symbols.length) return { sizes, fetched: false };
 
   const all = stepSizesFrom(await fetchInfo());
