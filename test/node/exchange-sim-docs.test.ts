@@ -151,6 +151,13 @@ describe("exchange simulator, compared with Binance's documented examples", () =
     ]);
     const rows = await json("/fapi/v3/positionRisk", true);
     expect(shape(rows)).toEqual(shape(POSITION_RISK_V3_ONE_WAY));
+    expect(shape(rows.slice(1))).toEqual(shape(POSITION_RISK_V3_HEDGE.slice(1)));
+    // The documented hedge example's figures, derived by the simulator from amount, entry and mark.
+    for (const field of ["unRealizedProfit", "notional"] as const) {
+      expect(rows.map((r: Record<string, string>) => r[field])).toEqual(
+        POSITION_RISK_V3_HEDGE.map((r) => r[field]),
+      );
+    }
     expect(
       rows.map((r: Record<string, string>) => [r.positionSide, r.unRealizedProfit, r.notional]),
     ).toEqual([
