@@ -126,7 +126,10 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   const { step } = outcome;
   logged.weakest = step.victims[0];
-  const victims = await victimsForSlotStep(step, plan.symbol, { ...deps, binance });
+  const victims = await victimsForSlotStep(step, plan.symbol, reads.entries.keys(), {
+    ...deps,
+    binance,
+  });
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     deadline_ms: answerDeadline(),

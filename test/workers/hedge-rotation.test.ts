@@ -152,6 +152,25 @@ describe("hedge-mode rotation: one close leg per side, on the step size", () => 
     expect(paths).not.toContain("/fapi/v1/exchangeInfo");
   });
 
+  it("starts a rotation with legs when a reservation, not a position, fills the last slot", async () => {
+    await sim("PUT", "/__sim/apply", { auto: false });
+    await setPositions([
+      { symbol: "ETHUSDT", amt: 1, pnl: 5 },
+      { symbol: "SOLUSDT", amt: 2, pnl: -16 },
+      { symbol: "XRPUSDT", amt: 3, pnl: 3 },
+    ]);
+    await setRegime("ADAUSDT", "BASE");
+    const allowed = await postPlan({ plan_id: "reserve-ada", symbol: "ADAUSDT", score: 1 });
+    expect(allowed.body).toMatchObject({ decision: "ALLOW", reason: "active_slots_slot_free" }); // ADAUSDT reserved, its position not yet visible
+    const { body } = await postPlan({ plan_id: "rotate-btc", symbol: "BTCUSDT", score: 2 });
+    expect(body).toMatchObject({
+      reason: "active_slots_waiting_rotation_close",
+      rotation: { close_symbol: "SOLUSDT" },
+    });
+    const [closePlan] = await streamEntries(keys.applyPlanStream);
+    expect(closePlan).toMatchObject({ symbol: "SOLUSDT", side: "SELL", qty: "2.00" });
+  });
+
   it("status says where each position's age comes from", async () => {
     await setPositions([{ symbol: "ETHUSDT", amt: 1 }]);
     await postPlan({ plan_id: "age-1", symbol: "BTCUSDT" });
