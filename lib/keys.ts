@@ -45,6 +45,10 @@ export function redisKeys(prefix: string) {
     binanceBackoff: `${p}:governor:binance:backoff_until`,
     /** string: offset ms between Binance server time and local time. */
     binanceTimeOffset: `${p}:governor:binance:time_offset_ms`,
+    /** hash: symbol -> LOT_SIZE stepSize from exchangeInfo; expires at the end of the UTC day. */
+    stepSizes: `${p}:governor:binance:step_sizes`,
+    /** string: consecutive 403/418/429 answers; each doubles the next backoff (TTL: backoff + 10 min). */
+    binanceStrikes: `${p}:governor:binance:backoff_strikes`,
     /** zset: rotations started in the last hour (churn budget). */
     rotationLog: `${p}:rotation:log`,
     /** string (JSON): last correlation / margin figures for the status page. */

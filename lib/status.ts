@@ -58,6 +58,11 @@ const PositionViewSchema = z.object({
   age_hours: z
     .number()
     .describe("Since the governor's entry record, else the position's updateTime."),
+  age_source: z
+    .enum(["entry_record", "update_time"])
+    .describe(
+      "entry_record: the governor's record of the entry it allowed; update_time: Binance's last change of the position (moves with every fill: a lower bound of the age).",
+    ),
   age_penalty: z.number(),
   weakness: z
     .number()
@@ -315,6 +320,7 @@ export function buildStatus(inputs: StatusInputs, settings: StatusSettings, nowM
         unrealized_pnl: legs.reduce((sum, p) => sum + p.unRealizedProfit, 0),
         pnl_pct: victim.pnl_pct,
         age_hours: victim.age_hours,
+        age_source: victim.age_source,
         age_penalty: victim.age_penalty,
         weakness: victim.weakness,
         entry_score: victim.entry_score,

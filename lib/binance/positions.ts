@@ -7,6 +7,8 @@ export interface OpenPosition {
   positionSide: string;
   /** signed: negative for a short */
   positionAmt: number;
+  /** the amount exactly as Binance sent it (close quantities are built from it) */
+  positionAmtText: string;
   entryPrice: number;
   unRealizedProfit: number;
   /** unix ms */
@@ -26,6 +28,7 @@ export function openPositionsFromAccount(account: FuturesAccount): OpenPosition[
     symbol: row.symbol,
     positionSide: row.positionSide,
     positionAmt: row.positionAmt,
+    positionAmtText: row.positionAmtText,
     entryPrice: (row.notional - row.unrealizedProfit) / row.positionAmt,
     unRealizedProfit: row.unrealizedProfit,
     updateTime: row.updateTime,

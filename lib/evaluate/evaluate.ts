@@ -16,6 +16,8 @@ import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
+import { recordBackoff } from "../binance/shared.ts";
+import { victimsForSlotStep } from "../rotation/victims.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -68,9 +70,8 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     onTimeOffset: (offset) => {
       writes.push([deps.keys.binanceTimeOffset, String(offset), 3_600_000]);
     },
-    onBackoff: (until) => {
-      writes.push([deps.keys.binanceBackoff, String(until), Math.max(1, until - deps.now())]);
-    },
+    // The failure path writes the (escalated) backoff at once: lib/binance/shared.ts.
+    onBackoff: (_until, { retryAfterMs }) => recordBackoff(deps, retryAfterMs),
   });
   const marketOf = marketFetcher({ ...deps, binance, cached: reads.markets, writes });
 
@@ -117,6 +118,10 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   const { step } = outcome;
   logged.weakest = step.victims[0];
+  const victims = await victimsForSlotStep(step, plan.symbol, reads.entries.keys(), {
+    ...deps,
+    binance,
+  });
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
     deadline_ms: answerDeadline(),
@@ -125,7 +130,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     plan: planRecord(plan),
     desired: step.desired,
     open_symbols: step.openSymbols,
-    victims: step.victims,
+    victims,
     regime: step.regime,
     required_victim: step.requiredVictim ?? undefined,
     threshold: deps.config.rotationThreshold,

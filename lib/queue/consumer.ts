@@ -40,7 +40,13 @@ export async function consumePlans(batch: MessageBatch<unknown>, env: object): P
     }
     try {
       const { body: decision } = await evaluatePlan(plan.data, gov);
-      if (decision.decision === "BLOCK" && decision.reason?.endsWith("_unavailable")) {
+      // A restricted location (HTTP 451) will not pass on a retry: the message is done.
+      const restricted = decision.details?.detail === "restricted_location";
+      if (
+        decision.decision === "BLOCK" &&
+        decision.reason?.endsWith("_unavailable") &&
+        !restricted
+      ) {
         message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       } else {
         message.ack();

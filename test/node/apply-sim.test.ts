@@ -133,6 +133,55 @@ describe("Apply Layer simulator", () => {
     expect((await results()).some((r) => r.plan_id === "rot_old_BTCUSDT")).toBe(false);
   });
 
+  it("sends each leg of a hedge-mode close as its own order on its position side", async () => {
+    await control("PUT", "/__sim/positions", [
+      { symbol: "SOLUSDT", positionSide: "LONG", positionAmt: "0.1", entryPrice: "100" },
+      { symbol: "SOLUSDT", positionSide: "SHORT", positionAmt: "-0.3", entryPrice: "100" },
+    ]);
+    const legs = [
+      { position_side: "LONG", side: "SELL", qty: "0.1" },
+      { position_side: "SHORT", side: "BUY", qty: "0.2" }, // a partial close of the short
+    ];
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_legs0001_SOLUSDT", "SOLUSDT", {
+        side: "SELL",
+        position_side: "LONG",
+        qty: "0.1",
+        legs: JSON.stringify(legs),
+        leg_count: "2",
+      }),
+    );
+    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_legs0001_SOLUSDT"));
+    const rows = sim.state.positions.map((r) => [r.positionSide, r.positionAmt]);
+    expect(rows).toEqual([
+      ["LONG", "0"],
+      ["SHORT", "-0.1"], // exact decimal: -0.3 + 0.2, no float noise
+    ]);
+  });
+
+  it("a one-leg plan closes only the side it names", async () => {
+    await control("PUT", "/__sim/positions", [
+      { symbol: "SOLUSDT", positionSide: "LONG", positionAmt: "0.5", entryPrice: "100" },
+      { symbol: "SOLUSDT", positionSide: "SHORT", positionAmt: "-0.5", entryPrice: "100" },
+    ]);
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_oneleg01_SOLUSDT", "SOLUSDT", {
+        side: "BUY",
+        position_side: "SHORT",
+        qty: "0.5",
+      }),
+    );
+    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_oneleg01_SOLUSDT"));
+    expect(sim.state.positions.map((r) => [r.positionSide, r.positionAmt])).toEqual([
+      ["LONG", "0.5"],
+      ["SHORT", "0"],
+    ]);
+  });
+
   it("reports executed=false and leaves the position open when told to", async () => {
     await control("PUT", "/__sim/apply", { executed: false });
     await redis.xadd(

@@ -70,7 +70,7 @@ describe("rotation through the webhook", () => {
       new_symbol: "BTCUSDT",
       new_plan_id: "newplan-0001",
       side: "SELL",
-      qty: "2",
+      qty: "2.000", // on the LOT_SIZE step (the simulator's default 0.001)
     });
     expect(await events("ROTATION_LOCK_CREATED")).toHaveLength(1);
     expect(await redis.get(keys.permit("newplan-0001"))).toBeNull();
