@@ -248,6 +248,33 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
       expect(await events("ROTATION_TIMEOUT")).toHaveLength(1);
     });
 
+    it("a result not executed, or not reduce-only, confirms nothing even once the victim closed otherwise", async () => {
+      await postPlan({ plan_id: "notexec-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("notexec-1"))!;
+      await closeOnExchange(lock.close_symbol); // a stop-loss, not the close plan
+      await appendResult({
+        plan_id: lock.close_plan_id,
+        symbol: lock.close_symbol,
+        executed: "false",
+      });
+      await appendResult({
+        plan_id: lock.close_plan_id,
+        symbol: lock.close_symbol,
+        reduceOnly: "false",
+      });
+      await sweepAt(Date.now());
+
+      expect(await redis.get(keys.permit("notexec-1"))).toBeNull();
+      expect(await lockOf("notexec-1")).not.toBeNull();
+      expect((await events("ROTATION_CONFIRMATION_REJECTED")).map((e) => e.reason)).toEqual([
+        "not_executed",
+        "not_reduce_only",
+      ]);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      await sweepAt(Date.now());
+      expect(await redis.get(keys.permit("notexec-1"))).not.toBeNull();
+    });
+
     it("a partial close (the victim still open) keeps the lock waiting, then it times out and is cancelled", async () => {
       await postPlan({ plan_id: "partial-1", symbol: "BTCUSDT", score: 3 });
       const lock = (await lockOf("partial-1"))!;
