@@ -1,4 +1,4 @@
-import { hmacSha256Hex } from "../binance/sign.ts";
+import { webhookSignature } from "../client/signature.ts";
 
 const encoder = new TextEncoder();
 
@@ -31,12 +31,7 @@ export async function verifyWebhookSignature(input: {
       message: `timestamp is more than ${SIGNATURE_MAX_SKEW_S} s away from server time`,
     };
   }
-  const body = typeof input.rawBody === "string" ? encoder.encode(input.rawBody) : input.rawBody;
-  const prefix = encoder.encode(`${timestamp}.`);
-  const signed = new Uint8Array(prefix.length + body.length);
-  signed.set(prefix);
-  signed.set(body, prefix.length);
-  const expected = await hmacSha256Hex(input.secret, signed);
+  const expected = await webhookSignature(input.secret, timestamp, input.rawBody);
   if (!constantTimeEqual(expected, signature.toLowerCase())) {
     return { ok: false, message: "signature does not match" };
   }

@@ -50,9 +50,10 @@ describe("sweep cost", () => {
 
     const requests = (await bridge("GET", "stats")).requests;
     console.log(`sweep: locks=1000 redis_requests=${requests} duration_ms=${Date.now() - started}`);
-    // 1 catch-up call, 1 read of the shared Binance state (for the positions
-    // snapshot), ceil(N / batch) + 1 final short batch, + 1 possible NOSCRIPT reload.
-    expect(requests).toBeLessThanOrEqual(Math.ceil(1000 / SWEEP_BATCH) + 4);
+    // 1 duplicate-delivery guard, 1 catch-up call, 1 read of the shared Binance state
+    // (for the positions snapshot), ceil(N / batch) + 1 final short batch, + 1 possible
+    // NOSCRIPT reload.
+    expect(requests).toBeLessThanOrEqual(Math.ceil(1000 / SWEEP_BATCH) + 5);
     expect(await redis.zcard(keys.lockIndex)).toBe(1000);
   });
 });
