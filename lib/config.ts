@@ -54,6 +54,8 @@ export const EnvSchema = z.object({
   UPSTASH_REDIS_REST_URL: url.optional(),
   UPSTASH_REDIS_REST_TOKEN: secret,
   GOV_WEBHOOK_SECRET: secret,
+  /** Also accepted while the Apply Layer moves to a new GOV_WEBHOOK_SECRET (docs/deploy.md). */
+  GOV_WEBHOOK_SECRET_PREVIOUS: secret,
   GOV_READ_TOKEN: secret,
 });
 
@@ -89,6 +91,8 @@ export interface Config {
   binance: { baseUrl: string; apiKey: string; apiSecret: string; timeoutMs: number };
   redis: { url: string; token: string };
   webhookSecret: string;
+  /** Accepted besides webhookSecret during a rotation; never used to sign. */
+  webhookSecretPrevious: string | undefined;
   readToken: string;
 }
 
@@ -150,6 +154,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     },
     redis: { url: e.UPSTASH_REDIS_REST_URL!, token: e.UPSTASH_REDIS_REST_TOKEN! },
     webhookSecret: e.GOV_WEBHOOK_SECRET!,
+    webhookSecretPrevious: e.GOV_WEBHOOK_SECRET_PREVIOUS,
     readToken: e.GOV_READ_TOKEN!,
   };
 }

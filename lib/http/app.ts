@@ -76,6 +76,7 @@ app.openapi(postPlanRoute, async (c) => {
   }
   const auth = await verifyWebhookSignature({
     secret: gov.config.webhookSecret,
+    previousSecret: gov.config.webhookSecretPrevious,
     timestamp: c.req.header("x-governor-timestamp"),
     signature: c.req.header("x-governor-signature"),
     rawBody: bytes,

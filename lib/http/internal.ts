@@ -24,6 +24,7 @@ internalRoutes.use("*", async (c: Context<InternalEnv>, next) => {
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   const auth = await verifyWebhookSignature({
     secret: gov.config.webhookSecret,
+    previousSecret: gov.config.webhookSecretPrevious,
     timestamp: c.req.header("x-governor-timestamp"),
     signature: c.req.header("x-governor-signature"),
     rawBody: bytes,
