@@ -28,8 +28,9 @@ nothing, which the last check verifies.
 
 Flags:
   --url URL        the governor's base URL (env GOV_URL)
-  --env-file FILE  KEY=VALUE lines with GOV_WEBHOOK_SECRET and GOV_READ_TOKEN;
-                   without it, those two are read from the environment
+  --env-file FILE  GOV_WEBHOOK_SECRET and GOV_READ_TOKEN, as KEY=VALUE lines or a
+                   JSON object (the file given to wrangler deploy --secrets-file
+                   serves); without it, both are read from the environment
   --symbol SYMBOL  symbol of the ignored plan (default BTCUSDT)
   --timeout-ms N   per request (default 10000)
   --help, -h       show this help
@@ -84,7 +85,7 @@ function target(args: string[], env: NodeJS.ProcessEnv): Target | "help" {
     } catch (error) {
       throw new UsageError(`cannot read --env-file ${file}: ${(error as Error).message}`);
     }
-    secrets = parseEnv(text);
+    secrets = parseSecretsFile(text, file);
   }
   const where = file === undefined ? "the environment" : file;
   const missing = ["GOV_WEBHOOK_SECRET", "GOV_READ_TOKEN"].filter((name) => !secrets[name]);
@@ -100,6 +101,19 @@ function target(args: string[], env: NodeJS.ProcessEnv): Target | "help" {
     symbol: values.symbol,
     timeoutMs,
   };
+}
+
+/** KEY=VALUE lines, or the JSON object `wrangler deploy --secrets-file` also takes. */
+function parseSecretsFile(text: string, file: string): Record<string, string | undefined> {
+  if (!text.trimStart().startsWith("{")) return parseEnv(text);
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.entries(json).map(([k, v]) => [k, typeof v === "string" ? v : undefined]),
+    );
+  } catch (error) {
+    throw new UsageError(`--env-file ${file} is not valid JSON: ${(error as Error).message}`);
+  }
 }
 
 function expectStatus(response: JsonResponse, status: number, what: string): void {

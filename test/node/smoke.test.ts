@@ -159,6 +159,21 @@ describe.skipIf(process.platform !== "linux")("smoke checks against a local stac
     expect(await redis(["keys", "*smoke-*"])).toEqual([]);
   });
 
+  it("takes the JSON secrets file wrangler deploy --secrets-file takes", async () => {
+    const file = join(dir, "secrets.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        UPSTASH_REDIS_REST_TOKEN: "not read by the smoke check",
+        GOV_WEBHOOK_SECRET: stack.info.webhook_secret,
+        GOV_READ_TOKEN: stack.info.read_token,
+      }),
+    );
+    const { code, stdout } = await smoke(["--url", stack.info.governor, "--env-file", file]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/smoke: all checks passed/);
+  });
+
   it("a wrong webhook secret fails the signed plan and says which secret", async () => {
     const file = envFile("bad-secret.env", {
       GOV_WEBHOOK_SECRET: "not-the-secret",
