@@ -1,15 +1,16 @@
 /**
  * Shared helpers for the local-stack clients (`npm run plan`, `npm run demo`)
- * and their tests: read `.dev/stack.json`, sign and send plans the way the
- * Apply Layer does, call the read endpoints, and start/stop `dev/stack.ts`.
+ * and their tests: read `.dev/stack.json`, send plans signed by the governor
+ * client (lib/client), call the read endpoints, and start/stop `dev/stack.ts`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { GovernorClient, GovernorUnavailableError } from "../lib/client/governor-client.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -67,21 +68,6 @@ export function newPlanId(prefix: string): string {
   return `${prefix}${randomBytes(4).toString("hex")}`;
 }
 
-/** The webhook headers: hex HMAC-SHA256 over `${unix seconds}.${raw body}` (SPEC §7). */
-export function signedHeaders(
-  secret: string,
-  rawBody: string,
-  nowMs = Date.now(),
-): Record<string, string> {
-  const timestamp = String(Math.floor(nowMs / 1000));
-  const signature = createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex");
-  return {
-    "content-type": "application/json",
-    "x-governor-timestamp": timestamp,
-    "x-governor-signature": signature,
-  };
-}
-
 export interface JsonResponse {
   status: number;
   /** The parsed body, or the raw text when it is not JSON. */
@@ -116,18 +102,23 @@ export async function request(
   return { status: response.status, body, text };
 }
 
-/** POST one signed plan to `{governor}/v1/plans`. */
-export function postPlan(
+/** POST one signed plan to `{governor}/v1/plans` (lib/client), once; any status is returned. */
+export async function postPlan(
   governor: string,
   secret: string,
   plan: Record<string, unknown>,
 ): Promise<JsonResponse> {
-  const rawBody = JSON.stringify(plan);
-  return request(`${trimSlash(governor)}/v1/plans`, {
-    method: "POST",
-    headers: signedHeaders(secret, rawBody),
-    body: rawBody,
+  const client = new GovernorClient({
+    baseUrl: governor,
+    webhookSecret: secret,
+    timeoutMs: 10_000,
   });
+  try {
+    return await client.send(plan);
+  } catch (error) {
+    if (error instanceof GovernorUnavailableError) throw new ClientError(error.message);
+    throw error;
+  }
 }
 
 /** GET a read endpoint with the bearer token. */

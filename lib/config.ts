@@ -57,6 +57,8 @@ export const EnvSchema = z.object({
   UPSTASH_REDIS_REST_URL: url.optional(),
   UPSTASH_REDIS_REST_TOKEN: secret,
   GOV_WEBHOOK_SECRET: secret,
+  /** Also accepted while the Apply Layer moves to a new GOV_WEBHOOK_SECRET (docs/deploy.md). */
+  GOV_WEBHOOK_SECRET_PREVIOUS: secret,
   GOV_READ_TOKEN: secret,
 });
 
@@ -155,6 +157,8 @@ function toConfig(e: z.output<typeof EnvSchema>) {
     },
     redis: { url: required(e.UPSTASH_REDIS_REST_URL), token: required(e.UPSTASH_REDIS_REST_TOKEN) },
     webhookSecret: required(e.GOV_WEBHOOK_SECRET),
+    /** Accepted besides webhookSecret during a rotation; never used to sign. */
+    webhookSecretPrevious: e.GOV_WEBHOOK_SECRET_PREVIOUS,
     readToken: required(e.GOV_READ_TOKEN),
   };
 }

@@ -53,6 +53,16 @@ export function redisKeys(prefix: string) {
     rotationLog: `${p}:rotation:log`,
     /** string (JSON): last correlation / margin figures for the status page. */
     lastGates: `${p}:governor:last_gates`,
+    /** string, TTL 300 s: the cron delivery for this scheduled time (unix ms) already ran. */
+    sweepGuard: (scheduledTimeMs: number) => `${p}:governor:sweep:${scheduledTimeMs}`,
+    /** stream (MAXLEN ~1000): dead letters of the plans queue, with why they died. */
+    deadLetters: `${p}:governor:dead_letters`,
+    /** string: dead letters recorded so far (the `seq` of the newest entry). */
+    deadLetterCount: `${p}:governor:dead_letters:count`,
+    /** string (JSON), TTL 1 day: why the queue last retried a plan (read when it dies). */
+    queueRetry: (planId: string) => `${p}:governor:queue:retry:${planId}`,
+    /** string, TTL 120 s: Binance weight the queue reserved in this minute (unix minutes). */
+    queueWeight: (minute: number) => `${p}:governor:queue:weight:${minute}`,
   } as const;
 }
 

@@ -20,6 +20,11 @@ import { readMarketCache, type MarketCache } from "./market/cache.ts";
 import { toHash, toStreamEntries, type StreamEntry } from "./redis/replies.ts";
 import { REGIMES, desiredSlots } from "./regime/classify.ts";
 import { isOpenPosition, rankVictims, type EntryRecord } from "./rotation/weakness.ts";
+import {
+  DEAD_LETTERS_SHOWN,
+  DeadLettersViewSchema,
+  deadLettersView,
+} from "./queue/dead-letters.ts";
 
 /** Locks listed (oldest first); the count of all indexed locks is reported beside them. */
 export const MAX_LOCKS_SHOWN = 200;
@@ -181,6 +186,9 @@ export const StatusSchema = z.object({
     .nullable()
     .describe("Correlation and margin figures of the latest evaluation that reached those gates."),
   events: z.array(EventViewSchema).describe("Newest first."),
+  dead_letters: DeadLettersViewSchema.describe(
+    "Plan messages the queue gave up on (P:governor:dead_letters), with why they died.",
+  ),
 });
 
 export type Status = z.infer<typeof StatusSchema>;
@@ -225,6 +233,8 @@ export interface StatusInputs {
   positions: { ok: true; rows: PositionRisk[] } | { ok: false; error: string };
   /** valid market caches by symbol */
   markets: ReadonlyMap<string, MarketCache>;
+  /** newest first */
+  deadLetters?: StreamEntry[];
 }
 
 export type StatusSettings = Pick<
@@ -420,6 +430,7 @@ export function buildStatus(inputs: StatusInputs, settings: StatusSettings, nowM
     locks_total: inputs.locksTotal,
     last_gates: lastGates.success && inputs.lastGates !== null ? lastGates.data : null,
     events,
+    dead_letters: deadLettersView(inputs.deadLetters ?? []),
   };
 }
 
@@ -441,6 +452,7 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
   first.get(keys.lastGates);
   first.get(keys.binanceBackoff);
   first.get(keys.binanceTimeOffset);
+  first.xrevrange(keys.deadLetters, "+", "-", DEAD_LETTERS_SHOWN);
   const [
     universe,
     reservations,
@@ -452,6 +464,7 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     lastGates,
     backoffUntil,
     timeOffset,
+    deadLetters,
   ] = (await first.exec().catch(stateStoreFailure)) as [
     string | null,
     unknown,
@@ -463,6 +476,7 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     string | null,
     string | null,
     string | null,
+    unknown,
   ];
 
   const readLocks = async () => {
@@ -491,6 +505,7 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     lastGates,
     positions,
     markets: new Map(),
+    deadLetters: toStreamEntries(deadLetters),
   };
 
   // Round 3: regimes of the symbols that matter, and which locks' closes are confirmed.

@@ -367,6 +367,26 @@ export function renderEvents(status: Status, nowMs: number): string {
   );
 }
 
+export function renderDeadLetters(status: Status, nowMs: number): string {
+  const dead = status.dead_letters;
+  const rows = dead.recent
+    .map(
+      (d) =>
+        `<tr><td class="n">${clock(Math.floor(nowMs / 1000) - Math.floor(d.at_ms / 1000))} ago</td>` +
+        `<td><code>${esc(d.plan_id || d.message_id)}</code></td><td><b>${esc(d.symbol)}</b></td>` +
+        `<td><span class="reason">${esc(d.reason)}</span></td></tr>`,
+    )
+    .join("");
+  return (
+    `<section id="dead-letters"><h2>Dead letters <span class="count">${dead.count}</span>` +
+    `<span class="hint">queued plans given up on</span></h2>` +
+    (rows
+      ? `<table><thead><tr><th class="n">When</th><th>Plan</th><th>Symbol</th><th>Why</th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<p class="empty-note">None: every queued plan was decided.</p>`) +
+    `</section>`
+  );
+}
+
 /** The whole board (the page's `<main>`), as the status stood at `status.at`, seen at `nowMs`. */
 export function renderBoard(status: Status, nowMs: number): string {
   return (
@@ -374,7 +394,7 @@ export function renderBoard(status: Status, nowMs: number): string {
     `<div class="cards">${renderRegimeCard(status)}${renderGauge(status)}${renderRotationCard(status, nowMs)}</div>` +
     `<div class="columns"><div class="col-main">${renderLocks(status, nowMs)}${renderPositions(status)}` +
     `${renderReservations(status, nowMs)}${renderRegimes(status)}${renderGates(status)}</div>` +
-    `<div class="col-side">${renderEvents(status, nowMs)}</div></div>`
+    `<div class="col-side">${renderEvents(status, nowMs)}${renderDeadLetters(status, nowMs)}</div></div>`
   );
 }
 
@@ -402,6 +422,7 @@ const RENDERERS = [
   renderRegimes,
   renderGates,
   renderEvents,
+  renderDeadLetters,
   renderBoard,
 ];
 

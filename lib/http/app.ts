@@ -10,6 +10,7 @@ import { readStatus } from "../status.ts";
 import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
 import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";
+import { internalRoutes } from "./internal.ts";
 import { PlanBodySchema } from "./schemas.ts";
 import { jsonError } from "./errors.ts";
 import {
@@ -51,6 +52,8 @@ const withGovernor = async (c: Context<AppEnv>, next: () => Promise<void>) => {
 };
 app.use("/v1/*", withGovernor);
 app.use("/", withGovernor);
+app.use("/__internal/*", withGovernor);
+app.route("/__internal", internalRoutes);
 
 const requireReadToken = async (c: Context<AppEnv>, next: () => Promise<void>) => {
   if (!bearerMatches(c.req.header("authorization"), c.var.gov.config.readToken)) {
@@ -87,6 +90,7 @@ app.openapi(postPlanRoute, async (c) => {
   }
   const auth = await verifyWebhookSignature({
     secret: gov.config.webhookSecret,
+    previousSecret: gov.config.webhookSecretPrevious,
     timestamp: c.req.header("x-governor-timestamp"),
     signature: c.req.header("x-governor-signature"),
     rawBody: bytes,

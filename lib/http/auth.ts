@@ -1,4 +1,4 @@
-import { hmacSha256Hex } from "../binance/sign.ts";
+import { webhookSignature } from "../client/signature.ts";
 
 const encoder = new TextEncoder();
 
@@ -13,6 +13,8 @@ export type SignatureCheck = { ok: true } | { ok: false; message: string };
  */
 export async function verifyWebhookSignature(input: {
   secret: string;
+  /** A second secret accepted during a rotation (GOV_WEBHOOK_SECRET_PREVIOUS). */
+  previousSecret?: string | undefined;
   timestamp: string | undefined;
   signature: string | undefined;
   /** The body exactly as received (bytes), or as a string to be signed as UTF-8. */
@@ -31,16 +33,14 @@ export async function verifyWebhookSignature(input: {
       message: `timestamp is more than ${SIGNATURE_MAX_SKEW_S} s away from server time`,
     };
   }
-  const body = typeof input.rawBody === "string" ? encoder.encode(input.rawBody) : input.rawBody;
-  const prefix = encoder.encode(`${timestamp}.`);
-  const signed = new Uint8Array(prefix.length + body.length);
-  signed.set(prefix);
-  signed.set(body, prefix.length);
-  const expected = await hmacSha256Hex(input.secret, signed);
-  if (!constantTimeEqual(expected, signature.toLowerCase())) {
-    return { ok: false, message: "signature does not match" };
+  const given = signature.toLowerCase();
+  for (const secret of [input.secret, input.previousSecret]) {
+    if (!secret) continue;
+    if (constantTimeEqual(await webhookSignature(secret, timestamp, input.rawBody), given)) {
+      return { ok: true };
+    }
   }
-  return { ok: true };
+  return { ok: false, message: "signature does not match" };
 }
 
 /** Compare two strings without an early exit on the first difference. */
