@@ -8,6 +8,10 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { governorContext } from "../../lib/context.ts";
 import { sweepLocks } from "../../lib/sweep/sweep.ts";
+import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
+import { scriptSha } from "../../lib/redis/scripts.ts";
+import { SCRIPTS } from "../../lib/rotation/scripts.ts";
+import type { Redis } from "@upstash/redis/cloudflare";
 import {
   events,
   keys,
@@ -65,6 +69,26 @@ async function appendResult(fields: Record<string, string>) {
     executed: "true",
     reduceOnly: "true",
     ...fields,
+  });
+}
+
+/**
+ * A Redis client that runs `meanwhile` just before the slot script: a change
+ * made by someone else between the gates and the atomic decision.
+ */
+async function changingBeforeSlots(meanwhile: () => Promise<unknown>): Promise<Redis> {
+  const slotsSha = await scriptSha(SCRIPTS.evaluateSlots);
+  return new Proxy(gov.redis, {
+    get(target, prop, receiver) {
+      if (prop === "evalsha" || prop === "eval") {
+        return async (script: string, scriptKeys: string[], args: unknown[]) => {
+          if (script === slotsSha || script === SCRIPTS.evaluateSlots.source) await meanwhile();
+          return target[prop](script, scriptKeys, args);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
   });
 }
 
@@ -152,6 +176,47 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
         decision: "BLOCK",
         reason: "active_slots_not_in_universe",
         replayed: true,
+      });
+    });
+
+    it("a rotation confirmed after the regime tightened completes without an entry (over capacity)", async () => {
+      await postPlan({ plan_id: "tight-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("tight-1"))!;
+      // BTC's next candle says CHOP (3 slots): 3 positions stay open after the close.
+      await setRegime("BTCUSDT", "CHOP");
+      await redis.del(keys.klines("BTCUSDT", "1h"));
+      await closeOnExchange(lock.close_symbol);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      await sweepAt(Date.now());
+
+      expect(await redis.get(keys.permit("tight-1"))).toBeNull();
+      expect(await events("ROTATION_COMPLETE")).toEqual([
+        expect.objectContaining({ granted: "false", reason: "active_slots_over_capacity" }),
+      ]);
+      expect(await redis.hlen(keys.claims)).toBe(0);
+    });
+
+    it("a universe change between the gates and the slot script is seen by the script", async () => {
+      await postPlan({ plan_id: "race-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("race-1"))!;
+      await closeOnExchange(lock.close_symbol);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      const client = await changingBeforeSlots(() => setUniverse(HELD));
+      const { body } = await evaluatePlan(
+        { plan_id: "race-1", symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", score: 3 },
+        { ...gov, redis: client },
+      );
+      expect(body).toMatchObject({ decision: "BLOCK", reason: "active_slots_not_in_universe" });
+      expect(await redis.get(keys.permit("race-1"))).toBeNull();
+
+      await setUniverse([...HELD, ...CANDIDATES]);
+      const entry = await evaluatePlan(
+        { plan_id: "race-2", symbol: "DOGEUSDT", action: "OPEN", decision: "EXECUTE" },
+        { ...gov, redis: await changingBeforeSlots(() => setUniverse(HELD)) },
+      );
+      expect(entry.body).toMatchObject({
+        decision: "BLOCK",
+        reason: "active_slots_not_in_universe",
       });
     });
 
