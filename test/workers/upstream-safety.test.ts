@@ -159,6 +159,20 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
     });
   });
 
+  describe("victim choice", () => {
+    it("a position whose permit is still usable is not rotated out, even when weakest", async () => {
+      // ADAUSDT is the weakest (pnl -3); an entry on it is allowed (it holds a slot) ...
+      const add = await postPlan({ plan_id: "permit-ada", symbol: "ADAUSDT", score: 1 });
+      expect(add.body).toMatchObject({
+        decision: "ALLOW",
+        reason: "active_slots_symbol_holds_slot",
+      });
+      // ... so a rotation must pick the next weakest: the permit would reopen ADA after its close.
+      const rotation = await postPlan({ plan_id: "permit-btc", symbol: "BTCUSDT", score: 3 });
+      expect(rotation.body.rotation.close_symbol).toBe("XRPUSDT");
+    });
+  });
+
   describe("2. completion is an evaluation", () => {
     it("a rotation confirmed after its symbol left the universe completes without an entry", async () => {
       await postPlan({ plan_id: "gone-1", symbol: "BTCUSDT", score: 3 });
