@@ -160,11 +160,13 @@ export interface RunningStack {
  */
 export async function startStack(options: {
   env: NodeJS.ProcessEnv;
+  /** Arguments for dev/stack.ts, e.g. `--no-cron`. */
+  args?: string[];
   timeoutMs?: number;
   onOutput?: (line: string) => void;
 }): Promise<RunningStack> {
-  const { env, timeoutMs = 90_000, onOutput = () => {} } = options;
-  const child = spawn(process.execPath, [resolve(ROOT, "dev/stack.ts")], {
+  const { env, args = [], timeoutMs = 90_000, onOutput = () => {} } = options;
+  const child = spawn(process.execPath, [resolve(ROOT, "dev/stack.ts"), ...args], {
     cwd: ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -185,6 +185,7 @@ describe.skipIf(process.platform !== "linux")("npm run demo (dev/demo.ts)", () =
   it("reuses a running stack, leaves it running, and can run again", async () => {
     const stackFile = join(dir, "reused", "stack.json");
     reused = await startStack({
+      args: ["--no-cron"],
       env: baseEnv({
         GOV_STACK_FILE: stackFile,
         GOV_PORT: String(await freePort()),
