@@ -10,11 +10,13 @@ import { readStatus } from "../status.ts";
 import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
 import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";
-import { PlanBodySchema } from "./schemas.ts";
+import { ErrorSchema, PlanBodySchema } from "./schemas.ts";
 import { jsonError } from "./errors.ts";
 import {
   MAX_PLAN_BYTES,
   SECURITY,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
   dashboardRoute,
   docsRoute,
   getPlanRoute,
@@ -146,7 +148,8 @@ function openApi() {
       description:
         "Pre-trade gate for USD-M futures: a regime-dependent cap on open positions and a " +
         "strict two-phase rotation when slots are full. Errors are always " +
-        "`{ error: { code, message, issues? } }`.",
+        "`{ error: { code, message, issues? } }`, each route listing its codes; an unknown " +
+        "route answers 404 `not_found`.",
     },
     tags: [
       { name: "plans", description: "The Apply Layer's webhook and plan records." },
@@ -168,6 +171,8 @@ app.openapi(docsRoute, (c) =>
 
 // The webhook's body is documented by reference (see routes.ts): register what it refers to.
 app.openAPIRegistry.register("Plan", PlanBodySchema);
+// Every error code in one schema (the routes narrow it to the codes they answer with).
+app.openAPIRegistry.register("Error", ErrorSchema);
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readToken, {
   type: "http",
   scheme: "bearer",
@@ -183,14 +188,13 @@ app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookTimesta
   type: "apiKey",
   in: "header",
   name: "X-Governor-Timestamp",
-  description: "Unix seconds, within 300 s of the governor's clock.",
+  description: TIMESTAMP_HEADER,
 });
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookSignature, {
   type: "apiKey",
   in: "header",
   name: "X-Governor-Signature",
-  description:
-    "Hex HMAC-SHA256 with the webhook secret (GOV_WEBHOOK_SECRET) over `{X-Governor-Timestamp}.{raw body}`.",
+  description: SIGNATURE_HEADER,
 });
 
 function randomNonce(): string {
