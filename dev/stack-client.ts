@@ -157,7 +157,7 @@ export interface RunningStack {
  */
 export async function startStack(options: {
   env: NodeJS.ProcessEnv;
-  /** Arguments for dev/stack.ts, e.g. ["--empty"]. */
+  /** Arguments for dev/stack.ts, e.g. ["--empty", "--no-cron"]. */
   args?: string[];
   timeoutMs?: number;
   onOutput?: (line: string) => void;

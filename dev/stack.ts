@@ -17,6 +17,11 @@
  * JSON to `.dev/stack.json` (or GOV_STACK_FILE); wrangler's output goes to
  * `wrangler.log` next to it. Ctrl-C / SIGTERM stops everything; if wrangler
  * dies on its own, everything is stopped and the exit code is 1.
+ *
+ * The cron, as in production: the sweep runs on wrangler.toml's `[triggers]
+ * crons` schedule (dev/cron.ts), one line per run. `--no-cron` or
+ * GOV_STACK_NO_CRON=1 turns it off (for callers that run the sweep themselves);
+ * GOV_STACK_CRON_PERIOD_MS runs it every that many ms instead (tests).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
@@ -35,6 +40,8 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { CronError, cronsInWranglerToml, minuteSchedule, startLocalCron } from "./cron.ts";
+import type { LocalCron, MinuteSchedule } from "./cron.ts";
 import { REDIS_INSTALL_HINT, redisServerAvailable } from "./redis-server.ts";
 import { startDevServices, type DevServices, type ServicesOptions } from "./services.ts";
 import { Redis } from "@upstash/redis";
@@ -58,17 +65,24 @@ interface StackFile {
 class StackError extends Error {}
 
 const env = process.env;
+const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 
-const USAGE = `Usage: npm start [-- --empty]
+const USAGE = `Usage: npm start [-- --empty] [--no-cron]
 
-  --empty   start without the demo world (no universe, no klines, no positions);
-            the same as GOV_STACK_EMPTY=1`;
+  --empty     start without the demo world (no universe, no klines, no positions);
+              the same as GOV_STACK_EMPTY=1
+  --no-cron   do not run the sweep every minute (for harnesses that sweep
+              themselves); the same as GOV_STACK_NO_CRON=1`;
 
 const flags = (() => {
   try {
     return parseArgs({
       args: process.argv.slice(2),
-      options: { empty: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        empty: { type: "boolean" },
+        "no-cron": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -82,6 +96,14 @@ if (flags.help) {
   process.exit(0);
 }
 const emptyRequested = flags.empty === true || /^(1|true|yes)$/i.test(env.GOV_STACK_EMPTY ?? "");
+const cronOff =
+  flags["no-cron"] === true
+    ? "--no-cron"
+    : ["1", "true"].includes(env.GOV_STACK_NO_CRON ?? "")
+      ? "GOV_STACK_NO_CRON"
+      : undefined;
+const cronSchedules = cronOff === undefined ? schedules() : [];
+const cronPeriodMs = positiveInt("GOV_STACK_CRON_PERIOD_MS");
 
 const govPort = port("GOV_PORT", 8787);
 const restPort = port("REDIS_REST_PORT", 8079);
@@ -109,6 +131,7 @@ const persistDir = join(stackDir, "wrangler-state");
 
 let services: DevServices | undefined;
 let wrangler: ChildProcess | undefined;
+let cron: LocalCron | undefined;
 let stopRequested = false;
 let shutdownStarted: Promise<void> | undefined;
 let writtenStack: string | undefined;
@@ -251,6 +274,49 @@ async function start(): Promise<void> {
       `wrangler_log=${display(logFile)} world=${describeWorld(world)}${worldNote} ` +
       `try: ${world.tryNext.join(" ; ")}`,
   );
+  startCron(governor);
+}
+
+/** The sweep on wrangler.toml's cron schedule, as Cloudflare runs it in production. */
+function startCron(governor: string): void {
+  const route = `GET ${governor}/__scheduled?cron=*+*+*+*+*`;
+  if (cronOff !== undefined) {
+    console.log(`cron: off (${cronOff}); the sweep runs when called: ${route}`);
+    return;
+  }
+  if (cronSchedules.length === 0) {
+    console.log(
+      `cron: wrangler.toml has no [triggers] crons; the sweep runs when called: ${route}`,
+    );
+    return;
+  }
+  const when = cronPeriodMs
+    ? `every ${cronPeriodMs} ms (GOV_STACK_CRON_PERIOD_MS)`
+    : "on wrangler.toml's schedule";
+  console.log(
+    `cron: the sweep runs ${when}: ${cronSchedules.map((c) => `"${c.expression}"`).join(", ")}; ` +
+      "one line per run (off: --no-cron or GOV_STACK_NO_CRON=1)",
+  );
+  cron = startLocalCron({
+    governor,
+    schedules: cronSchedules,
+    periodMs: cronPeriodMs,
+    wranglerLog: logFile,
+    log: (line) => console.log(line),
+    logError: (line) => {
+      if (!stopRequested) console.error(line);
+    },
+  });
+}
+
+function schedules(): MinuteSchedule[] {
+  try {
+    return cronsInWranglerToml(wranglerToml).map(minuteSchedule);
+  } catch (error) {
+    if (!(error instanceof CronError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
 }
 
 function startWrangler(): void {
@@ -343,6 +409,7 @@ function requestStop(code: number): void {
 
 async function shutdown(code: number): Promise<void> {
   await startupSettled;
+  await cron?.stop();
   let exitCode = code;
   if (wrangler?.pid !== undefined && groupAlive(wrangler.pid)) {
     // Also when wrangler itself is already gone: workerd may have outlived it.
@@ -444,6 +511,17 @@ function port(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1 || value > 65_535) {
     console.error(`${name} must be a TCP port number, got ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return value;
+}
+
+function positiveInt(name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${name} must be a positive whole number of ms, got ${JSON.stringify(raw)}`);
     process.exit(1);
   }
   return value;

@@ -30,6 +30,8 @@ export interface ApplySim {
   readonly read: number;
   /** Number of rotation close plans picked up for execution so far. */
   readonly seen: number;
+  /** Close plans waiting for their `apply.delay_ms` (a reset cancels them). */
+  readonly pending: number;
   stop(): Promise<void>;
 }
 
@@ -189,6 +191,9 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
     },
     get seen() {
       return seen;
+    },
+    get pending() {
+      return timers.size;
     },
     stop() {
       stopping ??= (async () => {

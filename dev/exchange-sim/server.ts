@@ -307,6 +307,22 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
   const now = options.now ?? Date.now;
   const state = new ExchangeState(now);
   const aborter = new AbortController();
+  // POST /__sim/faults/release ends every fault delay now (the request then goes on).
+  let releaser = new AbortController();
+  let held = 0;
+
+  /** A fault's delay: cut short by a release, and failing the request when the simulator stops. */
+  async function holdFor(ms: number): Promise<void> {
+    const released = releaser.signal;
+    held += 1;
+    try {
+      await sleep(ms, undefined, { signal: AbortSignal.any([aborter.signal, released]) });
+    } catch (e) {
+      if (aborter.signal.aborted || !released.aborted) throw e;
+    } finally {
+      held -= 1;
+    }
+  }
 
   const isError = (value: unknown): value is BinanceError =>
     typeof value === "object" && value !== null && "code" in value && "msg" in value;
@@ -516,7 +532,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
       }
       const fault = state.takeFault(path);
       if (fault) {
-        if (fault.delay_ms) await sleep(fault.delay_ms, undefined, { signal: aborter.signal });
+        if (fault.delay_ms) await holdFor(fault.delay_ms);
         if (fault.status !== undefined || fault.body !== undefined) {
           const faultStatus = fault.status ?? 200;
           const headers: Record<string, string> = {};
@@ -614,6 +630,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
       used_weight_1m: state.usedWeight(),
       total_weight: state.totalWeight,
       request_count: state.requests.length,
+      held_requests: held,
     };
   }
 
@@ -717,6 +734,14 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
       ) as Fault | Fault[];
       state.addFaults(Array.isArray(input) ? input : [input]);
       return { ok: true, faults: state.faults };
+    }
+    if (route === "POST /__sim/faults/release") {
+      // Requests parked in a fault's delay go on now: a test holds a request with a long
+      // delay_ms and releases it when it chooses, instead of racing a timer.
+      const released = held;
+      releaser.abort();
+      releaser = new AbortController();
+      return { ok: true, released };
     }
     if (route === "DELETE /__sim/faults") {
       state.faults = [];

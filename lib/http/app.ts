@@ -11,11 +11,13 @@ import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/
 import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";
 import { internalRoutes } from "./internal.ts";
-import { PlanBodySchema } from "./schemas.ts";
-import { jsonError } from "./errors.ts";
+import { ErrorSchema, PlanBodySchema } from "./schemas.ts";
+import { ERROR_CODES, jsonError } from "./errors.ts";
 import {
   MAX_PLAN_BYTES,
   SECURITY,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
   dashboardRoute,
   docsRoute,
   getPlanRoute,
@@ -36,7 +38,7 @@ app.onError((error, c) => {
     return jsonError(c, 503, "config_invalid", error.message, error.issues);
   }
   if (error instanceof PlanConflictError) {
-    return jsonError(c, 409, "plan_id_conflict", error.message);
+    return jsonError(c, 409, ERROR_CODES.planIdConflict, error.message);
   }
   if (error instanceof StateStoreError) {
     return jsonError(c, 503, "dependency_unavailable", error.message);
@@ -164,7 +166,8 @@ function openApi() {
       description:
         "Pre-trade gate for USD-M futures: a regime-dependent cap on open positions and a " +
         "strict two-phase rotation when slots are full. Errors are always " +
-        "`{ error: { code, message, issues? } }`.",
+        "`{ error: { code, message, issues? } }`, each route listing its codes; an unknown " +
+        "route answers 404 `not_found`.",
     },
     tags: [
       { name: "plans", description: "The Apply Layer's webhook and plan records." },
@@ -186,6 +189,8 @@ app.openapi(docsRoute, (c) =>
 
 // The webhook's body is documented by reference (see routes.ts): register what it refers to.
 app.openAPIRegistry.register("Plan", PlanBodySchema);
+// Every error code in one schema (the routes narrow it to the codes they answer with).
+app.openAPIRegistry.register("Error", ErrorSchema);
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readToken, {
   type: "http",
   scheme: "bearer",
@@ -201,14 +206,13 @@ app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookTimesta
   type: "apiKey",
   in: "header",
   name: "X-Governor-Timestamp",
-  description: "Unix seconds, within 300 s of the governor's clock.",
+  description: TIMESTAMP_HEADER,
 });
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookSignature, {
   type: "apiKey",
   in: "header",
   name: "X-Governor-Signature",
-  description:
-    "Hex HMAC-SHA256 with the webhook secret (GOV_WEBHOOK_SECRET) over `{X-Governor-Timestamp}.{raw body}`.",
+  description: SIGNATURE_HEADER,
 });
 
 function randomNonce(): string {

@@ -3,10 +3,12 @@
  * handlers live in app.ts; the document at /openapi.json is generated from these.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { SIGNATURE_MAX_SKEW_S } from "./auth.ts";
+import { ERROR_CODES as CODE, type ErrorCode } from "./errors.ts";
 import {
   DashboardQuerySchema,
   DecisionSchema,
-  ErrorSchema,
+  errorSchema,
   HealthSchema,
   PlanIdParamsSchema,
   PlanStateSchema,
@@ -25,11 +27,29 @@ const html = (description: string) => ({
   content: { "text/html": { schema: z.string() } },
 });
 
-const unauthorized = json(ErrorSchema, "Missing or wrong bearer token.");
-const unavailable = json(
-  ErrorSchema,
+/** An error answer, `error.code` being one of `codes`: every code a route answers with is listed. */
+const errors = (description: string, ...codes: [ErrorCode, ...ErrorCode[]]) =>
+  json(
+    errorSchema(codes),
+    `${description} \`error.code\`: ${codes.map((c) => `\`${c}\``).join(", ")}.`,
+  );
+
+const unauthorized = errors("Missing or wrong bearer token.", CODE.unauthorized);
+const unavailable = errors(
   "The configuration or a dependency (Redis) is unusable: nothing is granted.",
+  CODE.configInvalid,
+  CODE.dependencyUnavailable,
 );
+const internal = errors("An unexpected failure (logged; nothing is granted).", CODE.internal);
+
+/** How the Apply Layer signs a plan (SPEC §7), for the header parameters and security schemes. */
+export const TIMESTAMP_HEADER =
+  `Unix seconds (a decimal string) when the plan was signed; refused when more than ` +
+  `${SIGNATURE_MAX_SKEW_S} s away from the governor's clock, in either direction.`;
+export const SIGNATURE_HEADER =
+  "HMAC-SHA256 in hex (64 characters) with the webhook secret (GOV_WEBHOOK_SECRET) as key, " +
+  "over the bytes `{X-Governor-Timestamp}.{raw request body}` exactly as sent; compared in " +
+  'constant time. E.g. `hex(hmac_sha256(secret, timestamp + "." + body))`.';
 
 /** Names of the security schemes registered in app.ts. */
 export const SECURITY = {
@@ -49,6 +69,24 @@ export const postPlanRoute = createRoute({
     "`{X-Governor-Timestamp}.{raw body}` (401), the plan schema (400), then evaluates it. " +
     "A BLOCK is a normal 200 answer with a stable reason code.",
   security: [{ [SECURITY.webhookTimestamp]: [], [SECURITY.webhookSignature]: [] }],
+  // The signature headers as parameters too, so a generated client asks for them. Not
+  // `request.headers`: OpenAPIHono would validate them (400) before the signature check (401).
+  parameters: [
+    {
+      name: "X-Governor-Timestamp",
+      in: "header",
+      required: true,
+      description: TIMESTAMP_HEADER,
+      schema: { type: "string", pattern: "^[0-9]{1,12}$", example: "1767225600" },
+    },
+    {
+      name: "X-Governor-Signature",
+      in: "header",
+      required: true,
+      description: SIGNATURE_HEADER,
+      schema: { type: "string", pattern: "^[0-9a-fA-F]{64}$" },
+    },
+  ],
   request: {
     body: {
       required: true,
@@ -61,17 +99,22 @@ export const postPlanRoute = createRoute({
   },
   responses: {
     200: json(DecisionSchema, "The decision: ALLOW, BLOCK (with reason) or IGNORED."),
-    400: json(
-      ErrorSchema,
-      "Not JSON (`invalid_json`) or not a plan (`invalid_plan`, with zod issues).",
+    400: errors(
+      "Not JSON, or not a plan (with the zod issues).",
+      CODE.invalidJson,
+      CODE.invalidPlan,
     ),
-    401: json(ErrorSchema, "Missing, stale (more than 300 s away) or wrong signature."),
-    409: json(
-      ErrorSchema,
-      "`plan_id_conflict`: this plan_id was already used for a different plan (symbol, action, " +
-        "side, qty, notional, leverage or reduceOnly differ). Nothing is granted.",
+    401: errors(
+      `Missing, stale (more than ${SIGNATURE_MAX_SKEW_S} s away) or wrong signature.`,
+      CODE.unauthorized,
     ),
-    413: json(ErrorSchema, `Body over ${MAX_PLAN_BYTES} bytes.`),
+    409: errors(
+      "This plan_id was already used for a different plan (symbol, action, side, qty, " +
+        "notional, leverage or reduceOnly differ). Nothing is granted.",
+      CODE.planIdConflict,
+    ),
+    413: errors(`Body over ${MAX_PLAN_BYTES} bytes.`, CODE.payloadTooLarge),
+    500: internal,
     503: unavailable,
   },
 });
@@ -86,8 +129,9 @@ export const getPlanRoute = createRoute({
   request: { params: PlanIdParamsSchema },
   responses: {
     200: json(PlanStateSchema, "The plan's records."),
-    400: json(ErrorSchema, "plan_id is not 1-128 of [A-Za-z0-9_.:-] (`invalid_plan_id`)."),
+    400: errors("plan_id is not 1-128 of [A-Za-z0-9_.:-].", CODE.invalidPlanId),
     401: unauthorized,
+    500: internal,
     503: unavailable,
   },
 });
@@ -104,6 +148,7 @@ export const statusRoute = createRoute({
   responses: {
     200: json(StatusBodySchema, "The operators' view."),
     401: unauthorized,
+    500: internal,
     503: unavailable,
   },
 });
@@ -119,9 +164,11 @@ export const healthRoute = createRoute({
   security: [{}, { [SECURITY.readToken]: [] }],
   responses: {
     200: json(HealthSchema, "Live; with the read token, Redis and the exchange are reachable."),
+    500: internal,
     503: json(
-      HealthSchema.or(ErrorSchema),
-      "A dependency is unreachable, or the config is unusable.",
+      HealthSchema.or(errorSchema([CODE.configInvalid])),
+      "A dependency is unreachable (the health body), or the config is unusable " +
+        "(`config_invalid`).",
     ),
   },
 });
@@ -139,9 +186,14 @@ export const dashboardRoute = createRoute({
   responses: {
     200: html("The dashboard."),
     401: {
-      description: "No valid read token: an HTML form asking for it, or a JSON error.",
-      content: { "text/html": { schema: z.string() }, "application/json": { schema: ErrorSchema } },
+      description:
+        "No valid read token: an HTML form asking for it, or a JSON error (`unauthorized`).",
+      content: {
+        "text/html": { schema: z.string() },
+        "application/json": { schema: errorSchema([CODE.unauthorized]) },
+      },
     },
+    500: internal,
     503: unavailable,
   },
 });
@@ -153,6 +205,7 @@ export const openApiRoute = createRoute({
   summary: "This OpenAPI document",
   responses: {
     200: json(z.record(z.string(), z.unknown()), "OpenAPI 3.1 document."),
+    500: internal,
   },
 });
 
@@ -161,5 +214,5 @@ export const docsRoute = createRoute({
   path: "/docs",
   tags: ["docs"],
   summary: "API documentation (HTML)",
-  responses: { 200: html("Routes and schemas of the OpenAPI document.") },
+  responses: { 200: html("Routes and schemas of the OpenAPI document."), 500: internal },
 });

@@ -7,6 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { DecisionBodySchema } from "../plans/decision.ts";
 import { PlanSchema } from "../plans/schema.ts";
 import { StatusSchema } from "../status.ts";
+import { ERROR_CODES, type ErrorCode } from "./errors.ts";
 
 /**
  * Name a schema from lib/ as an OpenAPI component. Its own `.openapi()` may be
@@ -22,17 +23,26 @@ function component<S extends z.ZodType>(
   return z.ZodType.prototype.openapi.call(schema, name, metadata) as S;
 }
 
-/** `{ error: { code, message, issues? } }`: the one error shape of every route (SPEC §7). */
-export const ErrorSchema = z
-  .object({
+/**
+ * `{ error: { code, message, issues? } }`: the one error shape of every route
+ * (SPEC §7), with `code` one of `codes` (what a route answers with one status).
+ */
+export function errorSchema(codes: readonly [ErrorCode, ...ErrorCode[]]) {
+  return z.object({
     error: z.object({
-      code: z.string().openapi({ example: "invalid_plan" }),
+      code: z.enum(codes),
       message: z.string(),
-      /** zod issues of an invalid plan, or the problems of an unusable config */
-      issues: z.array(z.unknown()).optional(),
+      issues: z.array(z.unknown()).optional().openapi({
+        description: "The zod issues of an invalid plan, or the problems of an unusable config.",
+      }),
     }),
-  })
-  .openapi("Error");
+  });
+}
+
+/** The error shape with every code the API answers with. */
+export const ErrorSchema = errorSchema(
+  Object.values(ERROR_CODES) as [ErrorCode, ...ErrorCode[]],
+).openapi("Error");
 
 export const PlanBodySchema = component(PlanSchema, "Plan", {
   description:

@@ -6,7 +6,10 @@
  * Every reason code in lib/plans/reasons.ts has an explainer here (a test
  * iterates the table); a code without one gets a generic line, never an error.
  */
-import type { DecisionBody } from "./decision.ts";
+import type { DecisionBody as KnownDecision } from "./decision.ts";
+
+/** A decision as a client may receive it: from a newer governor, the reason may be a code this table lacks. */
+export type DecisionBody = Omit<KnownDecision, "reason"> & { reason?: string };
 import { REASONS } from "./reasons.ts";
 import { MIN_COMMON_RETURNS } from "../risk/correlation.ts";
 

@@ -5,7 +5,7 @@
  * after it (the universe, open positions, and the correlation and margin
  * figures the governor recorded for this very plan).
  */
-import type { DecisionBody } from "./decision.ts";
+import type { DecisionBody } from "./explain.ts";
 import { REASONS } from "./reasons.ts";
 
 export const GATES = ["universe", "positions", "regime", "correlation", "margin", "slots"] as const;

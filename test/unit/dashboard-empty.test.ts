@@ -41,6 +41,7 @@ function emptyStatus(overrides: Partial<Status> = {}): Status {
     locks_total: 0,
     last_gates: null,
     events: [],
+    dead_letters: { count: 0, recent: [] },
     ...overrides,
   };
   return status as Status;

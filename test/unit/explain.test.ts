@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { explainDecision, hasExplanation } from "../../lib/plans/explain.ts";
-import type { DecisionBody } from "../../lib/plans/decision.ts";
+import type { DecisionBody } from "../../lib/plans/explain.ts";
 import { REASONS, type Reason } from "../../lib/plans/reasons.ts";
 
 const ALLOW_REASONS = new Set<string>([
