@@ -42,6 +42,8 @@ describe.skipIf(!hasPython || process.platform !== "linux")(
 
     beforeAll(async () => {
       stack = await startStack({
+        // The empty stack: no policy, so an entry answers its BLOCK reason.
+        args: ["--empty", "--no-cron"],
         env: envWithoutStackOverrides({
           GOV_STACK_FILE: join(dir, "stack.json"),
           GOV_PORT: String(await freePort()),
