@@ -5,7 +5,7 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { StatusSchema } from "../../lib/status.ts";
+import { StatusSchema } from "../../lib/status/schema.ts";
 import {
   events,
   getJson,
@@ -148,7 +148,7 @@ describe("GET /v1/status when Binance cannot be read", () => {
   it("reports positions as unknown (not empty) and the slot state as unknown", async () => {
     await resetWorld();
     await setPositions(POSITIONS);
-    await sim("PUT", "/__sim/faults", [{ path: "/fapi/v3/positionRisk", status: 503 }]);
+    await sim("PUT", "/__sim/faults", [{ path: "/fapi/v3/account", status: 503 }]);
     const { status, body } = await getJson("/v1/status");
     await sim("DELETE", "/__sim/faults");
     expect(status).toBe(200);
