@@ -232,8 +232,11 @@ export function renderLocks(status: Status, nowMs: number): string {
     )
     .join("");
   const orphans = status.orphaned_locks.length
-    ? `<p class="muted small">${status.orphaned_locks.length} indexed lock(s) without a key: the next sweep drops them.</p>`
+    ? `<p class="muted small">${status.orphaned_locks.length} indexed lock(s) without a live lock: the next sweep ends them and releases their slots.</p>`
     : "";
+  const unread = status.confirmations_read_to_end
+    ? ""
+    : `<p class="muted small">apply.result has more unread results than the view reads: a lock shown waiting or timing out may already be confirmed (the next sweep reads them all).</p>`;
   const truncated =
     status.locks_total > status.locks.length + status.orphaned_locks.length
       ? `<p class="muted small">Showing ${status.locks.length} of ${esc(status.locks_total)} locks.</p>`
@@ -246,6 +249,7 @@ export function renderLocks(status: Status, nowMs: number): string {
         `<tbody>${rows}</tbody></table>`
       : `<p class="empty-note">No rotation locks.</p>`) +
     orphans +
+    unread +
     truncated +
     `</section>`
   );

@@ -15,6 +15,7 @@ import {
   setRegime,
   setUniverse,
   sim,
+  simRequests,
 } from "./helpers.ts";
 
 const POSITIONS = [
@@ -135,6 +136,13 @@ describe("GET /v1/status with a rotation in progress", () => {
     expect(times).toEqual([...times].sort((a, b) => b - a));
     const created = body.events.find((e: { event: string }) => e.event === "ROTATION_LOCK_CREATED");
     expect(created).toMatchObject({ new_symbol: "BTCUSDT", close_symbol: "SOLUSDT" });
+  });
+
+  it("reads positions with one Binance call, the account evaluations read (weight 5)", async () => {
+    const seen = (await simRequests()).count;
+    expect((await getJson("/v1/status")).status).toBe(200);
+    const { requests } = await simRequests(seen);
+    expect(requests.map((r) => [r.path, r.weight])).toEqual([["/fapi/v3/account", 5]]);
   });
 
   it("answers 401 without the bearer token", async () => {

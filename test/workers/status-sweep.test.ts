@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { governorContext } from "../../lib/context.ts";
+import { renderBoard } from "../../lib/dashboard/render.ts";
 import { toHash } from "../../lib/redis/replies.ts";
 import { readStatus, STATUS_RESULT_PAGES } from "../../lib/status/read.ts";
 import type { LockView, Status } from "../../lib/status/schema.ts";
@@ -273,5 +274,6 @@ describe("the status view and the sweep agree on every lock", () => {
     const status = await statusAt(Date.now());
     expect(status.confirmations_read_to_end).toBe(false);
     expect(stateOf(status, "agree-backlog")).toBe("waiting_close");
+    expect(renderBoard(status, status.at)).toContain("more unread results than the view reads");
   });
 });
