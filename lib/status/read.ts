@@ -30,11 +30,12 @@ export const MAX_LOCKS_SHOWN = 200;
 export const EVENTS_SHOWN = 30;
 /**
  * apply.result pages (of 500) past the shared cursor the view reads for
- * confirmations the sweep has not read yet (as many as an evaluation reads).
- * The sweep runs every minute, so the unread tail is short; a longer one is
- * reported (confirmations_read_to_end).
+ * confirmations the sweep has not read yet. The sweep reads them every minute,
+ * so the unread tail is short; a longer one is reported
+ * (confirmations_read_to_end). Each status read scans it again, and a dashboard
+ * reads every 5 s: 2,000 entries bound what a read costs Redis.
  */
-export const STATUS_RESULT_PAGES = 20;
+export const STATUS_RESULT_PAGES = 4;
 
 /** Lua encodes an empty table as `{}`: read it as an empty list. */
 function luaList<T extends z.ZodType>(item: T) {
