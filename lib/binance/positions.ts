@@ -10,6 +10,8 @@ export interface OpenPosition {
   /** the amount exactly as Binance sent it (close quantities are built from it) */
   positionAmtText: string;
   entryPrice: number;
+  /** notional / amt */
+  markPrice: number;
   unRealizedProfit: number;
   /** unix ms */
   updateTime: number;
@@ -21,7 +23,7 @@ export interface OpenPosition {
  * evaluation makes one Binance call instead of two (positionRisk is also 5).
  * The account rows have no entryPrice; for linear USD-M contracts
  * notional = amt × mark and uPnL = amt × (mark − entry), so
- * entry = (notional − uPnL) / amt.
+ * entry = (notional − uPnL) / amt, and mark = notional / amt.
  */
 export function openPositionsFromAccount(account: FuturesAccount): OpenPosition[] {
   return account.positions.filter(isOpenPosition).map((row) => ({
@@ -30,6 +32,7 @@ export function openPositionsFromAccount(account: FuturesAccount): OpenPosition[
     positionAmt: row.positionAmt,
     positionAmtText: row.positionAmtText,
     entryPrice: (row.notional - row.unrealizedProfit) / row.positionAmt,
+    markPrice: row.notional / row.positionAmt,
     unRealizedProfit: row.unrealizedProfit,
     updateTime: row.updateTime,
   }));

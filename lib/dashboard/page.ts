@@ -3,7 +3,7 @@
  * it was rendered from, and a small inline script that refreshes it from
  * `GET /v1/status` and ticks the rotation countdowns each second.
  */
-import type { Status } from "../status.ts";
+import type { Status } from "../status/schema.ts";
 import { BOARD_RENDERER_SOURCE, esc, renderBoard } from "./render.ts";
 import { DASHBOARD_CSS } from "./styles.ts";
 
@@ -54,7 +54,7 @@ function showProblem(message) {
 }
 
 async function refresh() {
-  // A hidden tab does not spend the exchange's request weight (each refresh reads positionRisk).
+  // A hidden tab does not spend the exchange's request weight (each refresh reads the account).
   if (document.hidden) {
     setTimeout(refresh, ${refreshMs});
     return;

@@ -10,7 +10,7 @@
  * JavaScript built-ins: no imports, no module constants, no named inner
  * functions (a bundler may wrap those in helpers the browser does not have).
  */
-import type { LockView, PositionView, Status } from "../status.ts";
+import type { LockView, PositionView, Status } from "../status/schema.ts";
 
 /** HTML-escape any value for text and attribute positions. */
 export function esc(value: unknown): string {
@@ -85,11 +85,23 @@ export function lockRemaining(lock: LockView, nowMs: number): number {
   return lock.created_at + lock.ttl_s - Math.floor(nowMs / 1000);
 }
 
+/** Whether a lock's TTL still decides its end: not once its close is confirmed or its plan decided. */
+export function lockCountsDown(lock: LockView): boolean {
+  return lock.state !== "close_confirmed" && lock.state !== "cancelling";
+}
+
 /**
  * A lock's countdown. Text and bar carry the instant they count to (unix s), so
- * the page script ticks them each second between refreshes.
+ * the page script ticks them each second between refreshes. A lock whose TTL no
+ * longer matters shows what ends it instead, and does not tick.
  */
 export function renderCountdown(lock: LockView, nowMs: number, big: boolean): string {
+  if (!lockCountsDown(lock)) {
+    return (
+      `<span class="countdown done${big ? " big" : ""}" data-testid="countdown">` +
+      `${lock.state === "cancelling" ? "cancelling" : "confirmed"}</span>`
+    );
+  }
   const remaining = lockRemaining(lock, nowMs);
   const timeoutAt = lock.created_at + lock.ttl_s;
   const late = remaining < 0 ? " late" : "";
@@ -187,14 +199,21 @@ export function renderRotationCard(status: Status, nowMs: number): string {
     status.locks.length > 1 ? ` <span class="muted">(+${status.locks.length - 1} more)</span>` : "";
   const stateText = {
     waiting_close: "waiting for the close to be confirmed",
-    close_confirmed: "close confirmed: the entry is allowed at its next evaluation or sweep",
-    timed_out: "timed out: the next sweep blocks the entry and releases the slot",
+    close_confirmed:
+      "close confirmed: the next sweep or resubmission completes the rotation (the entry if every gate passes)",
+    close_unverified:
+      "close confirmed by the Apply Layer; the exchange could not be read to check the position is gone",
+    victim_still_open:
+      "close confirmed, but the exchange still shows the position open: waiting for it to close",
+    timing_out:
+      "no close confirmed within the TTL: the next sweep times it out, blocks the entry and releases the slot",
+    cancelling: "the plan's decision became final: the next sweep cancels the rotation",
   }[lock.state];
   return (
     `<section class="card rotating" id="rotation"><h2>Rotation in progress${more}</h2>` +
     `<div class="swap"><span class="sym in">${esc(lock.new_symbol)}</span>` +
     `<span class="arrow">replaces</span><span class="sym out">${esc(lock.close_symbol)}</span></div>` +
-    `<div class="timeout"><span class="muted">times out in</span> ${renderCountdown(lock, nowMs, true)}</div>` +
+    `<div class="timeout"><span class="muted">${lockCountsDown(lock) ? "times out in" : "close"}</span> ${renderCountdown(lock, nowMs, true)}</div>` +
     `<p class="small">${esc(stateText)} · close plan <code>${esc(lock.close_plan_id)}</code></p></section>`
   );
 }
@@ -209,12 +228,15 @@ export function renderLocks(status: Status, nowMs: number): string {
         `<td class="n">${fixed(lock.new_score, 2)}</td>` +
         `<td class="n" data-since="${lock.created_at}">${clock(Math.floor(nowMs / 1000) - lock.created_at)}</td>` +
         `<td class="n timeout-cell">${renderCountdown(lock, nowMs, false)}</td>` +
-        `<td><span class="tag ${esc(lock.state)}">${esc(lock.state.replace("_", " "))}</span></td></tr>`,
+        `<td><span class="tag ${esc(lock.state)}">${esc(lock.state.replaceAll("_", " "))}</span></td></tr>`,
     )
     .join("");
   const orphans = status.orphaned_locks.length
-    ? `<p class="muted small">${status.orphaned_locks.length} indexed lock(s) without a key: the next sweep drops them.</p>`
+    ? `<p class="muted small">${status.orphaned_locks.length} indexed lock(s) without a live lock: the next sweep ends them and releases their slots.</p>`
     : "";
+  const unread = status.confirmations_read_to_end
+    ? ""
+    : `<p class="muted small">apply.result has more unread results than the view reads: a lock shown waiting or timing out may already be confirmed (the next sweep reads them all).</p>`;
   const truncated =
     status.locks_total > status.locks.length + status.orphaned_locks.length
       ? `<p class="muted small">Showing ${status.locks.length} of ${esc(status.locks_total)} locks.</p>`
@@ -227,6 +249,7 @@ export function renderLocks(status: Status, nowMs: number): string {
         `<tbody>${rows}</tbody></table>`
       : `<p class="empty-note">No rotation locks.</p>`) +
     orphans +
+    unread +
     truncated +
     `</section>`
   );
@@ -410,6 +433,7 @@ const RENDERERS = [
   heldFor,
   countdownText,
   countdownWidth,
+  lockCountsDown,
   lockRemaining,
   renderStatusLine,
   renderCountdown,

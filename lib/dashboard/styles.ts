@@ -53,8 +53,9 @@ dl.figures dd { margin: 0; font-family: var(--mono); font-variant-numeric: tabul
 ul.inline { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 14px; }
 .tag { display: inline-block; font: 600 11px/1.6 var(--mono); padding: 0 6px; border-radius: 4px;
   background: var(--row); color: var(--ink); white-space: nowrap; }
-.tag.bad, .tag.timed_out, .tag.event-bad { background: var(--bad-bg); color: var(--bad); }
+.tag.bad, .tag.timing_out, .tag.cancelling, .tag.event-bad { background: var(--bad-bg); color: var(--bad); }
 .tag.event-good, .tag.close_confirmed { background: var(--good-bg); color: var(--good); }
+.tag.close_unverified, .tag.victim_still_open { background: var(--warn-bg); color: var(--warn); }
 .tag.event-info { background: var(--info-bg); color: var(--info); }
 .tag.waiting_close, .tag.rotating { background: var(--rot-bg); color: var(--rot); }
 .tag.victim { background: var(--warn-bg); color: var(--warn); }
@@ -91,6 +92,7 @@ ul.inline { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: w
 .countdown { font-family: var(--mono); font-variant-numeric: tabular-nums; font-weight: 700; color: var(--rot); }
 .countdown.big { font-size: 34px; line-height: 1.1; }
 .countdown.late { color: var(--bad); }
+.countdown.done { color: var(--good); }
 .bar { display: block; height: 6px; border-radius: 3px; background: var(--row); overflow: hidden; }
 .bar i { display: block; height: 100%; background: var(--rot); }
 .bar.late i { background: var(--bad); }

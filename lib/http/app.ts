@@ -6,7 +6,7 @@ import { evaluatePlan } from "../evaluate/evaluate.ts";
 import { PlanSchema } from "../plans/schema.ts";
 import { readPlanState } from "../plans/read.ts";
 import { checkHealth } from "../health.ts";
-import { readStatus } from "../status.ts";
+import { readStatus } from "../status/read.ts";
 import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
 import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";

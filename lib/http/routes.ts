@@ -142,8 +142,9 @@ export const statusRoute = createRoute({
   tags: ["operators"],
   summary: "Regime, slots, positions, reservations, rotation locks and recent events",
   description:
-    "Positions come from Binance positionRisk; when Binance cannot be read (or the shared " +
-    "429/418 backoff runs) `positions` is null and `positions_error` says why.",
+    "Positions come from the Binance account (`GET /fapi/v3/account`, as evaluations read them); " +
+    "when Binance cannot be read (or the shared 429/418 backoff runs) `positions` is null and " +
+    "`positions_error` says why. Holders and lock states come from the rules the sweep decides by.",
   security: [{ [SECURITY.readToken]: [] }],
   responses: {
     200: json(StatusBodySchema, "The operators' view."),

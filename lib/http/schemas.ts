@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { DecisionBodySchema } from "../plans/decision.ts";
 import { PlanSchema } from "../plans/schema.ts";
-import { StatusSchema } from "../status.ts";
+import { StatusSchema } from "../status/schema.ts";
 import { ERROR_CODES, type ErrorCode } from "./errors.ts";
 
 /**

@@ -17,7 +17,9 @@
  * (`granted` true/false), ROTATION_TIMEOUT or ROTATION_CANCELLED. A timed-out
  * or cancelled rotation whose close was not confirmed appends a cancellation
  * of its close plan to apply.plan. Both the evaluation and the sweep make
- * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts).
+ * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts),
+ * which acts on a lock's phase (`lock_phase`); the status view (STATUS_VIEW,
+ * read-only) reports that same phase, so it says what the next sweep will do.
  */
 import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";
@@ -26,6 +28,7 @@ import { EVALUATE_SLOTS } from "./lua/evaluate-slots.ts";
 import { SCRIPT_KEY_NAMES } from "./lua/prelude.ts";
 import { READ_STATE } from "./lua/read-state.ts";
 import { RECORD_DECISION } from "./lua/record-decision.ts";
+import { STATUS_VIEW } from "./lua/status-view.ts";
 import { READ_LOCKS, SWEEP_CATCH_UP, SWEEP_LOCKS } from "./lua/sweep-locks.ts";
 
 export const SCRIPTS = {
@@ -34,6 +37,7 @@ export const SCRIPTS = {
   evaluateSlots: { name: "evaluate_slots", source: EVALUATE_SLOTS },
   sweepCatchUp: { name: "sweep_catch_up", source: SWEEP_CATCH_UP },
   readLocks: { name: "read_locks", source: READ_LOCKS },
+  statusView: { name: "status_view", source: STATUS_VIEW },
   sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },
 } as const satisfies Record<string, NamedScript>;
 

@@ -59,14 +59,26 @@ const MUTANTS: Mutant[] = [
   {
     name: "timeout at the TTL instead of after it",
     file: "locks.ts",
-    from: "if age > lock.ttl_s and seen.caught_up then",
-    to: "if age >= lock.ttl_s and seen.caught_up then",
+    from: "if now_s - lock.created_at > lock.ttl_s then return 'expired', id, state end",
+    to: "if now_s - lock.created_at >= lock.ttl_s then return 'expired', id, state end",
   },
   {
     name: "timeout on a partial read of apply.result",
     file: "locks.ts",
-    from: "if age > lock.ttl_s and seen.caught_up then",
-    to: "if age > lock.ttl_s then",
+    from: "if phase == 'expired' and seen.caught_up then",
+    to: "if phase == 'expired' then",
+  },
+  {
+    name: "status view blind to results the sweep has not read",
+    file: "status-view.ts",
+    from: "local read_to_end = scan_confirmations(ctx.max_pages, true)",
+    to: "local read_to_end = true",
+  },
+  {
+    name: "status view counts a rejected result as a confirmation",
+    file: "locks.ts",
+    from: "if not problem then unread_confirmations[f.plan_id] = entry[1] end",
+    to: "unread_confirmations[f.plan_id] = entry[1]",
   },
   {
     name: "completion over capacity",

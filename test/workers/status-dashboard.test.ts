@@ -5,7 +5,7 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { StatusSchema } from "../../lib/status.ts";
+import { StatusSchema } from "../../lib/status/schema.ts";
 import {
   events,
   getJson,
@@ -15,6 +15,7 @@ import {
   setRegime,
   setUniverse,
   sim,
+  simRequests,
 } from "./helpers.ts";
 
 const POSITIONS = [
@@ -140,6 +141,13 @@ describe("GET /v1/status with a rotation in progress", () => {
     expect(created).toMatchObject({ new_symbol: "BTCUSDT", close_symbol: "SOLUSDT" });
   });
 
+  it("reads positions with one Binance call, the account evaluations read (weight 5)", async () => {
+    const seen = (await simRequests()).count;
+    expect((await getJson("/v1/status")).status).toBe(200);
+    const { requests } = await simRequests(seen);
+    expect(requests.map((r) => [r.path, r.weight])).toEqual([["/fapi/v3/account", 5]]);
+  });
+
   it("answers 401 without the bearer token", async () => {
     const response = await page("/v1/status");
     expect(response.status).toBe(401);
@@ -151,7 +159,7 @@ describe("GET /v1/status when Binance cannot be read", () => {
   it("reports positions as unknown (not empty) and the slot state as unknown", async () => {
     await resetWorld();
     await setPositions(POSITIONS);
-    await sim("PUT", "/__sim/faults", [{ path: "/fapi/v3/positionRisk", status: 503 }]);
+    await sim("PUT", "/__sim/faults", [{ path: "/fapi/v3/account", status: 503 }]);
     const { status, body } = await getJson("/v1/status");
     await sim("DELETE", "/__sim/faults");
     expect(status).toBe(200);
