@@ -8,5 +8,7 @@ declare namespace Cloudflare {
     BINANCE_API_SECRET?: string;
     GOV_WEBHOOK_SECRET?: string;
     GOV_READ_TOKEN?: string;
+    GOV_ADMIN_TOKEN?: string;
+    GOV_ALERT_WEBHOOK_URL?: string;
   }
 }

@@ -16,6 +16,11 @@ import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
+import {
+  balanceObservation,
+  dependencyObservation,
+  type Observations,
+} from "../operators/observe.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -54,6 +59,8 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
 
   const reads = await readState(plan, deps);
   if (reads.decision) return finish({ ...reads.decision, replayed: true });
+  // REDUCING / HALTED: no Binance call is spent on an entry that cannot pass.
+  if (reads.tradingBlock) return finish(await record(plan, "BLOCK", reads.tradingBlock, deps));
 
   const outsideUniverse = universeGate(plan, reads.universe);
   if (outsideUniverse) return finish(await record(plan, "BLOCK", outsideUniverse, deps));
@@ -81,6 +88,10 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     marketOf(plan.symbol),
   ]);
   const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
+  const observed: Observations = {
+    ...balanceObservation(deps.config, account.status === "fulfilled" ? account.value : undefined),
+    ...dependencyObservation(account, planMarket),
+  };
   if (account.status === "fulfilled") {
     const others = [
       ...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol)),
@@ -109,16 +120,22 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   if (outcome.kind === "block") {
     return finish(
-      await record(plan, "BLOCK", outcome.reason, deps, writes, {
-        details: outcome.details,
-        regime: outcome.regime,
-      }),
+      await record(
+        plan,
+        "BLOCK",
+        outcome.reason,
+        deps,
+        writes,
+        { details: outcome.details, regime: outcome.regime },
+        observed,
+      ),
     );
   }
   const { step } = outcome;
   logged.weakest = step.victims[0];
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
+    ...observed,
     deadline_ms: answerDeadline(),
     fingerprint: planFingerprint(plan),
     // The whole plan: a rotation keeps it, so its completion can run the gates again.
@@ -160,6 +177,7 @@ async function record(
   deps: EvaluationDeps,
   writes: CacheWrite[] = [],
   extra: Partial<DecisionBody> = {},
+  observed: Observations = {},
 ): Promise<DecisionBody> {
   const response: DecisionBody = {
     plan_id: plan.plan_id,
@@ -170,6 +188,7 @@ async function record(
   };
   const answer = await runScript(deps.redis, SCRIPTS.recordDecision, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
+    ...observed,
     deadline_ms: answerDeadline(),
     fingerprint: planFingerprint(plan),
     response,
@@ -214,6 +233,8 @@ interface StateReads {
   /** Valid market caches of the plan's symbol and the symbols open at the last evaluation. */
   markets: Map<string, MarketCache>;
   entries: Map<string, EntryRecord>;
+  /** The trading state's BLOCK (REDUCING / HALTED), unless a rotation of this plan waits. */
+  tradingBlock: typeof REASONS.reducing | typeof REASONS.halted | null;
 }
 
 const ReadStateSchema = z.object({
@@ -223,6 +244,7 @@ const ReadStateSchema = z.object({
   time_offset: z.string().optional(),
   entries: z.unknown(),
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+  trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
 });
 
 /** A script found this plan_id used by another plan: refuse (HTTP 409), grant nothing. */
@@ -267,6 +289,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     timeOffsetMs: Number(state.time_offset) || 0,
     markets,
     entries: parseEntries(state.entries),
+    tradingBlock: state.trading_block ?? null,
   };
 }
 

@@ -8,9 +8,14 @@ import { readPlanState } from "../plans/read.ts";
 import { checkHealth } from "../health.ts";
 import { readStatus } from "../status.ts";
 import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
-import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
+import {
+  bearerMatches,
+  checkAdminToken,
+  constantTimeEqual,
+  verifyWebhookSignature,
+} from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";
-import { PlanBodySchema } from "./schemas.ts";
+import { PlanBodySchema, TradingStateChangeBodySchema } from "./schemas.ts";
 import { jsonError } from "./errors.ts";
 import {
   MAX_PLAN_BYTES,
@@ -18,11 +23,21 @@ import {
   dashboardRoute,
   docsRoute,
   getPlanRoute,
+  getTradingStateRoute,
   healthRoute,
+  MAX_ADMIN_BODY_BYTES,
   openApiRoute,
   postPlanRoute,
+  putTradingStateRoute,
   statusRoute,
 } from "./routes.ts";
+import {
+  changeTradingState,
+  readTradingState,
+  TradingStateChangeSchema,
+} from "../operators/trading-state.ts";
+import { alertConfigInvalid } from "../alerts/config-alert.ts";
+import { deliverAlerts } from "../alerts/deliver.ts";
 
 export { MAX_PLAN_BYTES };
 
@@ -32,6 +47,7 @@ export const app = new OpenAPIHono<AppEnv>();
 
 app.onError((error, c) => {
   if (error instanceof ConfigError) {
+    afterResponse(c, alertConfigInvalid(c.env, error, Date.now()));
     return jsonError(c, 503, "config_invalid", error.message, error.issues);
   }
   if (error instanceof PlanConflictError) {
@@ -148,6 +164,61 @@ app.openapi(dashboardRoute, async (c) => {
   return c.body(renderDashboardPage(status, nonce), 200, pageHeaders(nonce));
 });
 
+// ---- Operators' controls (docs/contract.md §9) -----------------------------
+
+/** Work that must not delay the answer (alert delivery): after it, when the runtime allows. */
+function afterResponse(c: Context<AppEnv>, work: Promise<unknown>): void {
+  const settled = work.catch(() => undefined);
+  try {
+    c.executionCtx.waitUntil(settled);
+  } catch {
+    // no execution context (an in-process test): the work still runs, unawaited
+  }
+}
+
+app.openapi(getTradingStateRoute, async (c) => {
+  const { config } = c.var.gov;
+  const header = c.req.header("authorization");
+  const admin = config.adminToken !== undefined && bearerMatches(header, config.adminToken);
+  if (!admin && !bearerMatches(header, config.readToken)) {
+    return jsonError(c, 401, "unauthorized", "a valid bearer token is required");
+  }
+  return c.json(await readTradingState(c.var.gov), 200);
+});
+
+app.openapi(putTradingStateRoute, async (c) => {
+  const gov = c.var.gov;
+  const auth = checkAdminToken(c.req.header("authorization"), {
+    admin: gov.config.adminToken,
+    read: gov.config.readToken,
+  });
+  if (!auth.ok) return jsonError(c, auth.status, auth.code, auth.message);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.byteLength > MAX_ADMIN_BODY_BYTES) {
+    return jsonError(c, 413, "payload_too_large", `body over ${MAX_ADMIN_BODY_BYTES} bytes`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return jsonError(c, 400, "invalid_json", "body is not valid JSON");
+  }
+  const change = TradingStateChangeSchema.safeParse(json);
+  if (!change.success) {
+    return jsonError(
+      c,
+      400,
+      "invalid_trading_state",
+      "expected { state: ACTIVE|REDUCING|HALTED, reason: 1-200 characters, actor? }",
+      change.error.issues,
+    );
+  }
+  const result = await changeTradingState(gov, change.data);
+  // Its alert goes out after the answer; the cron delivers it otherwise.
+  if (result.changed) afterResponse(c, deliverAlerts(gov));
+  return c.json({ ...result.record, changed: result.changed, previous: result.previous }, 200);
+});
+
 let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
 
 /** The OpenAPI document, generated once per isolate from the route definitions. */
@@ -164,7 +235,10 @@ function openApi() {
     },
     tags: [
       { name: "plans", description: "The Apply Layer's webhook and plan records." },
-      { name: "operators", description: "Status, dashboard and health." },
+      {
+        name: "operators",
+        description: "Status, dashboard, health, and the trading state (the kill switch).",
+      },
       { name: "docs", description: "This documentation." },
     ],
   });
@@ -182,6 +256,14 @@ app.openapi(docsRoute, (c) =>
 
 // The webhook's body is documented by reference (see routes.ts): register what it refers to.
 app.openAPIRegistry.register("Plan", PlanBodySchema);
+app.openAPIRegistry.register("TradingStateChange", TradingStateChangeBodySchema);
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.adminToken, {
+  type: "http",
+  scheme: "bearer",
+  description:
+    "The admin token (GOV_ADMIN_TOKEN) as `Authorization: Bearer <token>`; no admin token " +
+    "configured: admin routes answer 503.",
+});
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readToken, {
   type: "http",
   scheme: "bearer",

@@ -27,6 +27,8 @@ import { SCRIPT_KEY_NAMES } from "./lua/prelude.ts";
 import { READ_STATE } from "./lua/read-state.ts";
 import { RECORD_DECISION } from "./lua/record-decision.ts";
 import { READ_LOCKS, SWEEP_CATCH_UP, SWEEP_LOCKS } from "./lua/sweep-locks.ts";
+import { READ_TRADING_STATE, SET_TRADING_STATE } from "../operators/lua/set-trading-state.ts";
+import { CLAIM_ALERTS, SETTLE_ALERTS } from "../operators/lua/alert-outbox.ts";
 
 export const SCRIPTS = {
   readState: { name: "read_state", source: READ_STATE },
@@ -35,6 +37,11 @@ export const SCRIPTS = {
   sweepCatchUp: { name: "sweep_catch_up", source: SWEEP_CATCH_UP },
   readLocks: { name: "read_locks", source: READ_LOCKS },
   sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },
+  // Operators' controls (lib/operators/lua).
+  setTradingState: { name: "set_trading_state", source: SET_TRADING_STATE },
+  readTradingState: { name: "read_trading_state", source: READ_TRADING_STATE },
+  claimAlerts: { name: "claim_alerts", source: CLAIM_ALERTS },
+  settleAlerts: { name: "settle_alerts", source: SETTLE_ALERTS },
 } as const satisfies Record<string, NamedScript>;
 
 /** The fixed KEYS every script receives, in SCRIPT_KEY_NAMES order. */
@@ -66,6 +73,7 @@ export function scriptContext(
     keys: planKeyPrefixes(deps.keys),
     shadow: deps.config.mode === "shadow",
     cache_writes: writes,
+    alert_cooldown_s: deps.config.alerts.cooldownS,
     ttl: {
       permit: ttl.permit,
       block: ttl.block,
