@@ -64,6 +64,7 @@ export function alertText(alert: Alert): string {
       ? `[governor] RESOLVED ${alert.kind}: ${alert.summary}`
       : `[governor] ${alert.severity.toUpperCase()} ${alert.kind}: ${alert.summary}`;
   const details = Object.entries(alert.details)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .flatMap(([key, value]) => {
       const text = scalar(value);
       return text === undefined ? [] : [`${key}=${text}`];
