@@ -21,7 +21,7 @@ export const ALERT_DELIVERY = {
   leaseMs: 60_000,
   /** ms per webhook request. */
   timeoutMs: 5_000,
-  /** Failed attempts before an alert is dropped (about 10 h of retries). */
+  /** Failed attempts before an alert is dropped (about 5 h of retries). */
   maxAttempts: 12,
 } as const;
 
