@@ -4,8 +4,8 @@
  * with their weakness, reservations, rotation locks with their countdown, the
  * latest gate figures and recent governor events.
  *
- * `readStatus` does the I/O (three Redis round trips and one Binance call made
- * alongside the second); `buildStatus` turns what was read into the view and
+ * `readStatus` does the I/O (three Redis round trips, the trading state and one
+ * Binance call made alongside the second); `buildStatus` turns what was read into the view and
  * is a function of its inputs, so the view is tested at fixed instants.
  */
 import { z } from "zod";
@@ -20,6 +20,11 @@ import { readMarketCache, type MarketCache } from "./market/cache.ts";
 import { toHash, toStreamEntries, type StreamEntry } from "./redis/replies.ts";
 import { REGIMES, desiredSlots } from "./regime/classify.ts";
 import { isOpenPosition, rankVictims, type EntryRecord } from "./rotation/weakness.ts";
+import {
+  readTradingState,
+  TradingStateSchema,
+  type TradingState,
+} from "./operators/trading-state.ts";
 
 /** Locks listed (oldest first); the count of all indexed locks is reported beside them. */
 export const MAX_LOCKS_SHOWN = 200;
@@ -125,6 +130,9 @@ export const StatusSchema = z.object({
   at: z.number().describe("unix ms, the governor's clock when the view was built"),
   mode: z.enum(["enforce", "shadow"]),
   enabled: z.boolean(),
+  trading_state: TradingStateSchema.describe(
+    "ACTIVE, REDUCING or HALTED, with who set it, why and when (GET /v1/trading-state).",
+  ),
   universe: z
     .array(z.string())
     .nullable()
@@ -220,6 +228,8 @@ export interface StatusInputs {
   positions: { ok: true; rows: PositionRisk[] } | { ok: false; error: string };
   /** valid market caches by symbol */
   markets: ReadonlyMap<string, MarketCache>;
+  /** @default { state: "ACTIVE" } */
+  tradingState?: TradingState;
 }
 
 export type StatusSettings = Pick<
@@ -388,6 +398,7 @@ export function buildStatus(inputs: StatusInputs, settings: StatusSettings, nowM
     at: nowMs,
     mode: settings.mode,
     enabled: settings.enabled,
+    trading_state: inputs.tradingState ?? { state: "ACTIVE" },
     universe: inputs.universe === null ? null : [...(parseUniverse(inputs.universe) ?? [])],
     regime,
     regimes,
@@ -465,9 +476,10 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     for (const id of lockIds) second.get(keys.rotationLock(id));
     return (await second.exec().catch(stateStoreFailure)) as (string | null)[];
   };
-  const [lockRaws, positions] = await Promise.all([
+  const [lockRaws, positions, tradingState] = await Promise.all([
     readLocks(),
     readPositions(gov, Number(backoffUntil) || 0, Number(timeOffset) || 0),
+    readTradingState(gov),
   ]);
 
   const inputs: StatusInputs = {
@@ -485,6 +497,7 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     lastGates,
     positions,
     markets: new Map(),
+    tradingState,
   };
 
   // Round 3: regimes of the symbols that matter, and which locks' closes are confirmed.

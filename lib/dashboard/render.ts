@@ -101,6 +101,29 @@ export function renderCountdown(lock: LockView, nowMs: number, big: boolean): st
   );
 }
 
+/**
+ * The trading state: a tag, and for REDUCING / HALTED a banner saying who set
+ * it, why and since when (the dashboard's controls change it).
+ */
+export function renderTradingState(status: Status, nowMs: number): string {
+  const t = status.trading_state ?? { state: "ACTIVE" };
+  if (t.state === "ACTIVE") return "";
+  const since =
+    typeof t.at === "number"
+      ? ` · since <b class="n">${utcClock(t.at)} UTC</b> (<span data-since="${Math.floor(t.at / 1000)}">` +
+        `${clock(Math.floor(nowMs / 1000) - Math.floor(t.at / 1000))}</span> ago)`
+      : "";
+  const effect =
+    t.state === "HALTED"
+      ? "every entry is refused and no rotation starts; closes pass"
+      : "no entry that adds risk and no new rotation; closes pass";
+  return (
+    `<div class="trading-banner trading-${esc(t.state)}" role="alert" data-testid="trading-state">` +
+    `<b>${esc(t.state)}</b>${t.actor ? ` by <b>${esc(t.actor)}</b>` : ""}${since}: ` +
+    `${esc(t.reason ?? "no reason recorded")}. <span class="effect">${effect}.</span></div>`
+  );
+}
+
 /** Mode, switch, universe and how fresh the figures are. */
 export function renderStatusLine(status: Status, nowMs: number): string {
   const atS = Math.floor(status.at / 1000);
@@ -116,8 +139,11 @@ export function renderStatusLine(status: Status, nowMs: number): string {
         `(<code>quantum</code> = GOV_KEY_PREFIX; on the local stack: <code>npm run universe -- BTCUSDT ETHUSDT</code>, ` +
         `or <code>npm start</code> without <code>--empty</code> for the demo world).</p>`
       : "";
+  const trading = status.trading_state?.state ?? "ACTIVE";
   return (
+    renderTradingState(status, nowMs) +
     `<div class="statusline"><span class="tag mode-${esc(status.mode)}">${esc(status.mode.toUpperCase())}</span>` +
+    `<span class="tag trading-${esc(trading)}" title="trading state">${esc(trading)}</span>` +
     `${status.enabled ? "" : `<span class="tag bad">controller disabled: entries skip it</span>`}` +
     `<span>${universe}</span><span>as of <b class="n">${utcClock(status.at)} UTC</b> ` +
     `(<span data-since="${atS}">${clock(Math.floor(nowMs / 1000) - atS)}</span> ago)</span></div>` +
@@ -391,6 +417,7 @@ const RENDERERS = [
   countdownText,
   countdownWidth,
   lockRemaining,
+  renderTradingState,
   renderStatusLine,
   renderCountdown,
   renderRegimeCard,

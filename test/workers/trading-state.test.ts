@@ -4,7 +4,7 @@
  * rotation, a rotation waiting for its close), the master switch and shadow
  * mode, resuming, and the record and event of each change.
  */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { createExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
@@ -349,5 +349,55 @@ describe("admin auth on PUT /v1/trading-state", () => {
     }
     expect((await putTradingState({ state: "PAUSED" }, env.GOV_READ_TOKEN!)).status).toBe(403);
     expect(await events("TRADING_STATE_CHANGED")).toEqual([]);
+  });
+});
+
+describe("operators see it: status and dashboard", () => {
+  beforeEach(() => world([{ symbol: "ETHUSDT", amt: 1 }]));
+
+  it("GET /v1/status carries the trading state", async () => {
+    expect((await getJson("/v1/status")).body.trading_state).toEqual({ state: "ACTIVE" });
+    await putTradingState({ state: "REDUCING", reason: "risk review", actor: "alice" });
+    expect((await getJson("/v1/status")).body.trading_state).toMatchObject({
+      state: "REDUCING",
+      reason: "risk review",
+      actor: "alice",
+    });
+  });
+
+  it("the dashboard shows a banner while REDUCING or HALTED, and controls that ask for the admin token", async () => {
+    const page = async () => {
+      const response = await exports.default.fetch(
+        new Request(`http://governor/?token=${env.GOV_READ_TOKEN!}`, {
+          headers: { accept: "text/html" },
+        }),
+      );
+      expect(response.status).toBe(200);
+      return { html: await response.text(), csp: response.headers.get("content-security-policy")! };
+    };
+    const active = await page();
+    expect(active.html).not.toMatch(/<div class="trading-banner trading-(REDUCING|HALTED)"/);
+
+    await putTradingState({ state: "HALTED", reason: "exchange <incident>", actor: "alice" });
+    const { html, csp } = await page();
+    const banner = /<div class="trading-banner trading-HALTED"[^>]*>(.*?)<\/div>/.exec(html)?.[1];
+    expect(banner).toMatch(/<b>HALTED<\/b> by <b>alice<\/b>/);
+    expect(banner).toContain("exchange &lt;incident&gt;"); // escaped
+    expect(banner).toContain("every entry is refused and no rotation starts; closes pass");
+
+    // The controls: three actions, the admin token typed (a password field without a name,
+    // so it is never submitted as a form field nor put in a URL), sent by the page's own
+    // script as a header to this origin, which the page's CSP allows and nothing else.
+    const form = /<form id="state-form"[^>]*>([\s\S]*?)<\/form>/.exec(html)?.[1] ?? "";
+    expect(form).toMatch(/<input id="admin-token" type="password"/);
+    expect(form).not.toMatch(/<input[^>]*\bname=/);
+    expect([...form.matchAll(/<button type="submit"[^>]*value="(\w+)"/g)].map((m) => m[1])).toEqual(
+      ["HALTED", "REDUCING", "ACTIVE"],
+    );
+    expect(html).toContain('fetch("/v1/trading-state"');
+    expect(html).not.toContain(env.GOV_ADMIN_TOKEN!);
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("form-action 'self'");
+    expect(csp).toMatch(/script-src 'nonce-[^']+'/);
   });
 });
