@@ -34,6 +34,14 @@ export interface EvaluationDeps {
 export interface Evaluation {
   body: DecisionBody;
   latencyMs: number;
+  /** The deciding script queued alerts: deliver them after answering (never before). */
+  alertsQueued: boolean;
+}
+
+/** A decision as a script answered it, with the number of alerts it queued. */
+interface Decided {
+  body: DecisionBody;
+  alerts: number;
 }
 
 /**
@@ -45,20 +53,23 @@ export interface Evaluation {
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
   const logged: { weakest?: SlotStep["victims"][number] } = {};
-  const finish = (body: DecisionBody): Evaluation => {
-    const evaluation = { body, latencyMs: deps.now() - started };
+  const finish = ({ body, alerts }: Decided): Evaluation => {
+    const evaluation = { body, latencyMs: deps.now() - started, alertsQueued: alerts > 0 };
     logDecision(plan, evaluation, deps.config, logged.weakest);
     return evaluation;
   };
 
   if (plan.decision !== "EXECUTE") {
-    return finish({ plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" });
+    return finish({
+      body: { plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" },
+      alerts: 0,
+    });
   }
   if (isClose(plan)) return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps));
   if (!deps.config.enabled) return finish(await record(plan, "ALLOW", REASONS.disabled, deps));
 
   const reads = await readState(plan, deps);
-  if (reads.decision) return finish({ ...reads.decision, replayed: true });
+  if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
   // REDUCING / HALTED: no Binance call is spent on an entry that cannot pass.
   if (reads.tradingBlock) return finish(await record(plan, "BLOCK", reads.tradingBlock, deps));
 
@@ -148,7 +159,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     threshold: deps.config.rotationThreshold,
     max_rotations_per_hour: deps.config.rotationMaxPerHour,
   }).catch(stateStoreFailure);
-  return finish(decisionFrom(answer));
+  return finish(decided(answer));
 }
 
 /** The plan's fields the gates read, as a rotation lock keeps them. */
@@ -178,7 +189,7 @@ async function record(
   writes: CacheWrite[] = [],
   extra: Partial<DecisionBody> = {},
   observed: Observations = {},
-): Promise<DecisionBody> {
+): Promise<Decided> {
   const response: DecisionBody = {
     plan_id: plan.plan_id,
     symbol: plan.symbol,
@@ -193,7 +204,7 @@ async function record(
     fingerprint: planFingerprint(plan),
     response,
   }).catch(stateStoreFailure);
-  return decisionFrom(answer);
+  return decided(answer);
 }
 
 /** ms of slack between the script's deadline and the client's timeout (clock skew, transit). */
@@ -208,6 +219,16 @@ const DEADLINE_MARGIN_MS = 250;
 function answerDeadline(): string {
   return String(Date.now() + REDIS_TIMEOUT_MS - DEADLINE_MARGIN_MS);
 }
+
+/** A decision script's answer: the decision, and how many alerts the script queued. */
+function decided(answer: unknown): Decided {
+  const body = decisionFrom(answer);
+  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+  const queued = AlertsQueuedSchema.safeParse(json);
+  return { body, alerts: queued.success ? queued.data.alerts : 0 };
+}
+
+const AlertsQueuedSchema = z.object({ alerts: z.number().int().min(0) });
 
 export function decisionFrom(answer: unknown): DecisionBody {
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;

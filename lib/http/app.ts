@@ -122,6 +122,8 @@ app.openapi(postPlanRoute, async (c) => {
     return jsonError(c, 400, "invalid_plan", "plan does not match the schema", plan.error.issues);
   }
   const evaluation = await evaluatePlan(plan.data, gov);
+  // Alerts the decision queued go out after the answer (the cron delivers them otherwise).
+  if (evaluation.alertsQueued) afterResponse(c, deliverAlerts(gov));
   return c.json(evaluation.body, 200);
 });
 

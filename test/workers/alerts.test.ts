@@ -24,9 +24,11 @@ import {
   setPositions,
   setRegime,
   setUniverse,
+  signedHeaders,
   sim,
   streamEntries,
 } from "./helpers.ts";
+import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 
 /** The webhook URL carries a token, as Slack's and Discord's do: it must never leak. */
 const WEBHOOK = `${alertReceiverUrl}/hook/T0KEN-8f1e2d3c4b5a69788796a5b4c3d2e1f0`;
@@ -42,11 +44,6 @@ function alertEnv(vars: Record<string, string> = {}) {
   }
   return e;
 }
-/** The same settings as `postPlan` variables (it builds the env from them). */
-const alertVars = (vars: Record<string, string> = {}) => ({
-  GOV_ALERT_WEBHOOK_URL: WEBHOOK,
-  ...vars,
-});
 const govWith = (vars: Record<string, string> = {}) => governorContext(alertEnv(vars));
 const later = (vars: Record<string, string>, ms: number) => ({
   ...govWith(vars),
@@ -60,6 +57,27 @@ async function outbox(kind?: string) {
 
 async function received() {
   return (await receiver("GET", "/__alerts")).alerts;
+}
+
+/**
+ * POST a signed plan to the worker with `vars`, then wait for the work it does
+ * after answering (delivering the alerts the decision queued).
+ */
+async function decide(plan: Record<string, unknown>, vars: Record<string, string> = {}) {
+  const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(
+    new Request("http://governor/v1/plans", {
+      method: "POST",
+      headers: await signedHeaders(rawBody),
+      body: rawBody,
+    }),
+    alertEnv(vars) as unknown as Env,
+    ctx,
+  );
+  const body = (await response.json()) as Record<string, any>;
+  await waitOnExecutionContext(ctx);
+  return { status: response.status, body };
 }
 
 /** PUT /v1/trading-state with `vars`, waiting for the work done after the answer. */
@@ -139,12 +157,10 @@ describe("once per incident, with a recovery", () => {
   it("a dependency outage alerts once however many evaluations meet it, and recovers after the cooldown", async () => {
     await faultPositions({ status: 500 });
     for (let i = 0; i < 3; i++) {
-      const { body } = await postPlan({ plan_id: `out-${i}`, symbol: "BTCUSDT" }, alertVars());
+      const { body } = await decide({ plan_id: `out-${i}`, symbol: "BTCUSDT" });
       expect(body.reason).toBe("active_slots_positions_unavailable");
     }
-    expect(await received()).toEqual([]); // evaluations never call the webhook
-    await deliverAlerts(govWith());
-    const [down, ...more] = await received();
+    const [down, ...more] = await received(); // delivered right after the first answer
     expect(more).toEqual([]);
     expect(down!.body).toMatchObject({
       kind: "dependency_unavailable",
@@ -154,9 +170,9 @@ describe("once per incident, with a recovery", () => {
     });
 
     await sim("DELETE", "/__sim/faults");
-    expect(
-      (await postPlan({ plan_id: "back-1", symbol: "BTCUSDT" }, alertVars())).body.decision,
-    ).toBe("ALLOW");
+    expect((await decide({ plan_id: "back-1", symbol: "BTCUSDT" }, {})).body.decision).toBe(
+      "ALLOW",
+    );
     await deliverAlerts(govWith());
     expect(await received()).toHaveLength(1); // resolved, but not for the cooldown (300 s) yet
     await deliverAlerts(later({}, 301_000));
@@ -172,13 +188,13 @@ describe("once per incident, with a recovery", () => {
   it("a relapse within the cooldown continues the incident: no second alert, one recovery", async () => {
     const vars = {};
     await faultPositions({ status: 500 });
-    await postPlan({ plan_id: "flap-1", symbol: "BTCUSDT" }, alertVars(vars));
+    await decide({ plan_id: "flap-1", symbol: "BTCUSDT" }, vars);
     await sim("DELETE", "/__sim/faults");
-    await postPlan({ plan_id: "flap-2", symbol: "BTCUSDT" }, alertVars(vars));
+    await decide({ plan_id: "flap-2", symbol: "BTCUSDT" }, vars);
     await faultPositions({ status: 500 });
-    await postPlan({ plan_id: "flap-3", symbol: "BTCUSDT" }, alertVars(vars));
+    await decide({ plan_id: "flap-3", symbol: "BTCUSDT" }, vars);
     await sim("DELETE", "/__sim/faults");
-    await postPlan({ plan_id: "flap-4", symbol: "BTCUSDT" }, alertVars(vars));
+    await decide({ plan_id: "flap-4", symbol: "BTCUSDT" }, vars);
     await deliverAlerts(later(vars, 301_000));
     expect((await received()).map((a) => a.body.status)).toEqual(["firing", "resolved"]);
   });
@@ -189,12 +205,12 @@ describe("once per incident, with a recovery", () => {
     );
     await setRegime("BTCUSDT", "CHOP");
     for (let i = 0; i < 2; i++) {
-      const { body } = await postPlan({ plan_id: `over-${i}`, symbol: "BTCUSDT" }, alertVars());
+      const { body } = await decide({ plan_id: `over-${i}`, symbol: "BTCUSDT" });
       expect(body.reason).toBe("active_slots_over_capacity");
     }
-    const [alert, ...more] = await outbox("over_capacity");
+    const [alert, ...more] = (await received()).map((a) => a.body);
     expect(more).toEqual([]);
-    expect(alert).toMatchObject({ severity: "warning", status: "firing" });
+    expect(alert).toMatchObject({ kind: "over_capacity", severity: "warning", status: "firing" });
     expect(alert!.summary).toBe(
       "4 slot holders for 3 slots: the regime tightened, entries wait until positions close",
     );
@@ -223,32 +239,50 @@ describe("retries and a dead receiver", () => {
     expect(await redis.hlen(keys.alertAttempts)).toBe(0);
   });
 
+  it("the deciding step only queues an alert: the decision is made before any delivery", async () => {
+    await setRegime("BTCUSDT", "CHOP");
+    await setPositions(
+      ["ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"].map((symbol) => ({ symbol, amt: 1 })),
+    );
+    const evaluation = await evaluatePlan(
+      { plan_id: "queued-1", symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE" },
+      govWith(),
+    );
+    expect(evaluation).toMatchObject({
+      body: { decision: "BLOCK", reason: "active_slots_over_capacity" },
+      alertsQueued: true,
+    });
+    expect(await outbox("over_capacity")).toHaveLength(1);
+    expect(await received()).toEqual([]);
+  });
+
   it("a dead receiver changes no decision; its alert stays queued and is retried", async () => {
     const dead = { GOV_ALERT_WEBHOOK_URL: "http://127.0.0.1:9/hook" };
     await setRegime("BTCUSDT", "CHOP");
     await setPositions(
       ["ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"].map((symbol) => ({ symbol, amt: 1 })),
     );
-    const withDead = await postPlan({ plan_id: "dead-1", symbol: "BTCUSDT" }, dead);
-    await redis.del(keys.alertIncidents, keys.alertOutbox);
-    const without = await postPlan({ plan_id: "dead-2", symbol: "BTCUSDT" }, {});
+    const withDead = await decide({ plan_id: "dead-1", symbol: "BTCUSDT" }, dead);
+    const [queued] = await outbox();
+    const attempt = await redis.hget(keys.alertAttempts, queued!.id!);
+    await redis.del(keys.alertIncidents, keys.alertOutbox, keys.alertAttempts);
+    const without = await postPlan({ plan_id: "dead-2", symbol: "BTCUSDT" }, {}); // no webhook
     const { plan_id: _a, ...a } = withDead.body;
     const { plan_id: _b, ...b } = without.body;
+    expect(withDead.status).toBe(200);
     expect(a).toEqual(b);
     expect(a).toMatchObject({ decision: "BLOCK", reason: "active_slots_over_capacity" });
 
-    const gov = governorContext(alertEnv(dead));
-    const report = await deliverAlerts(gov);
-    expect(report).toMatchObject({ claimed: 1, delivered: 0, retrying: 1 });
-    expect(report.failures[0]).toMatch(/Error$/);
-    const [queued] = await outbox();
+    // Its delivery, after the answer, failed: the alert stays queued for a retry.
     expect(queued).toMatchObject({ kind: "over_capacity" });
-    expect(JSON.parse((await redis.hget(keys.alertAttempts, queued!.id!)) as string)).toMatchObject(
-      {
-        attempts: 1,
-        last_error: report.failures[0],
-      },
-    );
+    expect(JSON.parse(attempt as string)).toMatchObject({
+      attempts: 1,
+      last_error: expect.stringMatching(/Error$/),
+    });
+    // (The run without a webhook queued the same alert again: retried here.)
+    const retried = await deliverAlerts(governorContext(alertEnv(dead)));
+    expect(retried).toMatchObject({ claimed: 1, delivered: 0, retrying: 1 });
+    expect(retried.failures[0]).toMatch(/Error$/);
   });
 
   it("drops an alert after its last attempt and records ALERT_DROPPED", async () => {
@@ -280,7 +314,7 @@ describe("the cron: sweep, then delivery", () => {
         pnl: i === 1 ? -10 : 0,
       })),
     );
-    const started = await postPlan({ plan_id: "tmo-1", symbol: "BTCUSDT", score: 5 }, alertVars());
+    const started = await decide({ plan_id: "tmo-1", symbol: "BTCUSDT", score: 5 }, {});
     expect(started.body.reason).toBe("active_slots_waiting_rotation_close");
     await runScheduledSweep({ scheduledTime: Date.now() + 121_000 }, alertEnv());
     const [alert] = await received();
@@ -327,30 +361,29 @@ describe("no secret in any alert", () => {
   it("every kind, delivered: no token, key, secret or the webhook URL itself", async () => {
     const vars = { GOV_MAX_DRAWDOWN_PCT: "0.1", GOV_ALERT_COOLDOWN_S: "0" };
     const e = alertEnv(vars);
-    const v = alertVars(vars);
     // trading_state_changed, then the breaker's warning and trip.
     await changeTradingState(govWith(vars), { state: "REDUCING", reason: "secrets test" });
     await changeTradingState(govWith(vars), { state: "ACTIVE", reason: "secrets test" });
     for (const [i, balance] of [10_000, 9_100, 8_000].entries()) {
       await sim("PUT", "/__sim/account", { totalMarginBalance: String(balance) });
-      await postPlan({ plan_id: `sec-dd-${i}`, symbol: "ETHUSDT" }, v);
+      await decide({ plan_id: `sec-dd-${i}`, symbol: "ETHUSDT" }, vars);
     }
     await changeTradingState(govWith(vars), { state: "ACTIVE", reason: "secrets test" });
     await sim("PUT", "/__sim/account", { totalMarginBalance: null });
     // dependency_unavailable and its recovery.
     await faultPositions({ status: 500 });
-    await postPlan({ plan_id: "sec-dep-1", symbol: "ETHUSDT" }, v);
+    await decide({ plan_id: "sec-dep-1", symbol: "ETHUSDT" }, vars);
     await sim("DELETE", "/__sim/faults");
-    await postPlan({ plan_id: "sec-dep-2", symbol: "ETHUSDT" }, v);
+    await decide({ plan_id: "sec-dep-2", symbol: "ETHUSDT" }, vars);
     // over_capacity, then a rotation_timeout.
     await setRegime("BTCUSDT", "CHOP");
     await setPositions(
       ["ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"].map((symbol) => ({ symbol, amt: 1 })),
     );
-    await postPlan({ plan_id: "sec-over", symbol: "BTCUSDT" }, v);
+    await decide({ plan_id: "sec-over", symbol: "BTCUSDT" }, vars);
     await setRegime("BTCUSDT", "BASE");
     await redis.del(keys.klines("BTCUSDT", "1h")); // the cached CHOP would last until the candle closes
-    await postPlan({ plan_id: "sec-rot", symbol: "BTCUSDT", score: 9 }, v);
+    await decide({ plan_id: "sec-rot", symbol: "BTCUSDT", score: 9 }, vars);
     await runScheduledSweep({ scheduledTime: Date.now() + 121_000 }, e);
     // config_invalid.
     await runScheduledSweep(

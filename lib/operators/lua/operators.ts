@@ -14,7 +14,8 @@
  *   - `observe_dependencies()`, `observe_capacity()`, `alert_rotation_timeout()`:
  *     what else a person must hear about.
  *
- * Expects the prelude's R, K, ctx, now_ms, int and emit.
+ * Expects the prelude's R, K, ctx, now_ms, int, emit and alerts_queued (a
+ * decision's answer carries the count, so the caller delivers after answering).
  */
 export const OPERATORS_LUA = `
 -- ---- Trading state ---------------------------------------------------------
@@ -44,6 +45,7 @@ end
 -- An alert waits in the outbox (bounded) until a delivery (the cron sweep, or
 -- the admin route after its answer) sends it; a decision never waits for one.
 local function queue_alert(kind, severity, status, summary, details)
+  alerts_queued = alerts_queued + 1
   return redis.call('XADD', K.alertOutbox, 'MAXLEN', '~', '1000', '*',
     'kind', kind, 'severity', severity, 'status', status, 'summary', summary,
     'details', cjson.encode(details or {}), 'at', int(now_ms))

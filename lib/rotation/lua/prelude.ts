@@ -55,6 +55,7 @@ local ttl = ctx.ttl                          -- s: permit, block, decision, rese
 local PAGE = 500                             -- entries per XRANGE page
 
 local function int(x) return string.format('%.0f', x) end
+local alerts_queued = 0                      -- alerts this script queued (lib/operators/lua/operators.ts)
 
 -- A decision its caller no longer waits for must not take effect: past
 -- ctx.deadline_ms (unix ms) the client has timed out and answered 503.
@@ -144,6 +145,6 @@ local function finalize(response, fingerprint)
     redis.call('SET', ctx.keys.decision .. pid, '{"fingerprint":' .. cjson.encode(fp) ..
       ',"response":' .. cjson.encode(response) .. '}', 'EX', ttl.decision)
   end
-  return cjson.encode({ replayed = false, response = response }), final
+  return cjson.encode({ replayed = false, response = response, alerts = alerts_queued }), final
 end
 ${OPERATORS_LUA}`;
