@@ -165,9 +165,9 @@ function renderStateControls(): string {
   return `<details class="controls" id="state-controls">
 <summary>Trading state: halt, reduce only, resume (needs the admin token)</summary>
 <form id="state-form" method="post" action="/v1/trading-state" autocomplete="off">
-  <label for="admin-token">Admin token (<code>GOV_ADMIN_TOKEN</code>)
+  <label for="admin-token"><span>Admin token (<code>GOV_ADMIN_TOKEN</code>)</span>
     <input id="admin-token" type="password" autocomplete="off" required></label>
-  <label for="state-reason">Reason (recorded with the change)
+  <label for="state-reason"><span>Reason (recorded with the change)</span>
     <input id="state-reason" type="text" maxlength="200" required></label>
   <button type="submit" class="halt" value="HALTED">Halt</button>
   <button type="submit" class="reduce" value="REDUCING">Reduce only</button>

@@ -364,15 +364,21 @@ export function renderEvents(status: Status, nowMs: number): string {
   const items = status.events
     .map((e) => {
       const kind = String(e.event);
-      const detail = kind.startsWith("ROTATION_")
-        ? `<b>${esc(e.new_symbol)}</b> replaces <b>${esc(e.close_symbol)}</b>` +
-          (e.lock_age ? ` · lock age ${esc(e.lock_age)} s` : "")
-        : `<b>${esc(e.symbol)}</b> <span class="reason">${esc(e.reason)}</span>`;
+      const detail =
+        kind === "TRADING_STATE_CHANGED"
+          ? `<b>${esc(e.from)} → ${esc(e.to)}</b> by <b>${esc(e.actor)}</b> <span class="reason">${esc(e.reason)}</span>`
+          : kind.startsWith("ROTATION_")
+            ? `<b>${esc(e.new_symbol)}</b> replaces <b>${esc(e.close_symbol)}</b>` +
+              (e.lock_age ? ` · lock age ${esc(e.lock_age)} s` : "")
+            : `<b>${esc(e.symbol)}</b> <span class="reason">${esc(e.reason)}</span>`;
       const plan = e.plan_id ?? e.new_plan_id;
       const tone =
-        kind === "PLAN_ALLOWED" || kind === "ROTATION_COMPLETE"
+        kind === "PLAN_ALLOWED" ||
+        kind === "ROTATION_COMPLETE" ||
+        (kind === "TRADING_STATE_CHANGED" && e.to === "ACTIVE")
           ? "good"
           : kind === "ROTATION_TIMEOUT" ||
+              kind === "TRADING_STATE_CHANGED" ||
               (kind === "PLAN_BLOCKED" && e.reason !== "active_slots_waiting_rotation_close")
             ? "bad"
             : "info";
