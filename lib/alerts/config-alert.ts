@@ -7,8 +7,9 @@
  * queued by the first cron run with a valid configuration (see
  * `deliverAlerts` with `configValid`).
  *
- * Without usable Redis settings there is no shared record: each isolate
- * alerts at most once.
+ * The incident record in Redis makes it once per incident across isolates; a
+ * failed POST is tried again a minute later. Without usable Redis settings
+ * there is no shared record: each isolate alerts at most once.
  */
 import { z } from "zod";
 import { Redis } from "@upstash/redis/cloudflare";
@@ -31,6 +32,18 @@ const AlertEnvSchema = z.object({
 });
 
 export const CONFIG_INCIDENT = "config_invalid";
+
+/** ms before a failed config alert is tried again (by whichever request or cron run comes next). */
+const RETRY_AFTER_MS = 60_000;
+
+/** The incident record, in the shape the Lua incidents use, plus the delivery's own fields. */
+const IncidentRecordSchema = z.looseObject({
+  kind: z.string(),
+  since_ms: z.number(),
+  attempted_at_ms: z.number().optional(),
+  sent: z.boolean().optional(),
+});
+type IncidentRecord = z.infer<typeof IncidentRecordSchema>;
 
 /** Issues already alerted by this isolate (when Redis cannot hold the record). */
 const alertedHere = new Set<string>();
@@ -71,16 +84,29 @@ export async function alertConfigInvalid(
         })
       : null;
   const incidents = redisKeys(e.GOV_KEY_PREFIX).alertIncidents;
-  const record = JSON.stringify({ kind: "config_invalid", since_ms: nowMs });
-  let opened: boolean;
+  const note = (record: IncidentRecord) =>
+    redis!.hset(incidents, { [CONFIG_INCIDENT]: JSON.stringify(record) });
+  let record: IncidentRecord = { kind: "config_invalid", since_ms: nowMs, attempted_at_ms: nowMs };
   try {
-    opened = redis
-      ? (await redis.hsetnx(incidents, CONFIG_INCIDENT, record)) === 1
-      : !alertedHere.has(error.message);
+    if (redis) {
+      const stored = IncidentRecordSchema.safeParse(
+        JSON.parse(
+          ((await redis.hget<string>(incidents, CONFIG_INCIDENT)) as string | null) ?? "null",
+        ),
+      );
+      if (stored.success) {
+        // Open already: sent, or an attempt in the last minute (another isolate's, perhaps).
+        const { sent, attempted_at_ms: attempted = 0 } = stored.data;
+        if (sent || nowMs - attempted < RETRY_AFTER_MS) return "already_open";
+        record = { ...stored.data, attempted_at_ms: nowMs };
+      }
+      await note(record);
+    } else if (alertedHere.has(error.message)) {
+      return "already_open";
+    }
   } catch {
-    opened = !alertedHere.has(error.message);
+    if (alertedHere.has(error.message)) return "already_open";
   }
-  if (!opened) return "already_open";
   alertedHere.add(error.message);
   try {
     const response = await send(e.GOV_ALERT_WEBHOOK_URL, {
@@ -91,11 +117,13 @@ export async function alertConfigInvalid(
       signal: AbortSignal.timeout(5000),
     });
     await response.body?.cancel();
-    if (response.status >= 200 && response.status < 300) return "sent";
+    if (response.status >= 200 && response.status < 300) {
+      if (redis) await note({ ...record, sent: true }).catch(() => undefined);
+      return "sent";
+    }
   } catch {
-    // below: the next attempt (the next cron run) tries again
+    // below: tried again a minute later (the cron runs every minute)
   }
   alertedHere.delete(error.message);
-  await redis?.hdel(incidents, CONFIG_INCIDENT).catch(() => undefined);
   return "failed";
 }

@@ -357,6 +357,23 @@ describe("the cron: sweep, then delivery", () => {
   });
 });
 
+describe("the configuration alert when the receiver fails", () => {
+  it("is tried again a minute later, not on every request", async () => {
+    const broken = alertEnv({ GOV_MAX_CORRELATION: "7" });
+    await receiver("PUT", "/__fault", { status: 500, times: 1 });
+    const at = Date.now();
+    await expect(runScheduledSweep({ scheduledTime: at }, broken)).rejects.toThrow();
+    await expect(runScheduledSweep({ scheduledTime: at + 30_000 }, broken)).rejects.toThrow();
+    expect(await receiver("GET", "/__alerts")).toMatchObject({ alerts: [], rejected: 1 });
+    await expect(runScheduledSweep({ scheduledTime: at + 61_000 }, broken)).rejects.toThrow();
+    await expect(runScheduledSweep({ scheduledTime: at + 200_000 }, broken)).rejects.toThrow();
+    const [alert, ...more] = await received();
+    expect(more).toEqual([]);
+    expect(alert!.body).toMatchObject({ kind: "config_invalid", status: "firing" });
+    expect(alert!.body.details.problems).toMatch(/^GOV_MAX_CORRELATION/);
+  });
+});
+
 describe("no secret in any alert", () => {
   it("every kind, delivered: no token, key, secret or the webhook URL itself", async () => {
     const vars = { GOV_MAX_DRAWDOWN_PCT: "0.1", GOV_ALERT_COOLDOWN_S: "0" };
