@@ -227,14 +227,14 @@ local function resolve_lock(lock_pid, lock, verdict, seen)
   local state, confirmation_id = close_state(lock, seen.open_symbols)
   if state == 'closed' then
     local unknown = not verdict or verdict.unknown
-    local halted = state_block()   -- REDUCING or HALTED: the entry is not granted, whatever the gates say
-    if unknown and age <= lock.ttl_s and not halted then return 'waiting', nil end
+    local by_state = state_block()   -- REDUCING or HALTED: the entry is not granted, whatever the gates say
+    if unknown and age <= lock.ttl_s and not by_state then return 'waiting', nil end
     end_lock(lock_pid, lock)
     -- The victim is closed for good: its entry record and any reservation (whose
     -- permit had lapsed, or it would not have been chosen) go with it.
     redis.call('HDEL', K.entries, lock.close_symbol)
     redis.call('HDEL', K.reservations, lock.close_symbol)
-    local reason, details = halted or universe_block(lock.new_symbol), nil
+    local reason, details = by_state or universe_block(lock.new_symbol), nil
     if reason then
     elseif unknown then
       reason = (verdict and verdict.unknown) or R.positionsUnavailable

@@ -5,9 +5,10 @@ import { PRELUDE } from "./prelude.ts";
  * id already used by another plan is recorded (PLAN_ID_CONFLICT) and answered
  * as a conflict. Extra KEYS after the shared ones: binance backoff, binance
  * time offset, open symbols. ctx: { plan_id, symbol, fingerprint,
- * market_prefix }. Also the trading state's BLOCK reason (`trading_block`). Returns the raw values plus the market caches of the plan's
+ * market_prefix }. Returns the raw values plus the market caches of the plan's
  * symbol and of the symbols open at the last evaluation (the correlation gate
- * needs them: one round trip instead of two).
+ * needs them: one round trip instead of two), and the trading state's BLOCK
+ * reason (`trading_block`).
  */
 export const READ_STATE = `${PRELUDE}
 local n = #KEYS
