@@ -185,6 +185,28 @@ describe("once per incident, with a recovery", () => {
     });
   });
 
+  it("Binance's 429 backoff and unreadable klines are incidents of their own", async () => {
+    await faultPositions({ status: 429, retry_after: 2 });
+    expect((await decide({ plan_id: "bo-1", symbol: "BTCUSDT" })).body.reason).toBe(
+      "active_slots_positions_unavailable",
+    );
+    expect((await decide({ plan_id: "bo-2", symbol: "BTCUSDT" })).body.reason).toBe(
+      "active_slots_positions_unavailable",
+    ); // refused locally while the shared backoff runs: the same incident
+    await sim("DELETE", "/__sim/faults");
+    await redis.del(keys.binanceBackoff);
+    await sim("PUT", "/__sim/faults", [{ path: "/fapi/v1/klines", status: 500 }]);
+    expect((await decide({ plan_id: "kl-1", symbol: "XRPUSDT" })).body.reason).toBe(
+      "active_slots_regime_unavailable",
+    );
+    expect(
+      (await received()).map((a) => [a.body.details.dependency, a.body.details.error]),
+    ).toEqual([
+      ["binance_backoff", "BinanceRateLimitError"],
+      ["regime", "BinanceUnavailableError"],
+    ]);
+  });
+
   it("a relapse within the cooldown continues the incident: no second alert, one recovery", async () => {
     const vars = {};
     await faultPositions({ status: 500 });
