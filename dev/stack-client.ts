@@ -23,6 +23,8 @@ const StackFileSchema = z.object({
   exchange: z.object({ url: z.string().url(), api_key: z.string(), api_secret: z.string() }),
   webhook_secret: z.string().min(1),
   read_token: z.string().min(1),
+  /** Written since the trading state controls; a stack started before them has none. */
+  admin_token: z.string().min(1).optional(),
 });
 
 /** What `npm start` writes to `.dev/stack.json` (SPEC §9). */
@@ -236,6 +238,8 @@ export async function startStack(options: {
 export const STACK_ENV_VARS = [
   "GOV_URL",
   "GOV_WEBHOOK_SECRET",
+  "GOV_ADMIN_TOKEN",
+  "GOV_ALERT_WEBHOOK_URL",
   "UPSTASH_REDIS_REST_URL",
   "UPSTASH_REDIS_REST_TOKEN",
   "BINANCE_BASE_URL",

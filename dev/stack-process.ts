@@ -22,6 +22,8 @@ export interface StackInfo {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  /** The admin token (PUT /v1/trading-state). */
+  admin_token?: string;
 }
 
 export interface StackProcess {

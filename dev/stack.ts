@@ -8,6 +8,12 @@
  * Real services instead of local ones: BINANCE_BASE_URL (+ BINANCE_API_KEY,
  * BINANCE_API_SECRET) and/or UPSTASH_REDIS_REST_URL (+ UPSTASH_REDIS_REST_TOKEN).
  *
+ * Operators' controls: a fresh admin token (GOV_ADMIN_TOKEN) each run; the
+ * alert settings GOV_ALERT_WEBHOOK_URL, GOV_ALERT_FORMAT, GOV_MAX_DRAWDOWN_PCT
+ * and GOV_DRAWDOWN_WINDOW_H are passed to the governor from this environment.
+ * With no GOV_ALERT_WEBHOOK_URL, a local receiver (dev/alert-receiver.ts)
+ * takes the alerts and prints them here.
+ *
  * With local services it seeds the demo world (dev/world.ts: a universe, klines
  * with a regime per symbol, open positions, entry records) so the first plan
  * gets a real answer; `--empty` (or GOV_STACK_EMPTY=1) starts without it.
@@ -48,6 +54,7 @@ import { Redis } from "@upstash/redis";
 import { redisKeys } from "../lib/keys.ts";
 import { DEMO_WORLD, EMPTY_WORLD, describeWorld, seedWorld } from "./world.ts";
 import { wranglerKeyPrefix } from "./stack-client.ts";
+import { alertLine, startAlertReceiver, type AlertReceiverHandle } from "./alert-receiver.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -60,6 +67,7 @@ interface StackFile {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  admin_token: string;
 }
 
 class StackError extends Error {}
@@ -72,7 +80,11 @@ const USAGE = `Usage: npm start [-- --empty] [--no-cron]
   --empty     start without the demo world (no universe, no klines, no positions);
               the same as GOV_STACK_EMPTY=1
   --no-cron   do not run the sweep every minute (for harnesses that sweep
-              themselves); the same as GOV_STACK_NO_CRON=1`;
+              themselves); the same as GOV_STACK_NO_CRON=1
+
+Passed to the governor from the environment when set: GOV_ALERT_WEBHOOK_URL,
+GOV_ALERT_FORMAT (json|slack|discord), GOV_MAX_DRAWDOWN_PCT, GOV_DRAWDOWN_WINDOW_H.
+Without GOV_ALERT_WEBHOOK_URL, alerts are printed here by a local receiver.`;
 
 const flags = (() => {
   try {
@@ -130,6 +142,7 @@ const envFile = join(stackDir, "wrangler.env");
 const persistDir = join(stackDir, "wrangler-state");
 
 let services: DevServices | undefined;
+let alertReceiver: AlertReceiverHandle | undefined;
 let wrangler: ChildProcess | undefined;
 let cron: LocalCron | undefined;
 let stopRequested = false;
@@ -205,6 +218,16 @@ async function start(): Promise<void> {
   services = await startDevServices(options);
   if (stopRequested) return;
   const { redisRest, exchangeApi, credentials } = services;
+  // No webhook of one's own: alerts come to this terminal.
+  if (!env.GOV_ALERT_WEBHOOK_URL) {
+    alertReceiver = await startAlertReceiver({
+      host: HOST,
+      onAlert: (alert) => {
+        for (const line of alertLine(alert.body).split("\n")) console.log(`alert | ${line}`);
+      },
+    });
+  }
+  const alertWebhook = env.GOV_ALERT_WEBHOOK_URL || `${alertReceiver!.url}/alerts`;
 
   mkdirSync(stackDir, { recursive: true });
   // Secrets go to wrangler through a private env file, not the command line.
@@ -218,6 +241,14 @@ async function start(): Promise<void> {
       BINANCE_API_SECRET: exchangeApi.apiSecret,
       GOV_WEBHOOK_SECRET: credentials.webhookSecret,
       GOV_READ_TOKEN: credentials.readToken,
+      GOV_ADMIN_TOKEN: credentials.adminToken,
+      GOV_ALERT_WEBHOOK_URL: alertWebhook,
+      ...passedThrough([
+        "GOV_ALERT_FORMAT",
+        "GOV_MAX_DRAWDOWN_PCT",
+        "GOV_DRAWDOWN_WINDOW_H",
+        "GOV_ALERT_COOLDOWN_S",
+      ]),
     }),
     { mode: 0o600 },
   );
@@ -253,6 +284,7 @@ async function start(): Promise<void> {
     },
     webhook_secret: credentials.webhookSecret,
     read_token: credentials.readToken,
+    admin_token: credentials.adminToken,
   };
   writtenStack = `${JSON.stringify(stack, null, 2)}\n`;
   const tmp = `${stackFile}.${process.pid}.tmp`;
@@ -270,7 +302,8 @@ async function start(): Promise<void> {
   console.log(
     `governor ready in ${seconds}s: governor=${governor} redis_rest=${redisRest.url} (${token}) ` +
       `exchange=${exchangeApi.url} (${keys}) webhook_secret=${credentials.webhookSecret} ` +
-      `read_token=${credentials.readToken} stack_file=${display(stackFile)} ` +
+      `read_token=${credentials.readToken} admin_token=${credentials.adminToken} ` +
+      `alerts=${alertReceiver ? "printed here" : "GOV_ALERT_WEBHOOK_URL"} stack_file=${display(stackFile)} ` +
       `wrangler_log=${display(logFile)} world=${describeWorld(world)}${worldNote} ` +
       `try: ${world.tryNext.join(" ; ")}`,
   );
@@ -420,6 +453,7 @@ async function shutdown(code: number): Promise<void> {
       if (!(await waitGroupGone(2000))) exitCode = 1;
     }
   }
+  await alertReceiver?.stop().catch(() => undefined);
   await services?.stop().catch((error: unknown) => {
     console.error(`stopping services: ${error instanceof Error ? error.message : String(error)}`);
     exitCode = 1;
@@ -540,6 +574,11 @@ function remote<T>(
     process.exit(1);
   }
   return build(url, (name) => env[name] ?? "");
+}
+
+/** The variables of `names` this process has, to hand to the governor as they are. */
+function passedThrough(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
 }
 
 function dotenv(values: Record<string, string>): string {

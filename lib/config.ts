@@ -60,6 +60,18 @@ export const EnvSchema = z.object({
   /** Also accepted while the Apply Layer moves to a new GOV_WEBHOOK_SECRET (docs/deploy.md). */
   GOV_WEBHOOK_SECRET_PREVIOUS: secret,
   GOV_READ_TOKEN: secret,
+  /** Bearer token of the admin routes (PUT /v1/trading-state); unset: they refuse (503). */
+  GOV_ADMIN_TOKEN: secret,
+  /** Where alerts are POSTed (a secret: such URLs often embed a token); unset: none are sent. */
+  GOV_ALERT_WEBHOOK_URL: url.optional(),
+  /** @default json — the alert body: json (the alert object), slack ({text}) or discord ({content}). */
+  GOV_ALERT_FORMAT: z.enum(["json", "slack", "discord"]).default("json"),
+  /** seconds an incident must stay resolved before its recovery alert (flapping stays one incident) */
+  GOV_ALERT_COOLDOWN_S: int(0, 86_400).default(300),
+  /** Drawdown breaker: HALTED when the margin balance falls this fraction below its peak; unset: off. */
+  GOV_MAX_DRAWDOWN_PCT: numeric(z.number().gt(0).lt(1)).optional(),
+  /** hours of the trailing window the drawdown's peak is taken over */
+  GOV_DRAWDOWN_WINDOW_H: numeric(z.number().positive().max(720)).default(24),
 });
 
 const REQUIRED_SECRETS = [
@@ -115,6 +127,10 @@ export function parseConfig(env: Record<string, unknown>): Config {
       missing.map((name) => `${name} is not set (set it with \`wrangler secret put ${name}\`)`),
     );
   }
+  if (e.GOV_ADMIN_TOKEN !== undefined && e.GOV_ADMIN_TOKEN === e.GOV_READ_TOKEN) {
+    // The read token would then change the trading state.
+    throw new ConfigError(["GOV_ADMIN_TOKEN must differ from GOV_READ_TOKEN"]);
+  }
   return toConfig(e);
 }
 
@@ -160,6 +176,21 @@ function toConfig(e: z.output<typeof EnvSchema>) {
     /** Accepted besides webhookSecret during a rotation; never used to sign. */
     webhookSecretPrevious: e.GOV_WEBHOOK_SECRET_PREVIOUS,
     readToken: required(e.GOV_READ_TOKEN),
+    /** undefined: the admin routes refuse every request. */
+    adminToken: e.GOV_ADMIN_TOKEN,
+    alerts: {
+      webhookUrl: e.GOV_ALERT_WEBHOOK_URL,
+      format: e.GOV_ALERT_FORMAT,
+      cooldownS: e.GOV_ALERT_COOLDOWN_S,
+    },
+    /** null: the drawdown breaker is off. */
+    drawdown:
+      e.GOV_MAX_DRAWDOWN_PCT === undefined
+        ? null
+        : {
+            maxPct: e.GOV_MAX_DRAWDOWN_PCT,
+            windowMs: Math.round(e.GOV_DRAWDOWN_WINDOW_H * 3_600_000),
+          },
   };
 }
 

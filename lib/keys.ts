@@ -63,6 +63,17 @@ export function redisKeys(prefix: string) {
     queueRetry: (planId: string) => `${p}:governor:queue:retry:${planId}`,
     /** string, TTL 120 s: Binance weight the queue reserved in this minute (unix minutes). */
     queueWeight: (minute: number) => `${p}:governor:queue:weight:${minute}`,
+    // Operators' controls (docs/contract.md §9).
+    /** string (JSON {state, reason, actor, at}): ACTIVE / REDUCING / HALTED; absent = ACTIVE. */
+    tradingState: `${p}:governor:trading_state`,
+    /** hash: bucket start (unix ms) -> highest totalMarginBalance seen in it (drawdown breaker). */
+    balancePeaks: `${p}:governor:drawdown:peaks`,
+    /** stream: alerts waiting for delivery to GOV_ALERT_WEBHOOK_URL (bounded). */
+    alertOutbox: `${p}:governor:alerts:outbox`,
+    /** hash: outbox entry id -> JSON {attempts, next_at_ms, lease_until_ms}: delivery retries. */
+    alertAttempts: `${p}:governor:alerts:attempts`,
+    /** hash: incident key -> JSON {since_ms, ending_since_ms?, ...}: one alert per incident. */
+    alertIncidents: `${p}:governor:alerts:incidents`,
   } as const;
 }
 

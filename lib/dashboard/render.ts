@@ -113,6 +113,29 @@ export function renderCountdown(lock: LockView, nowMs: number, big: boolean): st
   );
 }
 
+/**
+ * The trading state: a tag, and for REDUCING / HALTED a banner saying who set
+ * it, why and since when (the dashboard's controls change it).
+ */
+export function renderTradingState(status: Status, nowMs: number): string {
+  const t = status.trading_state ?? { state: "ACTIVE" };
+  if (t.state === "ACTIVE") return "";
+  const since =
+    typeof t.at === "number"
+      ? ` · since <b class="n">${utcClock(t.at)} UTC</b> (<span data-since="${Math.floor(t.at / 1000)}">` +
+        `${clock(Math.floor(nowMs / 1000) - Math.floor(t.at / 1000))}</span> ago)`
+      : "";
+  const effect =
+    t.state === "HALTED"
+      ? "every entry is refused and no rotation starts; closes pass"
+      : "no entry that adds risk and no new rotation; closes pass";
+  return (
+    `<div class="trading-banner trading-${esc(t.state)}" role="alert" data-testid="trading-state">` +
+    `<b>${esc(t.state)}</b>${t.actor ? ` by <b>${esc(t.actor)}</b>` : ""}${since}: ` +
+    `${esc(t.reason ?? "no reason recorded")}. <span class="effect">${effect}.</span></div>`
+  );
+}
+
 /** Mode, switch, universe and how fresh the figures are. */
 export function renderStatusLine(status: Status, nowMs: number): string {
   const atS = Math.floor(status.at / 1000);
@@ -128,8 +151,11 @@ export function renderStatusLine(status: Status, nowMs: number): string {
         `(<code>quantum</code> = GOV_KEY_PREFIX; on the local stack: <code>npm run universe -- BTCUSDT ETHUSDT</code>, ` +
         `or <code>npm start</code> without <code>--empty</code> for the demo world).</p>`
       : "";
+  const trading = status.trading_state?.state ?? "ACTIVE";
   return (
+    renderTradingState(status, nowMs) +
     `<div class="statusline"><span class="tag mode-${esc(status.mode)}">${esc(status.mode.toUpperCase())}</span>` +
+    `<span class="tag trading-${esc(trading)}" title="trading state">${esc(trading)}</span>` +
     `${status.enabled ? "" : `<span class="tag bad">controller disabled: entries skip it</span>`}` +
     `<span>${universe}</span><span>as of <b class="n">${utcClock(status.at)} UTC</b> ` +
     `(<span data-since="${atS}">${clock(Math.floor(nowMs / 1000) - atS)}</span> ago)</span></div>` +
@@ -361,15 +387,21 @@ export function renderEvents(status: Status, nowMs: number): string {
   const items = status.events
     .map((e) => {
       const kind = String(e.event);
-      const detail = kind.startsWith("ROTATION_")
-        ? `<b>${esc(e.new_symbol)}</b> replaces <b>${esc(e.close_symbol)}</b>` +
-          (e.lock_age ? ` · lock age ${esc(e.lock_age)} s` : "")
-        : `<b>${esc(e.symbol)}</b> <span class="reason">${esc(e.reason)}</span>`;
+      const detail =
+        kind === "TRADING_STATE_CHANGED"
+          ? `<b>${esc(e.from)} → ${esc(e.to)}</b> by <b>${esc(e.actor)}</b> <span class="reason">${esc(e.reason)}</span>`
+          : kind.startsWith("ROTATION_")
+            ? `<b>${esc(e.new_symbol)}</b> replaces <b>${esc(e.close_symbol)}</b>` +
+              (e.lock_age ? ` · lock age ${esc(e.lock_age)} s` : "")
+            : `<b>${esc(e.symbol)}</b> <span class="reason">${esc(e.reason)}</span>`;
       const plan = e.plan_id ?? e.new_plan_id;
       const tone =
-        kind === "PLAN_ALLOWED" || kind === "ROTATION_COMPLETE"
+        kind === "PLAN_ALLOWED" ||
+        kind === "ROTATION_COMPLETE" ||
+        (kind === "TRADING_STATE_CHANGED" && e.to === "ACTIVE")
           ? "good"
           : kind === "ROTATION_TIMEOUT" ||
+              kind === "TRADING_STATE_CHANGED" ||
               (kind === "PLAN_BLOCKED" && e.reason !== "active_slots_waiting_rotation_close")
             ? "bad"
             : "info";
@@ -435,6 +467,7 @@ const RENDERERS = [
   countdownWidth,
   lockCountsDown,
   lockRemaining,
+  renderTradingState,
   renderStatusLine,
   renderCountdown,
   renderRegimeCard,

@@ -109,6 +109,22 @@ li.event .detail { margin-top: 2px; font-size: 13px; }
 li.event .detail b { font-family: var(--mono); }
 li.event .reason { font: 12px var(--mono); color: var(--muted); }
 li.event .plan { color: var(--muted); overflow: hidden; text-overflow: ellipsis; }
+.tag.trading-ACTIVE { background: var(--good-bg); color: var(--good); }
+.tag.trading-REDUCING { background: var(--warn-bg); color: var(--warn); }
+.tag.trading-HALTED { background: var(--bad); color: #fff; }
+.trading-banner { margin: 0 0 10px; padding: 10px 14px; border-radius: 6px; font-size: 14px; }
+.trading-banner b { font-family: var(--mono); }
+.trading-banner .effect { font-weight: 600; }
+.trading-HALTED.trading-banner { background: var(--bad); color: #fff; }
+.trading-REDUCING.trading-banner { background: var(--warn-bg); color: var(--warn); border: 1px solid #f0d3a8; }
+details.controls { margin: 10px 20px 0; background: var(--card); border: 1px solid var(--line);
+  border-radius: 8px; padding: 8px 16px; }
+details.controls summary { cursor: pointer; font-weight: 600; color: var(--muted); }
+details.controls form { grid-template-columns: minmax(0, 1fr) minmax(0, 2fr) auto auto auto; align-items: end; }
+details.controls label { display: grid; gap: 2px; font-size: 12px; color: var(--muted); }
+details.controls .result { grid-column: 1 / -1; margin: 0; font-weight: 600; }
+details.controls .result.bad { color: var(--bad); } details.controls .result.good { color: var(--good); }
+button.halt { background: var(--bad); } button.reduce { background: var(--warn); } button.resume { background: var(--good); }
 form { display: grid; gap: 8px; margin-top: 10px; }
 input { font: 14px var(--mono); padding: 6px 8px; border: 1px solid var(--line); border-radius: 4px; }
 button { font: 600 14px var(--sans); padding: 7px 12px; border: 0; border-radius: 4px; background: var(--info); color: #fff; }

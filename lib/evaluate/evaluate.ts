@@ -18,6 +18,11 @@ import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 import { recordBackoff } from "../binance/shared.ts";
 import { victimsForSlotStep } from "../rotation/victims.ts";
+import {
+  balanceObservation,
+  dependencyObservation,
+  type Observations,
+} from "../operators/observe.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -31,6 +36,14 @@ export interface EvaluationDeps {
 export interface Evaluation {
   body: DecisionBody;
   latencyMs: number;
+  /** The deciding script queued alerts: deliver them after answering (never before). */
+  alertsQueued: boolean;
+}
+
+/** A decision as a script answered it, with the number of alerts it queued. */
+interface Decided {
+  body: DecisionBody;
+  alerts: number;
 }
 
 /**
@@ -42,20 +55,25 @@ export interface Evaluation {
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
   const logged: { weakest?: SlotStep["victims"][number] } = {};
-  const finish = (body: DecisionBody): Evaluation => {
-    const evaluation = { body, latencyMs: deps.now() - started };
+  const finish = ({ body, alerts }: Decided): Evaluation => {
+    const evaluation = { body, latencyMs: deps.now() - started, alertsQueued: alerts > 0 };
     logDecision(plan, evaluation, deps.config, logged.weakest);
     return evaluation;
   };
 
   if (plan.decision !== "EXECUTE") {
-    return finish({ plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" });
+    return finish({
+      body: { plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" },
+      alerts: 0,
+    });
   }
   if (isClose(plan)) return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps));
   if (!deps.config.enabled) return finish(await record(plan, "ALLOW", REASONS.disabled, deps));
 
   const reads = await readState(plan, deps);
-  if (reads.decision) return finish({ ...reads.decision, replayed: true });
+  if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
+  // REDUCING / HALTED: no Binance call is spent on an entry that cannot pass.
+  if (reads.tradingBlock) return finish(await record(plan, "BLOCK", reads.tradingBlock, deps));
 
   const outsideUniverse = universeGate(plan, reads.universe);
   if (outsideUniverse) return finish(await record(plan, "BLOCK", outsideUniverse, deps));
@@ -82,6 +100,10 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     marketOf(plan.symbol),
   ]);
   const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
+  const observed: Observations = {
+    ...balanceObservation(deps.config, account.status === "fulfilled" ? account.value : undefined),
+    ...dependencyObservation(account, planMarket),
+  };
   if (account.status === "fulfilled") {
     const others = [
       ...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol)),
@@ -110,10 +132,15 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   if (outcome.kind === "block") {
     return finish(
-      await record(plan, "BLOCK", outcome.reason, deps, writes, {
-        details: outcome.details,
-        regime: outcome.regime,
-      }),
+      await record(
+        plan,
+        "BLOCK",
+        outcome.reason,
+        deps,
+        writes,
+        { details: outcome.details, regime: outcome.regime },
+        observed,
+      ),
     );
   }
   const { step } = outcome;
@@ -124,6 +151,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   });
   const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
+    ...observed,
     deadline_ms: answerDeadline(),
     fingerprint: planFingerprint(plan),
     // The whole plan: a rotation keeps it, so its completion can run the gates again.
@@ -136,7 +164,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     threshold: deps.config.rotationThreshold,
     max_rotations_per_hour: deps.config.rotationMaxPerHour,
   }).catch(stateStoreFailure);
-  return finish(decisionFrom(answer));
+  return finish(decided(answer));
 }
 
 /** The plan's fields the gates read, as a rotation lock keeps them. */
@@ -165,7 +193,8 @@ async function record(
   deps: EvaluationDeps,
   writes: CacheWrite[] = [],
   extra: Partial<DecisionBody> = {},
-): Promise<DecisionBody> {
+  observed: Observations = {},
+): Promise<Decided> {
   const response: DecisionBody = {
     plan_id: plan.plan_id,
     symbol: plan.symbol,
@@ -175,11 +204,12 @@ async function record(
   };
   const answer = await runScript(deps.redis, SCRIPTS.recordDecision, scriptKeys(deps.keys), {
     ...scriptContext(deps, writes),
+    ...observed,
     deadline_ms: answerDeadline(),
     fingerprint: planFingerprint(plan),
     response,
   }).catch(stateStoreFailure);
-  return decisionFrom(answer);
+  return decided(answer);
 }
 
 /** ms of slack between the script's deadline and the client's timeout (clock skew, transit). */
@@ -194,6 +224,16 @@ const DEADLINE_MARGIN_MS = 250;
 function answerDeadline(): string {
   return String(Date.now() + REDIS_TIMEOUT_MS - DEADLINE_MARGIN_MS);
 }
+
+/** A decision script's answer: the decision, and how many alerts the script queued. */
+function decided(answer: unknown): Decided {
+  const body = decisionFrom(answer);
+  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+  const queued = AlertsQueuedSchema.safeParse(json);
+  return { body, alerts: queued.success ? queued.data.alerts : 0 };
+}
+
+const AlertsQueuedSchema = z.object({ alerts: z.number().int().min(0) });
 
 export function decisionFrom(answer: unknown): DecisionBody {
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
@@ -219,6 +259,8 @@ interface StateReads {
   /** Valid market caches of the plan's symbol and the symbols open at the last evaluation. */
   markets: Map<string, MarketCache>;
   entries: Map<string, EntryRecord>;
+  /** The trading state's BLOCK (REDUCING / HALTED), unless a rotation of this plan waits. */
+  tradingBlock: typeof REASONS.reducing | typeof REASONS.halted | null;
 }
 
 const ReadStateSchema = z.object({
@@ -228,6 +270,7 @@ const ReadStateSchema = z.object({
   time_offset: z.string().optional(),
   entries: z.unknown(),
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+  trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
 });
 
 /** A script found this plan_id used by another plan: refuse (HTTP 409), grant nothing. */
@@ -272,6 +315,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     timeOffsetMs: Number(state.time_offset) || 0,
     markets,
     entries: parseEntries(state.entries),
+    tradingBlock: state.trading_block ?? null,
   };
 }
 

@@ -8,10 +8,15 @@ import { readPlanState } from "../plans/read.ts";
 import { checkHealth } from "../health.ts";
 import { readStatus } from "../status/read.ts";
 import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
-import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
+import {
+  bearerMatches,
+  checkAdminToken,
+  constantTimeEqual,
+  verifyWebhookSignature,
+} from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";
 import { internalRoutes } from "./internal.ts";
-import { ErrorSchema, PlanBodySchema } from "./schemas.ts";
+import { ErrorSchema, PlanBodySchema, TradingStateChangeBodySchema } from "./schemas.ts";
 import { ERROR_CODES, jsonError } from "./errors.ts";
 import {
   MAX_PLAN_BYTES,
@@ -21,11 +26,21 @@ import {
   dashboardRoute,
   docsRoute,
   getPlanRoute,
+  getTradingStateRoute,
   healthRoute,
+  MAX_ADMIN_BODY_BYTES,
   openApiRoute,
   postPlanRoute,
+  putTradingStateRoute,
   statusRoute,
 } from "./routes.ts";
+import {
+  changeTradingState,
+  readTradingState,
+  TradingStateChangeSchema,
+} from "../operators/trading-state.ts";
+import { alertConfigInvalid } from "../alerts/config-alert.ts";
+import { deliverAlerts } from "../alerts/deliver.ts";
 
 export { MAX_PLAN_BYTES };
 
@@ -35,6 +50,7 @@ export const app = new OpenAPIHono<AppEnv>();
 
 app.onError((error, c) => {
   if (error instanceof ConfigError) {
+    afterResponse(c, alertConfigInvalid(c.env, error, Date.now()));
     return jsonError(c, 503, "config_invalid", error.message, error.issues);
   }
   if (error instanceof PlanConflictError) {
@@ -112,6 +128,8 @@ app.openapi(postPlanRoute, async (c) => {
     return jsonError(c, 400, "invalid_plan", "plan does not match the schema", plan.error.issues);
   }
   const evaluation = await evaluatePlan(plan.data, gov);
+  // Alerts the decision queued go out after the answer (the cron delivers them otherwise).
+  if (evaluation.alertsQueued) afterResponse(c, deliverAlerts(gov));
   return c.json(evaluation.body, 200);
 });
 
@@ -154,6 +172,61 @@ app.openapi(dashboardRoute, async (c) => {
   return c.body(renderDashboardPage(status, nonce), 200, pageHeaders(nonce));
 });
 
+// ---- Operators' controls (docs/contract.md §9) -----------------------------
+
+/** Work that must not delay the answer (alert delivery): after it, when the runtime allows. */
+function afterResponse(c: Context<AppEnv>, work: Promise<unknown>): void {
+  const settled = work.catch(() => undefined);
+  try {
+    c.executionCtx.waitUntil(settled);
+  } catch {
+    // no execution context (an in-process test): the work still runs, unawaited
+  }
+}
+
+app.openapi(getTradingStateRoute, async (c) => {
+  const { config } = c.var.gov;
+  const header = c.req.header("authorization");
+  const admin = config.adminToken !== undefined && bearerMatches(header, config.adminToken);
+  if (!admin && !bearerMatches(header, config.readToken)) {
+    return jsonError(c, 401, "unauthorized", "a valid bearer token is required");
+  }
+  return c.json(await readTradingState(c.var.gov), 200);
+});
+
+app.openapi(putTradingStateRoute, async (c) => {
+  const gov = c.var.gov;
+  const auth = checkAdminToken(c.req.header("authorization"), {
+    admin: gov.config.adminToken,
+    read: gov.config.readToken,
+  });
+  if (!auth.ok) return jsonError(c, auth.status, auth.code, auth.message);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.byteLength > MAX_ADMIN_BODY_BYTES) {
+    return jsonError(c, 413, "payload_too_large", `body over ${MAX_ADMIN_BODY_BYTES} bytes`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return jsonError(c, 400, "invalid_json", "body is not valid JSON");
+  }
+  const change = TradingStateChangeSchema.safeParse(json);
+  if (!change.success) {
+    return jsonError(
+      c,
+      400,
+      ERROR_CODES.invalidTradingState,
+      "expected { state: ACTIVE|REDUCING|HALTED, reason: 1-200 characters, actor? }",
+      change.error.issues,
+    );
+  }
+  const result = await changeTradingState(gov, change.data);
+  // Its alert goes out after the answer; the cron delivers it otherwise.
+  if (result.changed) afterResponse(c, deliverAlerts(gov));
+  return c.json({ ...result.record, changed: result.changed, previous: result.previous }, 200);
+});
+
 let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
 
 /** The OpenAPI document, generated once per isolate from the route definitions. */
@@ -171,7 +244,10 @@ function openApi() {
     },
     tags: [
       { name: "plans", description: "The Apply Layer's webhook and plan records." },
-      { name: "operators", description: "Status, dashboard and health." },
+      {
+        name: "operators",
+        description: "Status, dashboard, health, and the trading state (the kill switch).",
+      },
       { name: "docs", description: "This documentation." },
     ],
   });
@@ -191,6 +267,14 @@ app.openapi(docsRoute, (c) =>
 app.openAPIRegistry.register("Plan", PlanBodySchema);
 // Every error code in one schema (the routes narrow it to the codes they answer with).
 app.openAPIRegistry.register("Error", ErrorSchema);
+app.openAPIRegistry.register("TradingStateChange", TradingStateChangeBodySchema);
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.adminToken, {
+  type: "http",
+  scheme: "bearer",
+  description:
+    "The admin token (GOV_ADMIN_TOKEN) as `Authorization: Bearer <token>`; no admin token " +
+    "configured: admin routes answer 503.",
+});
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readToken, {
   type: "http",
   scheme: "bearer",

@@ -1,3 +1,4 @@
+import { ERROR_CODES, type ErrorCode } from "./errors.ts";
 import { webhookSignature } from "../client/signature.ts";
 
 const encoder = new TextEncoder();
@@ -58,4 +59,42 @@ export function constantTimeEqual(a: string, b: string): boolean {
 export function bearerMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer (.+)$/.exec(header ?? "");
   return match !== null && constantTimeEqual(match[1]!, token);
+}
+
+export type AdminCheck =
+  { ok: true } | { ok: false; status: 401 | 403 | 503; code: ErrorCode; message: string };
+
+/**
+ * The admin routes' bearer check: never open by default. No admin token
+ * configured: 503 for everyone. The read token: 403 (known, not allowed).
+ * None or another: 401.
+ */
+export function checkAdminToken(
+  header: string | undefined,
+  tokens: { admin: string | undefined; read: string },
+): AdminCheck {
+  if (tokens.admin === undefined) {
+    return {
+      ok: false,
+      status: 503,
+      code: ERROR_CODES.adminNotConfigured,
+      message:
+        "no admin token is configured: set GOV_ADMIN_TOKEN (`wrangler secret put GOV_ADMIN_TOKEN`)",
+    };
+  }
+  if (bearerMatches(header, tokens.admin)) return { ok: true };
+  if (bearerMatches(header, tokens.read)) {
+    return {
+      ok: false,
+      status: 403,
+      code: ERROR_CODES.forbidden,
+      message: "the read token cannot change the trading state: use the admin token",
+    };
+  }
+  return {
+    ok: false,
+    status: 401,
+    code: "unauthorized",
+    message: "a valid admin bearer token is required",
+  };
 }

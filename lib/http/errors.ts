@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   configInvalid: "config_invalid",
   dependencyUnavailable: "dependency_unavailable",
   internal: "internal",
+  invalidTradingState: "invalid_trading_state",
+  forbidden: "forbidden",
+  adminNotConfigured: "admin_not_configured",
   invalidBatch: "invalid_batch",
   invalidSweep: "invalid_sweep",
 } as const;

@@ -13,6 +13,8 @@ import {
   PlanIdParamsSchema,
   PlanStateSchema,
   StatusBodySchema,
+  TradingStateBodySchema,
+  TradingStateChangeResultSchema,
 } from "./schemas.ts";
 
 /** Webhook bodies over this many bytes are refused with 413. */
@@ -57,6 +59,7 @@ export const SECURITY = {
   readTokenQuery: "readTokenQuery",
   webhookTimestamp: "webhookTimestamp",
   webhookSignature: "webhookSignature",
+  adminToken: "adminToken",
 } as const;
 
 export const postPlanRoute = createRoute({
@@ -216,4 +219,64 @@ export const docsRoute = createRoute({
   tags: ["docs"],
   summary: "API documentation (HTML)",
   responses: { 200: html("Routes and schemas of the OpenAPI document."), 500: internal },
+});
+
+// ---------------------------------------------------------------------------
+// Operators' controls (docs/contract.md §9): the trading state.
+
+/** Bodies of `PUT /v1/trading-state` over this many bytes are refused with 413. */
+export const MAX_ADMIN_BODY_BYTES = 4 * 1024;
+
+export const getTradingStateRoute = createRoute({
+  method: "get",
+  path: "/v1/trading-state",
+  tags: ["operators"],
+  summary: "The trading state: ACTIVE, REDUCING or HALTED",
+  description:
+    "ACTIVE: as usual. REDUCING: entries BLOCK `active_slots_reducing`, no new rotation. " +
+    "HALTED: entries BLOCK `active_slots_halted`, no new rotation, a waiting rotation's close " +
+    "still confirms but its entry is not granted. Closes pass in every state. The read token " +
+    "or the admin token.",
+  security: [{ [SECURITY.readToken]: [] }, { [SECURITY.adminToken]: [] }],
+  responses: {
+    200: json(TradingStateBodySchema, "The state in force (no record: ACTIVE)."),
+    401: unauthorized,
+    503: unavailable,
+  },
+});
+
+export const putTradingStateRoute = createRoute({
+  method: "put",
+  path: "/v1/trading-state",
+  tags: ["operators"],
+  summary: "Set the trading state (kill switch, reduce-only, resume)",
+  description:
+    "Needs the admin token (GOV_ADMIN_TOKEN). Emits `TRADING_STATE_CHANGED` (from, to, reason, " +
+    "actor) and an alert; setting the state in force changes nothing (`changed: false`). Only " +
+    "this route resumes from a halt of the drawdown breaker.",
+  security: [{ [SECURITY.adminToken]: [] }],
+  request: {
+    body: {
+      required: true,
+      description: `JSON, at most ${MAX_ADMIN_BODY_BYTES} bytes.`,
+      // Parsed by the handler after the token check (a reference keeps OpenAPIHono from validating first).
+      content: {
+        "application/json": { schema: { $ref: "#/components/schemas/TradingStateChange" } },
+      },
+    },
+  },
+  responses: {
+    200: json(TradingStateChangeResultSchema, "The state now in force."),
+    400: errors("Not JSON, or not a change.", CODE.invalidJson, CODE.invalidTradingState),
+    401: errors("No admin token, or a wrong one.", CODE.unauthorized),
+    403: errors("The read token: it cannot change the trading state.", CODE.forbidden),
+    413: errors(`Body over ${MAX_ADMIN_BODY_BYTES} bytes.`, CODE.payloadTooLarge),
+    503: errors(
+      "No admin token configured, or Redis / the config is unusable: nothing changes.",
+      CODE.adminNotConfigured,
+      CODE.configInvalid,
+      CODE.dependencyUnavailable,
+    ),
+    500: internal,
+  },
 });

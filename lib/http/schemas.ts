@@ -8,6 +8,11 @@ import { DecisionBodySchema } from "../plans/decision.ts";
 import { PlanSchema } from "../plans/schema.ts";
 import { StatusSchema } from "../status/schema.ts";
 import { ERROR_CODES, type ErrorCode } from "./errors.ts";
+import {
+  TRADING_STATES,
+  TradingStateChangeSchema,
+  TradingStateSchema,
+} from "../operators/trading-state.ts";
 
 /**
  * Name a schema from lib/ as an OpenAPI component. Its own `.openapi()` may be
@@ -124,3 +129,28 @@ export const DashboardQuerySchema = z.object({
       description: "The read token, for a browser (the Authorization header works too).",
     }),
 });
+
+export const TradingStateBodySchema = component(TradingStateSchema, "TradingState", {
+  description: "The trading state in force, with who set it, why and when.",
+  example: { state: "HALTED", reason: "exchange incident", actor: "alice", at: 1767225600000 },
+});
+
+export const TradingStateChangeBodySchema = component(
+  TradingStateChangeSchema,
+  "TradingStateChange",
+  {
+    description: "A change of the trading state; `reason` is required (1-200 characters).",
+    example: { state: "HALTED", reason: "exchange incident, stop entries", actor: "alice" },
+  },
+);
+
+export const TradingStateChangeResultSchema = z
+  .object({
+    state: z.enum(TRADING_STATES),
+    reason: z.string().optional(),
+    actor: z.string().optional(),
+    at: z.number().optional(),
+    changed: z.boolean().describe("false: the state was already in force (its record is kept)."),
+    previous: z.enum(TRADING_STATES),
+  })
+  .openapi("TradingStateChangeResult");

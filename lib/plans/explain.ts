@@ -218,14 +218,22 @@ const EXPLAINERS: Record<string, Explainer> = {
     next: "wait until that rotation ends, then send the plan again (it is not final)",
   }),
 
-  // -- Trading states (SPEC §10) ---------------------------------------------------
-  active_slots_reducing: () => ({
-    why: "the trading state is REDUCING: entries are refused, closes pass",
-    next: "wait for an operator to set the trading state back to ACTIVE (PUT /v1/trading-state)",
+  // -- Trading states (docs/contract.md §9) ------------------------------------
+  [REASONS.reducing]: (body) => ({
+    why:
+      "the trading state is REDUCING: no entry that adds risk, closes pass" +
+      (detail(body, "rotation_complete") === true
+        ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
+        : ""),
+    next: "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final",
   }),
-  active_slots_halted: () => ({
-    why: "the trading state is HALTED: entries are refused, closes pass",
-    next: "wait for an operator to set the trading state back to ACTIVE (PUT /v1/trading-state)",
+  [REASONS.halted]: (body) => ({
+    why:
+      "the trading state is HALTED (an operator's kill switch, or the drawdown breaker): no entry, closes pass" +
+      (detail(body, "rotation_complete") === true
+        ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
+        : ""),
+    next: "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final",
   }),
 };
 

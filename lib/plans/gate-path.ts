@@ -126,9 +126,12 @@ export function gatePath(body: DecisionBody, view: GateView = {}): GateStep[] {
   if (
     body.decision === "IGNORED" ||
     reason === REASONS.closeAllowed ||
-    reason === REASONS.disabled
+    reason === REASONS.disabled ||
+    reason === REASONS.reducing ||
+    reason === REASONS.halted
   ) {
-    return []; // not evaluated, or the controller was skipped: no gate ran
+    // Not evaluated, the controller was skipped, or the trading state refused it first: no gate ran.
+    return [];
   }
   // A single too-correlated position is judged in the slot step (a rotation
   // closing exactly it may let the plan in): margin was checked before it.

@@ -30,6 +30,8 @@ import { READ_STATE } from "./lua/read-state.ts";
 import { RECORD_DECISION } from "./lua/record-decision.ts";
 import { STATUS_VIEW } from "./lua/status-view.ts";
 import { READ_LOCKS, SWEEP_CATCH_UP, SWEEP_LOCKS } from "./lua/sweep-locks.ts";
+import { READ_TRADING_STATE, SET_TRADING_STATE } from "../operators/lua/set-trading-state.ts";
+import { CLAIM_ALERTS, SETTLE_ALERTS } from "../operators/lua/alert-outbox.ts";
 
 export const SCRIPTS = {
   readState: { name: "read_state", source: READ_STATE },
@@ -39,6 +41,11 @@ export const SCRIPTS = {
   readLocks: { name: "read_locks", source: READ_LOCKS },
   statusView: { name: "status_view", source: STATUS_VIEW },
   sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },
+  // Operators' controls (lib/operators/lua).
+  setTradingState: { name: "set_trading_state", source: SET_TRADING_STATE },
+  readTradingState: { name: "read_trading_state", source: READ_TRADING_STATE },
+  claimAlerts: { name: "claim_alerts", source: CLAIM_ALERTS },
+  settleAlerts: { name: "settle_alerts", source: SETTLE_ALERTS },
 } as const satisfies Record<string, NamedScript>;
 
 /** The fixed KEYS every script receives, in SCRIPT_KEY_NAMES order. */
@@ -70,6 +77,7 @@ export function scriptContext(
     keys: planKeyPrefixes(deps.keys),
     shadow: deps.config.mode === "shadow",
     cache_writes: writes,
+    alert_cooldown_s: deps.config.alerts.cooldownS,
     ttl: {
       permit: ttl.permit,
       block: ttl.block,

@@ -4,6 +4,7 @@
  * STATUS_VIEW script (holders and lock states by the deciding scripts' own
  * rules), and the market caches of the symbols shown. ./view.ts shapes it.
  */
+import { readTradingState } from "../operators/trading-state.ts";
 import { z } from "zod";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 import { sharedBinanceClient, type SharedBinanceState } from "../binance/shared.ts";
@@ -127,10 +128,13 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     unknown,
   ];
 
-  const positions = await readPositions(gov, {
-    backoffUntilMs: Number(backoffUntil) || 0,
-    timeOffsetMs: Number(timeOffset) || 0,
-  });
+  const [positions, tradingState] = await Promise.all([
+    readPositions(gov, {
+      backoffUntilMs: Number(backoffUntil) || 0,
+      timeOffsetMs: Number(timeOffset) || 0,
+    }),
+    readTradingState(gov),
+  ]);
   const openSymbols = positions.ok
     ? [...new Set(positions.rows.map((row) => row.symbol))]
     : undefined;
@@ -147,6 +151,7 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
     positions,
     markets: new Map(),
     deadLetters: toStreamEntries(deadLetters),
+    tradingState,
   };
 
   // The regimes of the symbols that matter.

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { DeadLettersViewSchema } from "../queue/dead-letters.ts";
 import { REGIMES } from "../regime/classify.ts";
+import { TradingStateSchema } from "../operators/trading-state.ts";
 
 /** What holds a slot (STATUS_VIEW, lib/rotation/lua/status-view.ts, says which). */
 export const HOLDER_KINDS = ["position", "reservation", "rotation"] as const;
@@ -143,6 +144,9 @@ export const StatusSchema = z.object({
   at: z.number().describe("unix ms, the governor's clock when the view was built"),
   mode: z.enum(["enforce", "shadow"]),
   enabled: z.boolean(),
+  trading_state: TradingStateSchema.describe(
+    "ACTIVE, REDUCING or HALTED, with who set it, why and when (GET /v1/trading-state).",
+  ),
   universe: z
     .array(z.string())
     .nullable()

@@ -5,6 +5,7 @@
  * STATUS_VIEW (lib/rotation/lua/status-view.ts) reports them by the deciding
  * scripts' own rules, and this file only shapes them.
  */
+import type { TradingState } from "../operators/trading-state.ts";
 import { z } from "zod";
 import type { OpenPosition } from "../binance/positions.ts";
 import type { Config } from "../config.ts";
@@ -75,6 +76,8 @@ export interface StatusInputs {
   markets: ReadonlyMap<string, MarketCache>;
   /** newest first */
   deadLetters?: StreamEntry[];
+  /** @default { state: "ACTIVE" } */
+  tradingState?: TradingState;
 }
 
 export type StatusSettings = Pick<
@@ -257,6 +260,7 @@ export function buildStatus(inputs: StatusInputs, settings: StatusSettings, nowM
     at: nowMs,
     mode: settings.mode,
     enabled: settings.enabled,
+    trading_state: inputs.tradingState ?? { state: "ACTIVE" },
     universe: inputs.universe === null ? null : [...(parseUniverse(inputs.universe) ?? [])],
     regime,
     regimes,

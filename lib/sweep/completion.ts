@@ -8,6 +8,7 @@ import { PlanSchema, type Plan } from "../plans/schema.ts";
 import { completionVerdict, type CompletionVerdict, type Fetched } from "../evaluate/gates.ts";
 import { marketFetcher, marketsOf, settled } from "../evaluate/markets.ts";
 import type { CacheWrite } from "../rotation/scripts.ts";
+import { balanceObservation, type Observations } from "../operators/observe.ts";
 
 /** What a lock keeps of its plan (older locks kept only the symbol and score). */
 const LockSchema = z.object({
@@ -41,6 +42,8 @@ export interface CompletionGates {
   writes: CacheWrite[];
   /** Redis requests made. */
   redisRequests: number;
+  /** The margin balance read, for the drawdown breaker (the sweep's script records it). */
+  observed: Observations;
 }
 
 /**
@@ -73,6 +76,7 @@ export async function completionGates(gov: GovernorContext): Promise<CompletionG
     openSymbols,
     writes,
     redisRequests: 2,
+    observed: balanceObservation(config, account.ok ? account.value : undefined),
     async verdicts(plans) {
       if (!account.ok || !openSymbols) return plans.map(() => null);
       const wanted = [...new Set([...plans.map((p) => p.symbol), ...openSymbols])].filter(

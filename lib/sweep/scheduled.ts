@@ -7,6 +7,9 @@
  */
 import { z } from "zod";
 import { governorContext, type GovernorContext } from "../context.ts";
+import { ConfigError } from "../errors.ts";
+import { alertConfigInvalid } from "../alerts/config-alert.ts";
+import { deliverAlerts } from "../alerts/deliver.ts";
 import { callPlaced, INTERNAL_ROUTES } from "../placement/forward.ts";
 import { sweepLocks, type SweepReport } from "./sweep.ts";
 
@@ -39,11 +42,19 @@ export async function runScheduledSweep(
     console.log(JSON.stringify({ msg: "governor.sweep.duplicate", scheduled_time: scheduledTime }));
     return { duplicate: true, scheduled_time: scheduledTime };
   }
+  const now = () => scheduledTime;
   try {
-    return { duplicate: false, report: await sweepLocks({ ...gov, now: () => scheduledTime }) };
+    return { duplicate: false, report: await sweepLocks({ ...gov, now }) };
   } catch (error) {
     await gov.redis.del(guard).catch(() => {});
     throw error;
+  } finally {
+    // The alerts due, the sweep's own ROTATION_TIMEOUTs among them.
+    await deliverAlerts({ ...gov, now }).catch((error: unknown) => {
+      console.error(
+        JSON.stringify({ msg: "governor.alerts.error", error: (error as Error)?.name ?? "error" }),
+      );
+    });
   }
 }
 
@@ -56,7 +67,15 @@ export async function forwardScheduledSweep(
   controller: Pick<ScheduledController, "scheduledTime" | "cron">,
   env: object,
 ): Promise<unknown> {
-  const gov = governorContext(env);
+  let gov;
+  try {
+    gov = governorContext(env);
+  } catch (error) {
+    // An invalid configuration is alerted (once per incident) before the error propagates.
+    if (error instanceof ConfigError)
+      await alertConfigInvalid(env, error, controller.scheduledTime);
+    throw error;
+  }
   const answer = await callPlaced(env, gov, INTERNAL_ROUTES.sweep, {
     scheduled_time: controller.scheduledTime,
     cron: controller.cron,

@@ -126,6 +126,7 @@ export async function sweepLocks(
           verdicts,
           open_symbols: gates.openSymbols,
           caught_up: catchUp.caught_up,
+          ...gates.observed,
         },
         gates.writes.splice(0),
       ),

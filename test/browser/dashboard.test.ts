@@ -39,6 +39,7 @@ interface StackFile {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  admin_token: string;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "gov-browser-test-"));
@@ -348,6 +349,63 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
       .poll(() => page.locator("#events").textContent(), { timeout: 30_000, interval: 500 })
       .toContain("plan-refresh-1");
     expect(await page.locator("#banner").isHidden()).toBe(true);
+  });
+
+  it("halts and resumes from its controls with the admin token, which never reaches a URL", async () => {
+    const requests: { url: string; method: string; authorization?: string }[] = [];
+    page.on("request", (request) => {
+      requests.push({
+        url: request.url(),
+        method: request.method(),
+        authorization: request.headers().authorization,
+      });
+    });
+    const act = async (token: string, reason: string, button: string) => {
+      await page.locator("#admin-token").fill(token);
+      await page.locator("#state-reason").fill(reason);
+      await page.locator(`#state-form button.${button}`).click();
+      await expect
+        .poll(() => page.locator("#state-result").textContent())
+        .not.toMatch(/^(Setting .*)?$/);
+      return (await page.locator("#state-result").textContent()) ?? "";
+    };
+    await page.locator("#state-controls summary").click();
+
+    const seen = pageErrors.length;
+    expect(await act(stack.read_token, "not allowed", "halt")).toBe(
+      "Not changed: the read token cannot change the trading state: use the admin token (403)",
+    );
+    // Chromium reports the refused request as a console error: expected here, and only that.
+    const added = pageErrors.splice(seen);
+    expect(added.every((e) => e.includes("status of 403"))).toBe(true);
+    expect(await act(stack.admin_token, "browser test", "halt")).toBe(
+      "Trading state is now HALTED.",
+    );
+    const banner = page.getByTestId("trading-state");
+    await expect
+      .poll(() => banner.textContent(), { timeout: 10_000 })
+      .toMatch(/^HALTED by dashboard · since .* ago\): browser test\. every entry is refused/);
+    expect(await page.locator("#admin-token").inputValue()).toBe(""); // forgotten after use
+    await page.screenshot({ path: join(ROOT, "test-results", "dashboard-halted.png") });
+    expect(await postPlan({ plan_id: "plan-halted-1", symbol: "DOGEUSDT" })).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_halted",
+    });
+
+    expect(await act(stack.admin_token, "browser test done", "resume")).toBe(
+      "Trading state is now ACTIVE.",
+    );
+    await expect.poll(() => banner.count(), { timeout: 10_000 }).toBe(0);
+
+    const puts = requests.filter((r) => r.method === "PUT");
+    expect(puts.map((r) => new URL(r.url).pathname)).toEqual([
+      "/v1/trading-state",
+      "/v1/trading-state",
+      "/v1/trading-state",
+    ]);
+    expect(puts[1]!.authorization).toBe(`Bearer ${stack.admin_token}`);
+    for (const r of requests) expect(r.url).not.toContain(stack.admin_token);
+    expect(page.url()).not.toContain(stack.admin_token);
   });
 
   it("ran its script without errors", () => {

@@ -201,7 +201,7 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     const governor = `http://127.0.0.1:${govPort}`;
     const stack = JSON.parse(readFileSync(stackFile, "utf8")) as Record<string, unknown>;
     expect(Object.keys(stack).sort()).toEqual(
-      ["exchange", "governor", "read_token", "redis_rest", "webhook_secret"].sort(),
+      ["admin_token", "exchange", "governor", "read_token", "redis_rest", "webhook_secret"].sort(),
     );
     expect(stack).toEqual({
       governor,
@@ -213,12 +213,14 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
       },
       webhook_secret: expect.any(String),
       read_token: expect.any(String),
+      admin_token: expect.any(String),
     });
     const s = stack as {
       redis_rest: { token: string };
       exchange: { api_key: string; api_secret: string };
       webhook_secret: string;
       read_token: string;
+      admin_token: string;
     };
     for (const value of [
       s.redis_rest.token,
@@ -226,6 +228,7 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
       s.exchange.api_secret,
       s.webhook_secret,
       s.read_token,
+      s.admin_token,
     ]) {
       expect(value.length).toBeGreaterThanOrEqual(16);
       expect(readyLine).toContain(value);
@@ -312,6 +315,37 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
     const scheduled = await fetch(`${governor}/__scheduled?cron=*+*+*+*+*`);
     await scheduled.arrayBuffer();
     expect(scheduled.status).not.toBe(404);
+
+    // The admin token changes the trading state (the read token cannot), and with no
+    // GOV_ALERT_WEBHOOK_URL of one's own, the alert is printed in this terminal.
+    expect(readyLine).toContain("alerts=printed here");
+    const halt = (token: string) =>
+      fetch(`${governor}/v1/trading-state`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ state: "HALTED", reason: "stack test" }),
+      });
+    expect((await halt(s.read_token)).status).toBe(403);
+    const halted = await halt(s.admin_token);
+    expect(halted.status).toBe(200);
+    expect(await halted.json()).toMatchObject({ state: "HALTED", changed: true });
+    const printed = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no alert printed within 10 s")), 10_000);
+      const poll = setInterval(() => {
+        const line = stdoutLines.find((l) => l.startsWith("alert | "));
+        if (line) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve(line);
+        }
+      }, 50);
+    });
+    expect(printed).toBe(
+      "alert | [governor] CRITICAL trading_state_changed: trading state ACTIVE -> HALTED by operator: stack test",
+    );
+    for (const value of [s.admin_token, s.read_token, s.webhook_secret]) {
+      expect(stdoutLines.filter((l) => l.startsWith("alert | ")).join("\n")).not.toContain(value);
+    }
 
     // What it started: redis-server, wrangler (+ its CLI child), workerd.
     spawned = descendants(proc.pid!);

@@ -15,6 +15,7 @@ function emptyStatus(overrides: Partial<Status> = {}): Status {
     at: NOW,
     mode: "enforce",
     enabled: true,
+    trading_state: { state: "ACTIVE" },
     universe: null,
     regime: null,
     regimes: [],

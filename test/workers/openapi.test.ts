@@ -14,6 +14,8 @@ const ROUTES: [method: string, path: string][] = [
   ["get", "/v1/plans/{plan_id}"],
   ["get", "/v1/status"],
   ["get", "/v1/health"],
+  ["get", "/v1/trading-state"],
+  ["put", "/v1/trading-state"],
   ["get", "/"],
   ["get", "/openapi.json"],
   ["get", "/docs"],
@@ -70,6 +72,7 @@ describe("GET /openapi.json", () => {
     );
     expect(schemas.Error.properties.error.required).toEqual(["code", "message"]);
     expect(Object.keys(securitySchemes).sort()).toEqual([
+      "adminToken",
       "readToken",
       "readTokenQuery",
       "webhookSignature",
@@ -77,9 +80,29 @@ describe("GET /openapi.json", () => {
     ]);
   });
 
+  it("documents the trading state routes: the admin token to change it, a reason required", async () => {
+    const doc = await openApi();
+    const put = doc.paths["/v1/trading-state"].put;
+    expect(put.security).toEqual([{ adminToken: [] }]);
+    expect(Object.keys(put.responses).sort()).toEqual(["200", "400", "401", "403", "413", "503"]);
+    const change = doc.components.schemas.TradingStateChange;
+    expect(change.required).toEqual(["state", "reason"]);
+    expect(change.properties.state.enum).toEqual(["ACTIVE", "REDUCING", "HALTED"]);
+    expect(change.properties.reason).toMatchObject({ minLength: 1, maxLength: 200 });
+    expect(doc.paths["/v1/trading-state"].get.security).toEqual([
+      { readToken: [] },
+      { adminToken: [] },
+    ]);
+  });
+
   it("needs no token and holds no secret", async () => {
     const text = JSON.stringify(await openApi());
-    for (const secret of [env.GOV_READ_TOKEN!, env.GOV_WEBHOOK_SECRET!, env.BINANCE_API_SECRET!]) {
+    for (const secret of [
+      env.GOV_READ_TOKEN!,
+      env.GOV_ADMIN_TOKEN!,
+      env.GOV_WEBHOOK_SECRET!,
+      env.BINANCE_API_SECRET!,
+    ]) {
       expect(text).not.toContain(secret);
     }
   });

@@ -19,6 +19,7 @@ if replay then return replay end
 
 local h = slot_holders(ctx.open_symbols, true)
 local desired = ctx.desired
+observe_capacity(h.count, desired)
 local function answer(decision, reason, extra)
   local r = { plan_id = pid, symbol = symbol, decision = decision, reason = reason,
               regime = ctx.regime, slots = { desired = desired, holders = h.count } }
@@ -48,6 +49,9 @@ if lock then
   return decide('BLOCK', R.waitingRotationClose, { rotation = rotation_of(lock) })
 end
 
+-- The trading state (REDUCING, HALTED): no entry, no new rotation.
+local state_reason = state_block()
+if state_reason then return decide('BLOCK', state_reason) end
 local outside = universe_block(symbol)
 if outside then return decide('BLOCK', outside) end
 -- The regime tightened: no entry at all (not even on a held symbol) until

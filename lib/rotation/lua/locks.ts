@@ -259,13 +259,14 @@ local function resolve_lock(lock_pid, lock, verdict, seen)
   local age = now_s - lock.created_at
   if phase == 'closed' then
     local unknown = not verdict or verdict.unknown
-    if unknown and age <= lock.ttl_s then return 'waiting', nil end
+    local by_state = state_block()   -- REDUCING or HALTED: the entry is not granted, whatever the gates say
+    if unknown and age <= lock.ttl_s and not by_state then return 'waiting', nil end
     end_lock(lock_pid, lock)
     -- The victim is closed for good: its entry record and any reservation (whose
     -- permit had lapsed, or it would not have been chosen) go with it.
     redis.call('HDEL', K.entries, lock.close_symbol)
     redis.call('HDEL', K.reservations, lock.close_symbol)
-    local reason, details = universe_block(lock.new_symbol), nil
+    local reason, details = by_state or universe_block(lock.new_symbol), nil
     if reason then
     elseif unknown then
       reason = (verdict and verdict.unknown) or R.positionsUnavailable
@@ -303,6 +304,7 @@ local function resolve_lock(lock_pid, lock, verdict, seen)
     local fields = with(lock_fields(lock), 'lock_age', age)
     if state then with(fields, 'close_state', state) end
     emit('ROTATION_TIMEOUT', fields)
+    alert_rotation_timeout(lock, age)
     base.decision = 'BLOCK'; base.reason = R.rotationTimeout
     base.details = { lock_age = age, ttl = lock.ttl_s, close_state = state }
     return 'timeout', (finalize(base, fp))
