@@ -19,17 +19,23 @@ export const ERROR_CODES = {
   invalidTradingState: "invalid_trading_state",
   forbidden: "forbidden",
   adminNotConfigured: "admin_not_configured",
-  invalidBatch: "invalid_batch",
-  invalidSweep: "invalid_sweep",
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
+/** Codes of the internal routes the Worker calls on itself (not in the API document). */
+export const INTERNAL_ERROR_CODES = {
+  invalidBatch: "invalid_batch",
+  invalidSweep: "invalid_sweep",
+} as const;
+
+type InternalErrorCode = (typeof INTERNAL_ERROR_CODES)[keyof typeof INTERNAL_ERROR_CODES];
+
 /** The one JSON error shape of every route (SPEC §7). */
-export function jsonError<S extends ContentfulStatusCode>(
+export function jsonError<S extends ContentfulStatusCode, C extends ErrorCode | InternalErrorCode>(
   c: Context,
   status: S,
-  code: ErrorCode,
+  code: C,
   message: string,
   issues?: readonly unknown[],
 ) {

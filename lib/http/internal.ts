@@ -12,7 +12,7 @@ import { evaluateQueuedPlans } from "../queue/evaluate-batch.ts";
 import { ForwardedBatchSchema, type BatchOutcome } from "../queue/wire.ts";
 import { runScheduledSweep, SweepRequestSchema } from "../sweep/scheduled.ts";
 import { verifyWebhookSignature } from "./auth.ts";
-import { jsonError } from "./errors.ts";
+import { INTERNAL_ERROR_CODES, jsonError } from "./errors.ts";
 
 type InternalEnv = { Variables: { gov: GovernorContext; body: unknown } };
 
@@ -42,7 +42,13 @@ internalRoutes.use("*", async (c: Context<InternalEnv>, next) => {
 internalRoutes.post("/queue", async (c) => {
   const batch = ForwardedBatchSchema.safeParse(c.var.body);
   if (!batch.success) {
-    return jsonError(c, 400, "invalid_batch", "not a forwarded batch", batch.error.issues);
+    return jsonError(
+      c,
+      400,
+      INTERNAL_ERROR_CODES.invalidBatch,
+      "not a forwarded batch",
+      batch.error.issues,
+    );
   }
   const answer: BatchOutcome = {
     outcomes: await evaluateQueuedPlans(batch.data.messages, c.var.gov),
@@ -54,7 +60,13 @@ internalRoutes.post("/queue", async (c) => {
 internalRoutes.post("/sweep", async (c) => {
   const request = SweepRequestSchema.safeParse(c.var.body);
   if (!request.success) {
-    return jsonError(c, 400, "invalid_sweep", "not a sweep request", request.error.issues);
+    return jsonError(
+      c,
+      400,
+      INTERNAL_ERROR_CODES.invalidSweep,
+      "not a sweep request",
+      request.error.issues,
+    );
   }
   const result = await runScheduledSweep(request.data.scheduled_time, c.var.gov);
   return c.json({ ...result, placement: placementOf(c.req.raw) }, 200);

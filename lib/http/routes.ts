@@ -241,6 +241,7 @@ export const getTradingStateRoute = createRoute({
   responses: {
     200: json(TradingStateBodySchema, "The state in force (no record: ACTIVE)."),
     401: unauthorized,
+    500: internal,
     503: unavailable,
   },
 });

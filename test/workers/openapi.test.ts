@@ -84,7 +84,15 @@ describe("GET /openapi.json", () => {
     const doc = await openApi();
     const put = doc.paths["/v1/trading-state"].put;
     expect(put.security).toEqual([{ adminToken: [] }]);
-    expect(Object.keys(put.responses).sort()).toEqual(["200", "400", "401", "403", "413", "503"]);
+    expect(Object.keys(put.responses).sort()).toEqual([
+      "200",
+      "400",
+      "401",
+      "403",
+      "413",
+      "500",
+      "503",
+    ]);
     const change = doc.components.schemas.TradingStateChange;
     expect(change.required).toEqual(["state", "reason"]);
     expect(change.properties.state.enum).toEqual(["ACTIVE", "REDUCING", "HALTED"]);
