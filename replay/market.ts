@@ -38,7 +38,7 @@ export class Market {
   readonly symbols: readonly string[];
   private readonly series: ReadonlyMap<string, KlineSeries>;
   private readonly aggregated = new Map<string, KlineSeries>();
-  private readonly rowCache = new Map<KlineSeries, string[]>();
+  private readonly rowText = new Map<KlineSeries, { text: string; offsets: number[] }>();
 
   constructor(set: KlineSet) {
     this.interval = set.interval;
@@ -87,20 +87,30 @@ export class Market {
     const s = this.seriesFor(symbol, interval);
     const length = intervalMs(interval as KlineInterval);
     const last = upperBound(s.openTime, at) - 1;
+    if (last < 0) return "[]";
     const first = Math.max(0, last - limit + 1);
-    const rows: string[] = [];
-    const cache = this.rowCacheOf(s);
-    for (let i = first; i <= last; i++) {
-      const forming = s.openTime[i]! + length > at;
-      rows.push(forming ? formingRow(s, i, length) : (cache[i] ??= closedRow(s, i, length)));
+    const forming = s.openTime[last]! + length > at;
+    const closedEnd = forming ? last : last + 1;
+    const parts: string[] = [];
+    if (closedEnd > first) {
+      const { text, offsets } = this.closedRows(s, length);
+      parts.push(text.slice(offsets[first], offsets[closedEnd]! - 1));
     }
-    return `[${rows.join(",")}]`;
+    if (forming) parts.push(formingRow(s, last, length));
+    return `[${parts.join(",")}]`;
   }
 
-  private rowCacheOf(s: KlineSeries): string[] {
-    let cache = this.rowCache.get(s);
-    if (!cache) this.rowCache.set(s, (cache = []));
-    return cache;
+  /** Every row of a series as one string and where each starts: a request is one slice. */
+  private closedRows(s: KlineSeries, length: number): { text: string; offsets: number[] } {
+    let rows = this.rowText.get(s);
+    if (!rows) {
+      const texts = s.openTime.map((_, i) => closedRow(s, i, length));
+      const offsets = [0];
+      for (const text of texts) offsets.push(offsets.at(-1)! + text.length + 1);
+      rows = { text: texts.join(","), offsets };
+      this.rowText.set(s, rows);
+    }
+    return rows;
   }
 
   private seriesFor(symbol: string, interval: string): KlineSeries {
