@@ -2,16 +2,17 @@
  * Replays end to end: the governor's own evaluation and sweep on a private
  * redis-server behind the REST bridge, over generated klines and plans.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { noGate } from "../../replay/baselines.ts";
 import { readKlineDir } from "../../replay/csv.ts";
 import type { Gate } from "../../replay/gate.ts";
 import { writeDataset } from "../../replay/generate.ts";
 import { Market } from "../../replay/market.ts";
 import { parsePlanLog, readPlanFile } from "../../replay/plans.ts";
-import { replay, type ReplayOptions } from "../../replay/replay.ts";
+import { replay, ReplayInputError, type ReplayOptions } from "../../replay/replay.ts";
 import type { Report } from "../../replay/report.ts";
 import { runReplay } from "../../replay/run.ts";
 
@@ -155,6 +156,20 @@ describe("replay end to end", () => {
     expect(grid.runs[0]!.decisions).not.toEqual(grid.runs[1]!.decisions);
   });
 
+  it("blocks plans on symbols left out of --universe, while the baselines still trade them", async () => {
+    const narrow = await replay(
+      options("universe", { universe: ["BTCUSDT", "ETHUSDT", "SOLUSDT"] }),
+    );
+    const outside = readPlanFile(data.plans).plans.filter(
+      (p) => !["BTCUSDT", "ETHUSDT", "SOLUSDT"].includes(p.symbol),
+    );
+    const entriesOutside = outside.filter((p) => p.action === "OPEN").length;
+    expect(narrow.inputs.universe).toEqual(["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
+    expect(narrow.runs[0]!.decisions.by_reason.active_slots_not_in_universe).toBe(entriesOutside);
+    expect(narrow.runs[0]!.slots.max_holders).toBeLessThanOrEqual(3);
+    expect(narrow.runs[1]!.slots.max_holders).toBe(6);
+  });
+
   it("times every rotation out when the close takes longer than GOV_ROTATION_LOCK_TTL", async () => {
     const slow = await replay(
       options("slow", {
@@ -168,6 +183,48 @@ describe("replay end to end", () => {
     expect(rotations.timed_out).toBe(rotations.started);
     expect(rotations.completed).toBe(0);
     expect(decisions.by_reason.active_slots_rotation_timeout).toBe(rotations.started);
+  });
+});
+
+describe("replay starting book", () => {
+  it("puts --positions on the book before the first plan, as the exchange shows them", async () => {
+    const market = new Market(readKlineDir(data.klines));
+    const plans = readPlanFile(data.plans).plans;
+    const seen: string[][] = [];
+    await runReplay(
+      {
+        market,
+        plans: plans.slice(0, 1),
+        start: Math.floor(plans[0]!.ts / market.step) * market.step,
+        end: market.span().to,
+        balance: 10_000,
+        notional: 1000,
+        leverage: 5,
+        applyDelayMs: 5000,
+        positions: [
+          { symbol: "BTCUSDT", positionAmt: 0.05, entryPrice: 42000 },
+          { symbol: "SOLUSDT", positionAmt: -10, leverage: 3 },
+        ],
+      },
+      async (book) => ({
+        ...noGate(4),
+        async evaluate(plan) {
+          seen.push([...book.positions.values()].map((p) => `${p.symbol}:${p.amt}:${p.leverage}`));
+          return noGate(4).evaluate(plan, 0);
+        },
+      }),
+    );
+    expect(seen).toEqual([["BTCUSDT:0.05:5", "SOLUSDT:-10:3"]]);
+  });
+
+  it("refuses a --positions file that is not a list of positions, naming the field", async () => {
+    const file = join(dir, "positions.json");
+    writeFileSync(file, JSON.stringify([{ symbol: "BTCUSDT", positionAmt: "lots" }]));
+    await expect(replay(options("never", { positions: file }))).rejects.toThrow(
+      new ReplayInputError(
+        `--positions ${file}: 0.positionAmt: Invalid input: expected number, received string`,
+      ),
+    );
   });
 });
 
