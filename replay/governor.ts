@@ -45,6 +45,21 @@ export function governorConfig(
   });
 }
 
+/**
+ * Run a governor step again when Redis failed it (a request timed out on a
+ * starved machine, a script ran past its deadline): each step is atomic and
+ * idempotent, so a retry decides what the first attempt would have.
+ */
+async function retried<T>(step: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+    }
+  }
+}
+
 export interface GovernorGateOptions {
   name: string;
   params: Record<string, ParamValue>;
@@ -97,8 +112,10 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
     gated: config.enabled && config.mode === "enforce",
     async evaluate(plan: ReplayPlan, at: number) {
       await expireMarketCaches(at);
-      const { body } = await evaluatePlan(plan, gov);
-      if (body.decision === "IGNORED" || body.replayed) return { ...observer.last };
+      // A retried evaluation whose first attempt did decide answers that decision
+      // again (replayed): it is still this plan's decision.
+      const { body } = await retried(() => evaluatePlan(plan, gov));
+      if (body.decision === "IGNORED") return { ...observer.last };
       const own: GateDecision = {
         plan_id: body.plan_id,
         symbol: plan.symbol,
@@ -116,7 +133,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
     },
     async sweep(at: number) {
       await expireMarketCaches(at);
-      await sweepLocks(gov);
+      await retried(() => sweepLocks(gov));
       return observer.read(undefined, at);
     },
     async confirm(order: CloseOrder, executed: boolean, at: number) {
