@@ -33,6 +33,8 @@ export interface GateStep {
   decisions: GateDecision[];
   rotations: RotationEvent[];
   closeOrders: CloseOrder[];
+  /** close plan ids the governor withdrew (a timed-out rotation's cancellation) */
+  cancelledOrders: string[];
   /** symbols with a live slot reservation (every entry ALLOW makes one) */
   reserved: string[];
   /** symbols claimed by an in-flight rotation (being closed) */
@@ -60,5 +62,13 @@ export interface Gate {
 }
 
 export function emptyStep(): GateStep {
-  return { decisions: [], rotations: [], closeOrders: [], reserved: [], claimed: [], locksLive: 0 };
+  return {
+    decisions: [],
+    rotations: [],
+    closeOrders: [],
+    cancelledOrders: [],
+    reserved: [],
+    claimed: [],
+    locksLive: 0,
+  };
 }

@@ -100,7 +100,12 @@ export class GovernorObserver {
     for (const [id, flat] of StreamSchema.parse(reply(results, 1))) {
       this.plansCursor = id;
       const f = fields(flat);
-      if (f.rotation_trigger === "true" && f.plan_id && f.symbol) {
+      if (/CANCEL/i.test(f.action ?? "")) {
+        // A withdrawn close plan (SPEC §10: a timed-out rotation's close is cancelled
+        // by an apply.plan entry naming it).
+        const named = f.close_plan_id ?? f.cancels ?? f.plan_id;
+        if (named) step.cancelledOrders.push(named);
+      } else if (f.rotation_trigger === "true" && f.plan_id && f.symbol) {
         step.closeOrders.push({ plan_id: f.plan_id, symbol: f.symbol });
       }
     }
@@ -111,7 +116,7 @@ export class GovernorObserver {
     step.claimed = [...new Set(Object.values(HashSchema.parse(reply(results, 3))))].sort();
     step.reserved.sort();
     if (sweepGrants.length > 0) await this.addDesired(sweepGrants);
-    this.last = { ...step, decisions: [], rotations: [], closeOrders: [] };
+    this.last = { ...step, decisions: [], rotations: [], closeOrders: [], cancelledOrders: [] };
     return step;
   }
 

@@ -96,6 +96,10 @@ export async function runReplay(
       }
     }
     for (const rotation of step.rotations) rotations[rotation.kind] += 1;
+    for (const cancelled of step.cancelledOrders) {
+      const i = closes.findIndex((c) => c.order.plan_id === cancelled);
+      if (i >= 0) closes.splice(i, 1);
+    }
     for (const order of step.closeOrders) {
       const due = at + setup.applyDelayMs;
       let i = closes.length;

@@ -248,6 +248,7 @@ describe("replay invariants", () => {
           closeOrders: [],
           reserved: [],
           claimed: [],
+          cancelledOrders: [],
           locksLive: 0,
         };
       },
