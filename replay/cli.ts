@@ -269,4 +269,9 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+if (import.meta.main) {
+  // Ctrl-C or a SIGTERM exits through "exit", where the private redis-server is stopped.
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => process.exit(130));
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -27,6 +27,9 @@ export interface ReplayStore {
 
 export async function startReplayStore(): Promise<ReplayStore> {
   const server = await startRedisServer();
+  // An interrupted replay leaves no redis-server behind.
+  const killServer = () => server.process.kill("SIGKILL");
+  process.once("exit", killServer);
   const token = randomBytes(24).toString("hex");
   try {
     const bridge = await startRedisRestBridge({ redisUrl: server.url, token, port: 0 });
@@ -42,10 +45,12 @@ export async function startReplayStore(): Promise<ReplayStore> {
         direct.disconnect();
         await bridge.stop();
         await server.stop();
+        process.off("exit", killServer);
       },
     };
   } catch (error) {
     await server.stop();
+    process.off("exit", killServer);
     throw error;
   }
 }
