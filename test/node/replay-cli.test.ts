@@ -9,9 +9,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startRedisRestBridge, type RedisRestBridge } from "../../dev/bridge/server.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
+import { main } from "../../replay/cli.ts";
 import { exportPlans } from "../../replay/export.ts";
 import { writeDataset } from "../../replay/generate.ts";
 
@@ -19,6 +20,24 @@ const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "replay-cli-"));
 let data: { klines: string; plans: string };
 
+/** The CLI in this process (its exit code and what it printed): for the many refusal cases. */
+async function mainIn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const printed = { stdout: "", stderr: "" };
+  const log = vi
+    .spyOn(console, "log")
+    .mockImplementation((...a) => void (printed.stdout += `${a.join(" ")}\n`));
+  const error = vi
+    .spyOn(console, "error")
+    .mockImplementation((...a) => void (printed.stderr += `${a.join(" ")}\n`));
+  try {
+    return { code: await main(args), ...printed };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+/** The CLI as a process, as `npm run replay` starts it. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
     const child = spawn(process.execPath, ["replay/cli.ts", ...args], {
@@ -81,24 +100,24 @@ describe("replay CLI", () => {
         '--universe: "eth" is not a symbol',
       ],
     ];
-    const results = await Promise.all(cases.map(([args]) => cli(args)));
-    results.forEach(({ code, stderr }, i) => {
+    for (const [args, message] of cases) {
+      const { code, stderr } = await mainIn(args);
       expect(code).toBe(2);
-      expect(stderr).toContain(cases[i]![1]);
-    });
+      expect(stderr).toContain(message);
+    }
   });
 
   it("names a bad setting, a bad grid name and a bad plan line, exit 2", async () => {
     const base = ["--plans", data.plans, "--klines", data.klines, "--out", join(dir, "x")];
-    const setting = await cli([...base, "--set", "GOV_ACTIVE_SLOTS_BASE=0"]);
+    const setting = await mainIn([...base, "--set", "GOV_ACTIVE_SLOTS_BASE=0"]);
     expect(setting.code).toBe(2);
     expect(setting.stderr).toContain("--set: GOV_ACTIVE_SLOTS_BASE=0:");
-    const grid = await cli([...base, "--grid", "base=3,4 speed=2"]);
+    const grid = await mainIn([...base, "--grid", "base=3,4 speed=2"]);
     expect(grid.code).toBe(2);
     expect(grid.stderr).toContain('--grid: unknown name "speed"');
     const bad = join(dir, "bad.jsonl");
     writeFileSync(bad, `${readFileSync(data.plans, "utf8")}{"plan_id":"x","symbol":"btc"}\n`);
-    const plans = await cli(["--plans", bad, "--klines", data.klines, "--out", join(dir, "x")]);
+    const plans = await mainIn(["--plans", bad, "--klines", data.klines, "--out", join(dir, "x")]);
     expect(plans.code).toBe(2);
     expect(plans.stderr).toMatch(/--plans: .*bad\.jsonl:41: symbol: 2-20 of \[A-Z0-9\]/);
   });
@@ -212,34 +231,34 @@ describe("replay export", () => {
 
   it("writes the file from the CLI and never prints the token, even on failure", async () => {
     const out = join(dir, "cli.jsonl");
-    const ok = await cli([
-      "export",
-      "--redis-url",
-      bridge.url,
-      "--token",
-      token,
-      "--from",
-      "1970-01-01T00:00:02.000Z",
-      "--to",
-      "5000",
-      "--out",
-      out,
+    const [ok, denied] = await Promise.all([
+      cli([
+        "export",
+        "--redis-url",
+        bridge.url,
+        "--token",
+        token,
+        "--from",
+        "1970-01-01T00:00:02.000Z",
+        "--to",
+        "5000",
+        "--out",
+        out,
+      ]),
+      cli(
+        ["export", "--redis-url", bridge.url, "--from", "0", "--to", "5000", "--out", `${out}.x`],
+        { UPSTASH_REDIS_REST_TOKEN: `${token}-wrong` },
+      ),
     ]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("wrote 6 plans");
     expect(readFileSync(out, "utf8").trim().split("\n")).toHaveLength(6);
-    const denied = await cli(
-      ["export", "--redis-url", bridge.url, "--from", "0", "--to", "5000", "--out", out],
-      {
-        UPSTASH_REDIS_REST_TOKEN: `${token}-wrong`,
-      },
-    );
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain("export failed");
     for (const output of [ok.stdout, ok.stderr, denied.stdout, denied.stderr]) {
       expect(output).not.toContain(token);
     }
-    const badTime = await cli([
+    const badTime = await mainIn([
       "export",
       "--redis-url",
       bridge.url,
