@@ -209,6 +209,17 @@ export class Book {
       totalUnrealizedProfit: decimal(unrealized),
       totalMarginBalance: decimal(marginBalance),
       availableBalance: decimal(marginBalance - initial),
+      // Single-asset mode, everything margined in USDT.
+      assets: [
+        {
+          asset: "USDT",
+          walletBalance: decimal(wallet),
+          unrealizedProfit: decimal(unrealized),
+          marginBalance: decimal(marginBalance),
+          initialMargin: decimal(initial),
+          availableBalance: decimal(marginBalance - initial),
+        },
+      ],
       positions,
     };
   }

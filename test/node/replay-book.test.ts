@@ -95,6 +95,10 @@ describe("replay book", () => {
     const [position] = openPositionsFromAccount(account);
     expect(position).toMatchObject({ symbol: "BTCUSDT", positionAmt: -10 });
     expect(position!.entryPrice).toBeCloseTo(100, 9);
+    // Single-asset mode: one USDT pool, as Binance lists it under assets[].
+    expect(book.account(now).assets).toEqual([
+      expect.objectContaining({ asset: "USDT", marginBalance: "9975", initialMargin: "256.25" }),
+    ]);
     now = T0 + 5 * HOUR + 1;
     const risk = await client(m, book, () => now).positionRisk();
     expect(risk[0]).toMatchObject({ symbol: "BTCUSDT", markPrice: 104.5, entryPrice: 100 });
