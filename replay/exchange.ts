@@ -57,7 +57,29 @@ function isSigned(url: URL, init: RequestInit | undefined): boolean {
   );
 }
 
-/** A fetch serving /fapi/v1/time, /fapi/v1/klines, /fapi/v3/account and /fapi/v3/positionRisk. */
+/**
+ * Every symbol with klines, trading, with a LOT_SIZE step fine enough that a
+ * close leg floored to it leaves nothing behind (the book trades any amount).
+ * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information
+ */
+function exchangeInfo(market: Market) {
+  return {
+    timezone: "UTC",
+    symbols: market.symbols.map((symbol) => ({
+      symbol,
+      status: "TRADING",
+      contractType: "PERPETUAL",
+      marginAsset: "USDT",
+      filters: [
+        { filterType: "LOT_SIZE", stepSize: STEP_SIZE, minQty: STEP_SIZE, maxQty: "1000000000" },
+      ],
+    })),
+  };
+}
+
+const STEP_SIZE = "0.00000001";
+
+/** A fetch serving /fapi/v1/time, /fapi/v1/klines, /fapi/v1/exchangeInfo, /fapi/v3/account and /fapi/v3/positionRisk. */
 export function exchangeFetch(
   market: Market,
   book: Book,
@@ -87,6 +109,8 @@ export function exchangeFetch(
           throw error;
         }
       }
+      case "/fapi/v1/exchangeInfo":
+        return json(exchangeInfo(market));
       case "/fapi/v3/account":
       case "/fapi/v3/positionRisk":
         if (!isSigned(url, init)) {

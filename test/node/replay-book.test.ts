@@ -129,6 +129,22 @@ describe("replay book", () => {
     });
   });
 
+  it("lists every symbol in exchangeInfo with a LOT_SIZE step", async () => {
+    const m = market();
+    const response = await exchangeFetch(
+      m,
+      new Book(m, 1),
+      () => T0,
+    )("http://exchange.replay.invalid/fapi/v1/exchangeInfo");
+    const info = (await response.json()) as { symbols: { symbol: string; filters: unknown[] }[] };
+    expect(info.symbols).toEqual([
+      expect.objectContaining({
+        symbol: "BTCUSDT",
+        filters: [expect.objectContaining({ filterType: "LOT_SIZE", stepSize: "0.00000001" })],
+      }),
+    ]);
+  });
+
   it("refuses unknown symbols and intervals finer than the data with Binance's errors", async () => {
     const m = market();
     const binance = client(m, new Book(m, 1), () => T0 + 5 * HOUR);
