@@ -139,21 +139,25 @@ describe("replay end to end", () => {
 
   it("runs every grid combination, each against its own static-N", async () => {
     const grid = await replay(
-      options("grid", { grid: "base=3,5 threshold=0.1", settings: { GOV_ACTIVE_SLOTS_CHOP: "2" } }),
+      options("grid", { grid: "base=3,5 chop=1,4", settings: { GOV_ROTATION_THRESHOLD: "0.1" } }),
     );
     expect(grid.runs.map((r) => r.name)).toEqual([
-      "governor base=3 threshold=0.1",
-      "governor base=5 threshold=0.1",
+      "governor base=3 chop=1",
+      "governor base=3 chop=4",
+      "governor base=5 chop=1",
+      "governor base=5 chop=4",
       "no-gate",
       "static-3",
       "static-5",
     ]);
-    expect(grid.runs[0]!.params).toMatchObject({
+    expect(grid.runs[1]!.params).toMatchObject({
       GOV_ACTIVE_SLOTS_BASE: "3",
+      GOV_ACTIVE_SLOTS_CHOP: "4",
       GOV_ROTATION_THRESHOLD: "0.1",
-      GOV_ACTIVE_SLOTS_CHOP: "2",
     });
+    // The data is mostly CHOP: one CHOP slot holds far fewer positions than four.
     expect(grid.runs[0]!.decisions).not.toEqual(grid.runs[1]!.decisions);
+    expect(grid.runs[0]!.slots.max_holders).toBeLessThan(grid.runs[1]!.slots.max_holders);
   });
 
   it("blocks plans on symbols left out of --universe, while the baselines still trade them", async () => {
