@@ -83,6 +83,7 @@ export function sharedBinanceClient(
   const { keys, redis } = gov;
   return createBinanceClient({
     ...gov.config.binance,
+    fetch: gov.fetch,
     now: gov.now,
     backoffUntilMs: state.backoffUntilMs,
     timeOffsetMs: state.timeOffsetMs,
