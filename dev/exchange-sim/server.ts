@@ -503,6 +503,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
     const params = parseParams(rawQuery, formBody);
     const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
     const weight = route ? route.weight(params ?? new Map()) : 0;
+    const startedAt = performance.timeOrigin + performance.now();
     state.addWeight(weight);
     let status = 200;
     const finish = (s: number) => {
@@ -594,6 +595,8 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         weight,
         status,
         at: state.now(),
+        started_at: startedAt,
+        ended_at: performance.timeOrigin + performance.now(),
       });
     }
   }
