@@ -101,7 +101,7 @@ export class GovernorObserver {
       this.plansCursor = id;
       const f = fields(flat);
       if (/CANCEL/i.test(f.action ?? "")) {
-        // A withdrawn close plan (SPEC §10: a timed-out rotation's close is cancelled
+        // A withdrawn close plan (docs/contract.md: a timed-out rotation's close is cancelled
         // by an apply.plan entry naming it).
         const named = f.close_plan_id ?? f.cancels ?? f.plan_id;
         if (named) step.cancelledOrders.push(named);

@@ -1,5 +1,5 @@
 /**
- * The plan log: one JSON plan per line as the webhook takes it (SPEC §4), plus
+ * The plan log: one JSON plan per line as the webhook takes it (docs/contract.md §2), plus
  * `ts` (unix ms) when it was proposed. Plans are replayed in `ts` order (file
  * order among equal instants); a plan_id seen twice is replayed once (its first
  * line), as the governor's idempotency would answer the second anyway.

@@ -1,5 +1,5 @@
 /**
- * The project's own Upstash REST bridge (SPEC §9): speaks the Upstash REST
+ * The project's own Upstash REST bridge (the README (Local stack)): speaks the Upstash REST
  * protocol used by `@upstash/redis` 1.39 and forwards to a real redis-server.
  *
  *   POST /            ["set","k","v"]                 -> {"result": X}

@@ -7,7 +7,7 @@
  *   GET /fapi/v2/positionRisk, /fapi/v3/positionRisk, /fapi/v3/account (SIGNED)
  *
  * Control API under /__sim (JSON, no auth, local only): see README of the
- * dev stack and `handleControl` below. Beyond SPEC §9:
+ * dev stack and `handleControl` below. Beyond the README (Local stack):
  *   PUT /__sim/account        also {multi_assets?: bool, wallets?: {ASSET: amount},
  *                             asset_prices?: {ASSET: usd}}: single-asset mode (totals =
  *                             USDT only) or multi-assets mode (totals in USD, all assets)

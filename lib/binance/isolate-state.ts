@@ -1,5 +1,5 @@
 /**
- * What this isolate last learnt of the shared Binance state (SPEC §8: the
+ * What this isolate last learnt of the shared Binance state (docs/binance.md: the
  * backoff and the clock offset live in Redis), so an evaluation can start its
  * account call while the state read is still in flight: the chain becomes
  * max(Redis, Binance) + Redis instead of Redis + Binance + Redis.

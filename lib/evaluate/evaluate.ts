@@ -55,7 +55,7 @@ interface Decided {
 }
 
 /**
- * Evaluate one plan (SPEC §5). Redis is touched twice on the hot path: one
+ * Evaluate one plan (docs/contract.md §3). Redis is touched twice on the hot path: one
  * read-only script, then one script that decides atomically and writes the
  * permit or block, the event and the decision cache. Throws StateStoreError
  * when Redis itself is unusable (the caller answers 503; nothing is granted).
@@ -389,7 +389,7 @@ function lockEvent(body: DecisionBody): string | undefined {
   return undefined;
 }
 
-/** One structured log line per decision (SPEC §5). */
+/** One structured log line per decision (docs/contract.md §3). */
 function logDecision(
   plan: Plan,
   evaluation: Evaluation,

@@ -1,6 +1,6 @@
 /**
  * The replay's reading of what the governor wrote, against a real redis-server:
- * entries are written here in the shapes SPEC §3 and the README give them.
+ * entries are written here in the shapes docs/contract.md §8 and the README give them.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
