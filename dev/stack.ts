@@ -218,39 +218,50 @@ async function start(): Promise<void> {
   services = await startDevServices(options);
   if (stopRequested) return;
   const { redisRest, exchangeApi, credentials } = services;
-  // No webhook of one's own: alerts come to this terminal.
-  if (!env.GOV_ALERT_WEBHOOK_URL) {
-    alertReceiver = await startAlertReceiver({
-      host: HOST,
-      onAlert: (alert) => {
+  // Alerts come to a local receiver, which prints them here or, with a webhook
+  // of one's own (GOV_ALERT_WEBHOOK_URL), relays them to it: that URL (a
+  // secret) then never reaches wrangler's command line or its log.
+  const ownWebhook = env.GOV_ALERT_WEBHOOK_URL;
+  alertReceiver = await startAlertReceiver({
+    host: HOST,
+    onAlert: (alert) => {
+      if (!ownWebhook) {
         for (const line of alertLine(alert.body).split("\n")) console.log(`alert | ${line}`);
-      },
-    });
-  }
-  const alertWebhook = env.GOV_ALERT_WEBHOOK_URL || `${alertReceiver!.url}/alerts`;
+        return;
+      }
+      fetch(ownWebhook, {
+        method: "POST",
+        headers: { "content-type": alert.content_type || "application/json" },
+        body: alert.raw,
+      }).catch((error: unknown) => {
+        console.error(`alert relay failed: ${(error as Error).name}`);
+      });
+    },
+  });
+  const alertWebhook = `${alertReceiver.url}/alerts`;
 
   mkdirSync(stackDir, { recursive: true });
   // Secrets go to wrangler through a private env file, not the command line.
-  writeFileSync(
-    envFile,
-    dotenv({
-      UPSTASH_REDIS_REST_URL: redisRest.url,
-      UPSTASH_REDIS_REST_TOKEN: redisRest.token,
-      BINANCE_BASE_URL: exchangeApi.url,
-      BINANCE_API_KEY: exchangeApi.apiKey,
-      BINANCE_API_SECRET: exchangeApi.apiSecret,
-      GOV_WEBHOOK_SECRET: credentials.webhookSecret,
-      GOV_READ_TOKEN: credentials.readToken,
-      GOV_ADMIN_TOKEN: credentials.adminToken,
-      GOV_ALERT_WEBHOOK_URL: alertWebhook,
-      ...passedThrough([
-        "GOV_ALERT_FORMAT",
-        "GOV_MAX_DRAWDOWN_PCT",
-        "GOV_DRAWDOWN_WINDOW_H",
-        "GOV_ALERT_COOLDOWN_S",
-      ]),
-    }),
-    { mode: 0o600 },
+  const governorEnv = {
+    UPSTASH_REDIS_REST_URL: redisRest.url,
+    UPSTASH_REDIS_REST_TOKEN: redisRest.token,
+    BINANCE_BASE_URL: exchangeApi.url,
+    BINANCE_API_KEY: exchangeApi.apiKey,
+    BINANCE_API_SECRET: exchangeApi.apiSecret,
+    GOV_WEBHOOK_SECRET: credentials.webhookSecret,
+    GOV_READ_TOKEN: credentials.readToken,
+    GOV_ADMIN_TOKEN: credentials.adminToken,
+    GOV_ALERT_WEBHOOK_URL: alertWebhook,
+    ...passedThrough([
+      "GOV_ALERT_FORMAT",
+      "GOV_MAX_DRAWDOWN_PCT",
+      "GOV_DRAWDOWN_WINDOW_H",
+      "GOV_ALERT_COOLDOWN_S",
+    ]),
+  };
+  writeFileSync(envFile, dotenv(governorEnv), { mode: 0o600 });
+  optionalVars = Object.fromEntries(
+    Object.entries(governorEnv).filter(([key]) => !declaredInWranglerToml(key)),
   );
 
   // Seeded while wrangler boots; a remote service is never seeded.
@@ -303,7 +314,7 @@ async function start(): Promise<void> {
     `governor ready in ${seconds}s: governor=${governor} redis_rest=${redisRest.url} (${token}) ` +
       `exchange=${exchangeApi.url} (${keys}) webhook_secret=${credentials.webhookSecret} ` +
       `read_token=${credentials.readToken} admin_token=${credentials.adminToken} ` +
-      `alerts=${alertReceiver ? "printed here" : "GOV_ALERT_WEBHOOK_URL"} stack_file=${display(stackFile)} ` +
+      `alerts=${ownWebhook ? "relayed to GOV_ALERT_WEBHOOK_URL" : "printed here"} stack_file=${display(stackFile)} ` +
       `wrangler_log=${display(logFile)} world=${describeWorld(world)}${worldNote} ` +
       `try: ${world.tryNext.join(" ; ")}`,
   );
@@ -352,6 +363,20 @@ function schedules(): MinuteSchedule[] {
   }
 }
 
+/**
+ * With `secrets.required` in wrangler.toml, `wrangler dev` loads from the env
+ * file only the required secrets and the declared [vars], and a `--var` given
+ * on its command line wins over both. So the optional settings go as `--var
+ * KEY:VALUE`: the dev admin token (a dev credential, printed on the ready line
+ * anyway), the local alert receiver's URL, the pass-through settings. No
+ * secret of one's own is among them (an alert webhook is relayed, above).
+ */
+let optionalVars: Record<string, string> = {};
+
+function declaredInWranglerToml(key: string): boolean {
+  return new RegExp(`^\\s*${key}\\s*=|"${key}"`, "m").test(wranglerToml);
+}
+
 function startWrangler(): void {
   const require = createRequire(import.meta.url);
   const wranglerBin = join(dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
@@ -374,6 +399,7 @@ function startWrangler(): void {
         envFile,
         "--persist-to",
         persistDir,
+        ...Object.entries(optionalVars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
       ],
       {
         cwd: ROOT,
