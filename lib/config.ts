@@ -49,6 +49,8 @@ export const EnvSchema = z.object({
   GOV_AGE_PENALTY_CAP: numeric(z.number().min(0)).default(0.05),
   GOV_MODE: z.enum(["enforce", "shadow"]).default("enforce"),
   GOV_ROTATION_MAX_PER_HOUR: int(0, 1000).default(6),
+  /** `off`: the deciding scripts skip counters and history (the bench measures their cost). */
+  GOV_METRICS: z.enum(["on", "off"]).default("on"),
   /** ms per Binance call */
   BINANCE_TIMEOUT_MS: int(100, 30_000).default(3000),
   BINANCE_BASE_URL: url.default("https://testnet.binancefuture.com"),
@@ -131,6 +133,7 @@ function toConfig(e: z.output<typeof EnvSchema>) {
     maxCorrelation: e.GOV_MAX_CORRELATION,
     maxMarginUsagePct: e.GOV_MAX_MARGIN_USAGE_PCT,
     rotationMaxPerHour: e.GOV_ROTATION_MAX_PER_HOUR,
+    metrics: e.GOV_METRICS === "on",
     ttl: {
       lock: e.GOV_ROTATION_LOCK_TTL,
       permit: e.GOV_PERMIT_TTL,

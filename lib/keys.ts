@@ -49,6 +49,14 @@ export function redisKeys(prefix: string) {
     rotationLog: `${p}:rotation:log`,
     /** string (JSON): last correlation / margin figures for the status page. */
     lastGates: `${p}:governor:last_gates`,
+    /** hash: metric series -> count, incremented by the deciding scripts (docs/contract.md §9). */
+    metrics: `${p}:governor:metrics`,
+    /** hash per unix minute: decisions by outcome, slots, rotations of that minute; expires after 25 h. */
+    history: (minute: number | string) => `${p}:governor:history:${minute}`,
+    /** string: the last `X-MBX-USED-WEIGHT-1M` Binance answered with; expires after a minute. */
+    binanceUsedWeight: `${p}:governor:binance:used_weight_1m`,
+    /** string (JSON {state, reason, actor, at}): the trading state; absent = ACTIVE. */
+    tradingState: `${p}:governor:trading_state`,
   } as const;
 }
 

@@ -16,6 +16,7 @@ import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
+import { noteFailure, recordingFailures, type Failures } from "../metrics/failures.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -24,6 +25,8 @@ export interface EvaluationDeps {
   /** unix ms */
   now: () => number;
   fetch?: typeof fetch;
+  /** The HTTP request id (or queue message id) every log line of this evaluation carries. */
+  requestId?: string;
 }
 
 export interface Evaluation {
@@ -42,21 +45,29 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const logged: { weakest?: SlotStep["victims"][number] } = {};
   const finish = (body: DecisionBody): Evaluation => {
     const evaluation = { body, latencyMs: deps.now() - started };
-    logDecision(plan, evaluation, deps.config, logged.weakest);
+    logDecision(plan, evaluation, deps, logged.weakest);
     return evaluation;
   };
+  // What the deciding script records besides the decision (docs/contract.md §9).
+  const observed: Observed = { started, failures: {} };
 
   if (plan.decision !== "EXECUTE") {
     return finish({ plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" });
   }
-  if (isClose(plan)) return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps));
-  if (!deps.config.enabled) return finish(await record(plan, "ALLOW", REASONS.disabled, deps));
+  if (isClose(plan)) {
+    return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps, observed));
+  }
+  if (!deps.config.enabled) {
+    return finish(await record(plan, "ALLOW", REASONS.disabled, deps, observed));
+  }
 
   const reads = await readState(plan, deps);
   if (reads.decision) return finish({ ...reads.decision, replayed: true });
 
   const outsideUniverse = universeGate(plan, reads.universe);
-  if (outsideUniverse) return finish(await record(plan, "BLOCK", outsideUniverse, deps));
+  if (outsideUniverse) {
+    return finish(await record(plan, "BLOCK", outsideUniverse, deps, observed));
+  }
 
   const writes: CacheWrite[] = [];
   const binance = createBinanceClient({
@@ -71,8 +82,17 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     onBackoff: (until) => {
       writes.push([deps.keys.binanceBackoff, String(until), Math.max(1, until - deps.now())]);
     },
+    onWeight: (weight) => {
+      cacheWrite(writes, [deps.keys.binanceUsedWeight, String(weight), USED_WEIGHT_TTL_MS]);
+    },
   });
-  const marketOf = marketFetcher({ ...deps, binance, cached: reads.markets, writes });
+  const marketOf = marketFetcher({
+    ...deps,
+    binance,
+    cached: reads.markets,
+    writes,
+    failures: observed.failures,
+  });
 
   // One Binance call on the warm path: the account (positions + margin), with the
   // plan's regime fetched alongside only when its cache is cold.
@@ -81,6 +101,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     marketOf(plan.symbol),
   ]);
   const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
+  if (account.status === "rejected") observed.failures.binance = 1;
   if (account.status === "fulfilled") {
     const others = [
       ...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol)),
@@ -109,7 +130,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   if (outcome.kind === "block") {
     return finish(
-      await record(plan, "BLOCK", outcome.reason, deps, writes, {
+      await record(plan, "BLOCK", outcome.reason, deps, observed, writes, {
         details: outcome.details,
         regime: outcome.regime,
       }),
@@ -117,21 +138,65 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   const { step } = outcome;
   logged.weakest = step.victims[0];
-  const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
-    ...scriptContext(deps, writes),
-    deadline_ms: answerDeadline(),
-    fingerprint: planFingerprint(plan),
-    // The whole plan: a rotation keeps it, so its completion can run the gates again.
-    plan: planRecord(plan),
-    desired: step.desired,
-    open_symbols: step.openSymbols,
-    victims: step.victims,
-    regime: step.regime,
-    required_victim: step.requiredVictim ?? undefined,
-    threshold: deps.config.rotationThreshold,
-    max_rotations_per_hour: deps.config.rotationMaxPerHour,
-  }).catch(stateStoreFailure);
-  return finish(decisionFrom(answer));
+  return finish(
+    await decide(SCRIPTS.evaluateSlots, deps, observed, {
+      ...scriptContext(deps, writes),
+      fingerprint: planFingerprint(plan),
+      // The whole plan: a rotation keeps it, so its completion can run the gates again.
+      plan: planRecord(plan),
+      desired: step.desired,
+      open_symbols: step.openSymbols,
+      victims: step.victims,
+      regime: step.regime,
+      required_victim: step.requiredVictim ?? undefined,
+      threshold: deps.config.rotationThreshold,
+      max_rotations_per_hour: deps.config.rotationMaxPerHour,
+    }),
+  );
+}
+
+/** ms the last `X-MBX-USED-WEIGHT-1M` is kept: after a minute without a Binance answer it is stale. */
+const USED_WEIGHT_TTL_MS = 60_000;
+
+/** Queue a cache write, replacing an earlier one of the same key. */
+function cacheWrite(writes: CacheWrite[], write: CacheWrite): void {
+  const at = writes.findIndex(([key]) => key === write[0]);
+  if (at >= 0) writes[at] = write;
+  else writes.push(write);
+}
+
+/** What an evaluation measured before its deciding script: its start, the dependencies that failed. */
+interface Observed {
+  /** unix ms */
+  started: number;
+  failures: Failures;
+}
+
+/**
+ * Run a deciding script. Its context carries, for the counters it writes
+ * (docs/contract.md §9), the failures this evaluation met and its duration so
+ * far: from the start of the evaluation to this call, i.e. everything but the
+ * deciding round trip itself.
+ */
+async function decide(
+  script: (typeof SCRIPTS)["evaluateSlots" | "recordDecision"],
+  deps: EvaluationDeps,
+  observed: Observed,
+  ctx: object,
+): Promise<DecisionBody> {
+  return recordingFailures(
+    observed.failures,
+    async (failures) => {
+      const answer = await runScript(deps.redis, script, scriptKeys(deps.keys), {
+        ...ctx,
+        deadline_ms: answerDeadline(),
+        failures,
+        duration_ms: deps.now() - observed.started,
+      }).catch(stateStoreFailure);
+      return decisionFrom(answer);
+    },
+    (error) => error instanceof PlanConflictError,
+  );
 }
 
 /** The plan's fields the gates read, as a rotation lock keeps them. */
@@ -158,6 +223,7 @@ async function record(
   decision: "ALLOW" | "BLOCK",
   reason: Reason,
   deps: EvaluationDeps,
+  observed: Observed,
   writes: CacheWrite[] = [],
   extra: Partial<DecisionBody> = {},
 ): Promise<DecisionBody> {
@@ -168,13 +234,11 @@ async function record(
     reason,
     ...withoutUndefined(extra),
   };
-  const answer = await runScript(deps.redis, SCRIPTS.recordDecision, scriptKeys(deps.keys), {
+  return decide(SCRIPTS.recordDecision, deps, observed, {
     ...scriptContext(deps, writes),
-    deadline_ms: answerDeadline(),
     fingerprint: planFingerprint(plan),
     response,
-  }).catch(stateStoreFailure);
-  return decisionFrom(answer);
+  });
 }
 
 /** ms of slack between the script's deadline and the client's timeout (clock skew, transit). */
@@ -246,7 +310,10 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       fingerprint: planFingerprint(plan),
       market_prefix: keys.klines("", config.regime.interval),
     },
-  ).catch(stateStoreFailure);
+  ).catch((error: unknown) => {
+    noteFailure("redis");
+    return stateStoreFailure(error);
+  });
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
   throwIfConflict(json);
   const parsed = ReadStateSchema.safeParse(json);
@@ -288,13 +355,14 @@ function lockEvent(body: DecisionBody): string | undefined {
 function logDecision(
   plan: Plan,
   evaluation: Evaluation,
-  config: Config,
+  deps: Pick<EvaluationDeps, "config" | "requestId">,
   weakest: SlotStep["victims"][number] | undefined,
 ): void {
   const { body } = evaluation;
   console.log(
     JSON.stringify({
       msg: "governor.decision",
+      request_id: deps.requestId,
       plan_id: plan.plan_id,
       symbol: plan.symbol,
       decision: body.decision,
@@ -313,7 +381,7 @@ function logDecision(
       lock: lockEvent(body),
       close_symbol: body.rotation?.close_symbol,
       lock_age: body.rotation?.lock_age,
-      shadow: config.mode === "shadow",
+      shadow: deps.config.mode === "shadow",
       latency_ms: evaluation.latencyMs,
     }),
   );

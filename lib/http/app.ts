@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { requestId, type RequestIdVariables } from "hono/request-id";
 import { ConfigError, PlanConflictError, StateStoreError } from "../errors.ts";
 import { governorContext, type GovernorContext } from "../context.ts";
 import { evaluatePlan } from "../evaluate/evaluate.ts";
@@ -13,12 +14,21 @@ import { renderDocsPage } from "./docs-page.ts";
 import { PlanBodySchema } from "./schemas.ts";
 import { jsonError } from "./errors.ts";
 import {
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  metricFamilies,
+  readMetrics,
+} from "../metrics/exposition.ts";
+import { readHistory } from "../metrics/history.ts";
+import {
   MAX_PLAN_BYTES,
   SECURITY,
   dashboardRoute,
   docsRoute,
   getPlanRoute,
   healthRoute,
+  historyRoute,
+  metricsRoute,
   openApiRoute,
   postPlanRoute,
   statusRoute,
@@ -26,9 +36,16 @@ import {
 
 export { MAX_PLAN_BYTES };
 
-type AppEnv = { Bindings: Env; Variables: { gov: GovernorContext } };
+type AppEnv = { Bindings: Env; Variables: { gov: GovernorContext } & RequestIdVariables };
 
 export const app = new OpenAPIHono<AppEnv>();
+
+/**
+ * One id per request, answered in `X-Request-Id` and carried by every log line
+ * of the request (a caller's own `X-Request-Id` of [A-Za-z0-9_=-], at most 128
+ * characters, is kept).
+ */
+app.use("*", requestId({ limitLength: 128 }));
 
 app.onError((error, c) => {
   if (error instanceof ConfigError) {
@@ -40,7 +57,14 @@ app.onError((error, c) => {
   if (error instanceof StateStoreError) {
     return jsonError(c, 503, "dependency_unavailable", error.message);
   }
-  console.error(JSON.stringify({ msg: "governor.error", name: error.name, error: error.message }));
+  console.error(
+    JSON.stringify({
+      msg: "governor.error",
+      request_id: c.var.requestId,
+      name: error.name,
+      error: error.message,
+    }),
+  );
   return jsonError(c, 500, "internal", "internal error");
 });
 app.notFound((c) => jsonError(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
@@ -51,6 +75,7 @@ const withGovernor = async (c: Context<AppEnv>, next: () => Promise<void>) => {
 };
 app.use("/v1/*", withGovernor);
 app.use("/", withGovernor);
+app.use("/metrics", withGovernor);
 
 const requireReadToken = async (c: Context<AppEnv>, next: () => Promise<void>) => {
   if (!bearerMatches(c.req.header("authorization"), c.var.gov.config.readToken)) {
@@ -105,7 +130,7 @@ app.openapi(postPlanRoute, async (c) => {
   if (!plan.success) {
     return jsonError(c, 400, "invalid_plan", "plan does not match the schema", plan.error.issues);
   }
-  const evaluation = await evaluatePlan(plan.data, gov);
+  const evaluation = await evaluatePlan(plan.data, { ...gov, requestId: c.var.requestId });
   return c.json(evaluation.body, 200);
 });
 
@@ -147,6 +172,24 @@ app.openapi(dashboardRoute, async (c) => {
   const nonce = randomNonce();
   return c.body(renderDashboardPage(status, nonce), 200, pageHeaders(nonce));
 });
+
+app.openapi({ ...metricsRoute, middleware: [requireReadToken] }, async (c) => {
+  const text = exposition(metricFamilies(await readMetrics(c.var.gov)));
+  return c.text(text, 200, {
+    "content-type": EXPOSITION_CONTENT_TYPE,
+    "cache-control": "no-store",
+  });
+});
+
+app.openapi(
+  { ...historyRoute, middleware: [requireReadToken] },
+  async (c) => c.json(await readHistory(c.var.gov, c.req.valid("query").window), 200),
+  (result, c) => {
+    if (!result.success) {
+      return jsonError(c, 400, "invalid_window", "window must be 1h, 6h or 24h");
+    }
+  },
+);
 
 let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
 

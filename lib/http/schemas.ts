@@ -7,6 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { DecisionBodySchema } from "../plans/decision.ts";
 import { PlanSchema } from "../plans/schema.ts";
 import { StatusSchema } from "../status.ts";
+import { HistorySchema, HistoryWindowSchema } from "../metrics/history.ts";
 
 /**
  * Name a schema from lib/ as an OpenAPI component. Its own `.openapi()` may be
@@ -113,4 +114,18 @@ export const DashboardQuerySchema = z.object({
       param: { name: "token", in: "query" },
       description: "The read token, for a browser (the Authorization header works too).",
     }),
+});
+
+// Metrics and history (docs/contract.md §9).
+
+export const HistoryBodySchema = component(HistorySchema, "History", {
+  description:
+    "Per-minute buckets of the window, oldest first, one element per minute in every series.",
+});
+
+export const HistoryQuerySchema = z.object({
+  window: HistoryWindowSchema.default("24h").openapi({
+    param: { name: "window", in: "query" },
+    description: "How far back: the last hour, 6 hours or 24 hours (default).",
+  }),
 });

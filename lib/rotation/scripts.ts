@@ -49,6 +49,7 @@ function planKeyPrefixes(keys: RedisKeys) {
     permit: keys.permit(""),
     block: keys.block(""),
     decision: keys.decision(""),
+    history: keys.history(""),
   };
 }
 
@@ -65,6 +66,8 @@ export function scriptContext(
     now_ms: String(deps.now()),
     keys: planKeyPrefixes(deps.keys),
     shadow: deps.config.mode === "shadow",
+    // Counters and history (lib/metrics/lua/counters.ts); off only for the bench's comparison.
+    metrics: deps.config.metrics,
     cache_writes: writes,
     ttl: {
       permit: ttl.permit,
