@@ -11,6 +11,8 @@
  * functions (a bundler may wrap those in helpers the browser does not have).
  */
 import type { LockView, PositionView, Status } from "../status.ts";
+import type { History } from "../metrics/history.ts";
+import { HISTORY_RENDERERS, renderHistory } from "./history.ts";
 
 /** HTML-escape any value for text and attribute positions. */
 export function esc(value: unknown): string {
@@ -367,11 +369,15 @@ export function renderEvents(status: Status, nowMs: number): string {
   );
 }
 
-/** The whole board (the page's `<main>`), as the status stood at `status.at`, seen at `nowMs`. */
-export function renderBoard(status: Status, nowMs: number): string {
+/**
+ * The whole board (the page's `<main>`), as the status stood at `status.at`, seen at `nowMs`;
+ * with `history`, its charts (./history.ts) under the cards.
+ */
+export function renderBoard(status: Status, nowMs: number, history?: History | null): string {
   return (
     renderStatusLine(status, nowMs) +
     `<div class="cards">${renderRegimeCard(status)}${renderGauge(status)}${renderRotationCard(status, nowMs)}</div>` +
+    (history ? renderHistory(history) : "") +
     `<div class="columns"><div class="col-main">${renderLocks(status, nowMs)}${renderPositions(status)}` +
     `${renderReservations(status, nowMs)}${renderRegimes(status)}${renderGates(status)}</div>` +
     `<div class="col-side">${renderEvents(status, nowMs)}</div></div>`
@@ -403,6 +409,7 @@ const RENDERERS = [
   renderGates,
   renderEvents,
   renderBoard,
+  ...HISTORY_RENDERERS,
 ];
 
 /** The name a function is declared with in the running bundle (which may have renamed it). */

@@ -19,7 +19,7 @@ import {
   metricFamilies,
   readMetrics,
 } from "../metrics/exposition.ts";
-import { readHistory } from "../metrics/history.ts";
+import { HistoryWindowSchema, readHistory } from "../metrics/history.ts";
 import {
   MAX_PLAN_BYTES,
   SECURITY,
@@ -168,9 +168,13 @@ app.openapi(dashboardRoute, async (c) => {
     }
     return c.body(renderTokenPage(message), 401, pageHeaders());
   }
-  const status = await readStatus(gov);
+  const requested = HistoryWindowSchema.safeParse(c.req.query("window"));
+  const [status, history] = await Promise.all([
+    readStatus(gov),
+    readHistory(gov, requested.success ? requested.data : "24h"),
+  ]);
   const nonce = randomNonce();
-  return c.body(renderDashboardPage(status, nonce), 200, pageHeaders(nonce));
+  return c.body(renderDashboardPage(status, nonce, history), 200, pageHeaders(nonce));
 });
 
 app.openapi({ ...metricsRoute, middleware: [requireReadToken] }, async (c) => {

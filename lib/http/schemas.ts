@@ -114,6 +114,13 @@ export const DashboardQuerySchema = z.object({
       param: { name: "token", in: "query" },
       description: "The read token, for a browser (the Authorization header works too).",
     }),
+  window: z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: "window", in: "query" },
+      description: "The history charts' window: 1h, 6h or 24h (the default, also for others).",
+    }),
 });
 
 // Metrics and history (docs/contract.md §9).
