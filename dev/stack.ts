@@ -195,6 +195,8 @@ async function start(): Promise<void> {
       BINANCE_API_SECRET: exchangeApi.apiSecret,
       GOV_WEBHOOK_SECRET: credentials.webhookSecret,
       GOV_READ_TOKEN: credentials.readToken,
+      // The bench compares a governor without its counters (GOV_METRICS=off).
+      ...(env.GOV_METRICS ? { GOV_METRICS: env.GOV_METRICS } : {}),
     }),
     { mode: 0o600 },
   );
