@@ -39,7 +39,8 @@ export async function consumePlans(batch: MessageBatch<unknown>, env: object): P
       continue;
     }
     try {
-      const { body: decision } = await evaluatePlan(plan.data, gov);
+      // The message id stands for a request id in the evaluation's log line.
+      const { body: decision } = await evaluatePlan(plan.data, { ...gov, requestId: message.id });
       if (decision.decision === "BLOCK" && decision.reason?.endsWith("_unavailable")) {
         message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       } else {
