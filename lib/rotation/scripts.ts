@@ -18,6 +18,9 @@
  * or cancelled rotation whose close was not confirmed appends a cancellation
  * of its close plan to apply.plan. Both the evaluation and the sweep make
  * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts).
+ * The same steps count each start and end in `governor_rotations_total`
+ * (started, completed, not_granted for not granted or cancelled, timed_out;
+ * docs/contract.md §9).
  */
 import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";

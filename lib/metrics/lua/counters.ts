@@ -34,14 +34,16 @@ ${blockOutcomes()
 local DURATION_BUCKETS = { ${DURATION_BUCKETS_S.map(
   (s) => `{ ${Math.round(s * 1000)}, ${luaString(FIELD.durationBucket(bucketLabel(s)))} }`,
 ).join(", ")} }
-local history_key = ctx.keys.history .. string.format('%.0f', math.floor(now_ms / 60000))
+-- This minute's history hash (none when the caller named no prefix).
+local history_key = ctx.keys and ctx.keys.history
+if history_key then history_key = history_key .. string.format('%.0f', math.floor(now_ms / 60000)) end
 
 local function metric(field, n)
   if ctx.metrics ~= false then redis.call('HINCRBY', K.metrics, field, n or 1) end
 end
 
 local function history(field, n)
-  if ctx.metrics == false then return end
+  if ctx.metrics == false or not history_key then return end
   redis.call('HINCRBY', history_key, field, n or 1)
   redis.call('EXPIRE', history_key, ${HISTORY_TTL_S})
 end
@@ -58,8 +60,10 @@ local function count_decision(response)
   if slots and ctx.metrics ~= false then
     redis.call('HSET', K.metrics, ${luaString(FIELD.slotsDesired)}, slots.desired,
       ${luaString(FIELD.slotHolders)}, slots.holders, ${luaString(FIELD.slotsAt)}, string.format('%.0f', now_ms))
-    redis.call('HSET', history_key, ${luaString(FIELD.slotsDesired)}, slots.desired,
-      ${luaString(FIELD.slotHolders)}, slots.holders)
+    if history_key then
+      redis.call('HSET', history_key, ${luaString(FIELD.slotsDesired)}, slots.desired,
+        ${luaString(FIELD.slotHolders)}, slots.holders)
+    end
   end
 end
 

@@ -1,7 +1,8 @@
 /**
  * The fragment every decision-writing script starts with: reason codes, KEYS by
  * name, the JSON context `ctx` (lib/rotation/scripts.ts builds it), the
- * deadline guard, events, and `finalize`, which writes one plan's decision.
+ * deadline guard, events, the counters (lib/metrics/lua/counters.ts), and
+ * `finalize`, which writes (and counts) one plan's decision.
  */
 import { isFinal, REASONS } from "../../plans/reasons.ts";
 import { METRICS_LUA } from "../../metrics/lua/counters.ts";
