@@ -16,9 +16,10 @@
  *
  * The stack: if the stack file (GOV_STACK_FILE or .dev/stack.json) exists and
  * its governor's /v1/health answers 200, that stack is reused; otherwise
- * `node dev/stack.ts` is started (ports from GOV_PORT, REDIS_REST_PORT,
+ * `node dev/stack.ts --no-cron` is started (ports from GOV_PORT, REDIS_REST_PORT,
  * EXCHANGE_SIM_PORT; always the local Redis and exchange simulator) and
- * stopped at the end.
+ * stopped at the end. A reused stack's own cron may complete the rotation
+ * before step 6; the sweep step then finds it completed.
  *
  * Own stack: its private Redis is emptied with FLUSHDB. Reused stack: no
  * FLUSHDB; instead the exchange simulator is reset (its positions, klines and
@@ -518,6 +519,9 @@ async function acquireStack(): Promise<{ info: StackInfo; running?: RunningStack
   console.log(`starting the local stack (node dev/stack.ts) ...`);
   const running = await startStack({
     env: ownStackEnv(),
+    // The story runs the sweep itself (step 6); a cron run at a minute boundary would
+    // complete the rotation before it.
+    args: ["--no-cron"],
     onOutput: (line) => console.log(dim(`  stack| ${line}`)),
   });
   const { governor, redis_rest, exchange } = running.info;

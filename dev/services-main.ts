@@ -1,13 +1,15 @@
 /**
  * Run the local services (redis-server, REST bridge, exchange + Apply Layer
- * simulators) in their own process and print one JSON line describing them.
+ * simulators, an alert receiver) in their own process and print one JSON line describing them.
  * Used by the workers test setup, which cannot load Node-only modules through
  * the Workers-flavoured module resolution. Stops on SIGTERM/SIGINT or when
  * its parent closes stdin.
  */
 import { startLocalServices } from "./services.ts";
+import { startAlertReceiver } from "./alert-receiver.ts";
 
 const services = await startLocalServices();
+const alerts = await startAlertReceiver();
 const { credentials } = services;
 process.stdout.write(
   `${JSON.stringify({
@@ -20,6 +22,8 @@ process.stdout.write(
     },
     webhook_secret: credentials.webhookSecret,
     read_token: credentials.readToken,
+    admin_token: credentials.adminToken,
+    alert_receiver: alerts.url,
   })}\n`,
 );
 
@@ -27,6 +31,7 @@ let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
+  await alerts.stop();
   await services.stop();
   process.exit(0);
 };

@@ -10,6 +10,7 @@ export interface DevCredentials {
   apiSecret: string;
   webhookSecret: string;
   readToken: string;
+  adminToken: string;
 }
 
 export function devCredentials(): DevCredentials {
@@ -20,6 +21,7 @@ export function devCredentials(): DevCredentials {
     apiSecret: hex(32),
     webhookSecret: `dev_${hex(16)}`,
     readToken: `dev_${hex(16)}`,
+    adminToken: `dev_admin_${hex(16)}`,
   };
 }
 

@@ -1,15 +1,16 @@
 /**
  * Shared helpers for the local-stack clients (`npm run plan`, `npm run demo`)
- * and their tests: read `.dev/stack.json`, sign and send plans the way the
- * Apply Layer does, call the read endpoints, and start/stop `dev/stack.ts`.
+ * and their tests: read `.dev/stack.json`, send plans signed by the governor
+ * client (lib/client), call the read endpoints, and start/stop `dev/stack.ts`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { GovernorClient, GovernorUnavailableError } from "../lib/client/governor-client.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -22,6 +23,8 @@ const StackFileSchema = z.object({
   exchange: z.object({ url: z.string().url(), api_key: z.string(), api_secret: z.string() }),
   webhook_secret: z.string().min(1),
   read_token: z.string().min(1),
+  /** Written since the trading state controls; a stack started before them has none. */
+  admin_token: z.string().min(1).optional(),
 });
 
 /** What `npm start` writes to `.dev/stack.json` (SPEC §9). */
@@ -67,21 +70,6 @@ export function newPlanId(prefix: string): string {
   return `${prefix}${randomBytes(4).toString("hex")}`;
 }
 
-/** The webhook headers: hex HMAC-SHA256 over `${unix seconds}.${raw body}` (SPEC §7). */
-export function signedHeaders(
-  secret: string,
-  rawBody: string,
-  nowMs = Date.now(),
-): Record<string, string> {
-  const timestamp = String(Math.floor(nowMs / 1000));
-  const signature = createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex");
-  return {
-    "content-type": "application/json",
-    "x-governor-timestamp": timestamp,
-    "x-governor-signature": signature,
-  };
-}
-
 export interface JsonResponse {
   status: number;
   /** The parsed body, or the raw text when it is not JSON. */
@@ -116,18 +104,23 @@ export async function request(
   return { status: response.status, body, text };
 }
 
-/** POST one signed plan to `{governor}/v1/plans`. */
-export function postPlan(
+/** POST one signed plan to `{governor}/v1/plans` (lib/client), once; any status is returned. */
+export async function postPlan(
   governor: string,
   secret: string,
   plan: Record<string, unknown>,
 ): Promise<JsonResponse> {
-  const rawBody = JSON.stringify(plan);
-  return request(`${trimSlash(governor)}/v1/plans`, {
-    method: "POST",
-    headers: signedHeaders(secret, rawBody),
-    body: rawBody,
+  const client = new GovernorClient({
+    baseUrl: governor,
+    webhookSecret: secret,
+    timeoutMs: 10_000,
   });
+  try {
+    return await client.send(plan);
+  } catch (error) {
+    if (error instanceof GovernorUnavailableError) throw new ClientError(error.message);
+    throw error;
+  }
 }
 
 /** GET a read endpoint with the bearer token. */
@@ -166,7 +159,7 @@ export interface RunningStack {
  */
 export async function startStack(options: {
   env: NodeJS.ProcessEnv;
-  /** Arguments for dev/stack.ts, e.g. ["--empty"]. */
+  /** Arguments for dev/stack.ts, e.g. ["--empty", "--no-cron"]. */
   args?: string[];
   timeoutMs?: number;
   onOutput?: (line: string) => void;
@@ -245,6 +238,8 @@ export async function startStack(options: {
 export const STACK_ENV_VARS = [
   "GOV_URL",
   "GOV_WEBHOOK_SECRET",
+  "GOV_ADMIN_TOKEN",
+  "GOV_ALERT_WEBHOOK_URL",
   "UPSTASH_REDIS_REST_URL",
   "UPSTASH_REDIS_REST_TOKEN",
   "BINANCE_BASE_URL",

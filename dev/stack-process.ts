@@ -22,6 +22,8 @@ export interface StackInfo {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  /** The admin token (PUT /v1/trading-state). */
+  admin_token?: string;
 }
 
 export interface StackProcess {
@@ -44,6 +46,13 @@ export interface StartStackOptions {
   readyTimeoutMs?: number;
   /** Receives every line the stack prints (stdout and stderr). */
   onLine?: (line: string) => void;
+  /**
+   * Run the local cron (the sweep each minute). Off by default: the callers (the
+   * fault suite, the benchmark) run the sweep themselves, and a sweep at a minute
+   * boundary would add Redis requests to what they count.
+   * @default false
+   */
+  cron?: boolean;
 }
 
 /** Parse and check a stack file written by dev/stack.ts. */
@@ -73,7 +82,8 @@ export async function startStackProcess(options: StartStackOptions = {}): Promis
   const [governorPort, restPort, exchangePort] = (await freePorts(3)) as [number, number, number];
   const dir = mkdtempSync(join(tmpdir(), "gov-stack-"));
   const stackFile = join(dir, "stack.json");
-  const child = spawn(process.execPath, [join(ROOT, "dev", "stack.ts")], {
+  const args = options.cron ? [] : ["--no-cron"];
+  const child = spawn(process.execPath, [join(ROOT, "dev", "stack.ts"), ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: {

@@ -8,6 +8,12 @@
  * Real services instead of local ones: BINANCE_BASE_URL (+ BINANCE_API_KEY,
  * BINANCE_API_SECRET) and/or UPSTASH_REDIS_REST_URL (+ UPSTASH_REDIS_REST_TOKEN).
  *
+ * Operators' controls: a fresh admin token (GOV_ADMIN_TOKEN) each run; the
+ * alert settings GOV_ALERT_WEBHOOK_URL, GOV_ALERT_FORMAT, GOV_MAX_DRAWDOWN_PCT
+ * and GOV_DRAWDOWN_WINDOW_H are passed to the governor from this environment.
+ * With no GOV_ALERT_WEBHOOK_URL, a local receiver (dev/alert-receiver.ts)
+ * takes the alerts and prints them here.
+ *
  * With local services it seeds the demo world (dev/world.ts: a universe, klines
  * with a regime per symbol, open positions, entry records) so the first plan
  * gets a real answer; `--empty` (or GOV_STACK_EMPTY=1) starts without it.
@@ -17,6 +23,11 @@
  * JSON to `.dev/stack.json` (or GOV_STACK_FILE); wrangler's output goes to
  * `wrangler.log` next to it. Ctrl-C / SIGTERM stops everything; if wrangler
  * dies on its own, everything is stopped and the exit code is 1.
+ *
+ * The cron, as in production: the sweep runs on wrangler.toml's `[triggers]
+ * crons` schedule (dev/cron.ts), one line per run. `--no-cron` or
+ * GOV_STACK_NO_CRON=1 turns it off (for callers that run the sweep themselves);
+ * GOV_STACK_CRON_PERIOD_MS runs it every that many ms instead (tests).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
@@ -35,12 +46,15 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { CronError, cronsInWranglerToml, minuteSchedule, startLocalCron } from "./cron.ts";
+import type { LocalCron, MinuteSchedule } from "./cron.ts";
 import { REDIS_INSTALL_HINT, redisServerAvailable } from "./redis-server.ts";
 import { startDevServices, type DevServices, type ServicesOptions } from "./services.ts";
 import { Redis } from "@upstash/redis";
 import { redisKeys } from "../lib/keys.ts";
 import { DEMO_WORLD, EMPTY_WORLD, describeWorld, seedWorld } from "./world.ts";
 import { wranglerKeyPrefix } from "./stack-client.ts";
+import { alertLine, startAlertReceiver, type AlertReceiverHandle } from "./alert-receiver.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -53,22 +67,34 @@ interface StackFile {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  admin_token: string;
 }
 
 class StackError extends Error {}
 
 const env = process.env;
+const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 
-const USAGE = `Usage: npm start [-- --empty]
+const USAGE = `Usage: npm start [-- --empty] [--no-cron]
 
-  --empty   start without the demo world (no universe, no klines, no positions);
-            the same as GOV_STACK_EMPTY=1`;
+  --empty     start without the demo world (no universe, no klines, no positions);
+              the same as GOV_STACK_EMPTY=1
+  --no-cron   do not run the sweep every minute (for harnesses that sweep
+              themselves); the same as GOV_STACK_NO_CRON=1
+
+Passed to the governor from the environment when set: GOV_ALERT_WEBHOOK_URL,
+GOV_ALERT_FORMAT (json|slack|discord), GOV_MAX_DRAWDOWN_PCT, GOV_DRAWDOWN_WINDOW_H.
+Without GOV_ALERT_WEBHOOK_URL, alerts are printed here by a local receiver.`;
 
 const flags = (() => {
   try {
     return parseArgs({
       args: process.argv.slice(2),
-      options: { empty: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        empty: { type: "boolean" },
+        "no-cron": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -82,6 +108,14 @@ if (flags.help) {
   process.exit(0);
 }
 const emptyRequested = flags.empty === true || /^(1|true|yes)$/i.test(env.GOV_STACK_EMPTY ?? "");
+const cronOff =
+  flags["no-cron"] === true
+    ? "--no-cron"
+    : ["1", "true"].includes(env.GOV_STACK_NO_CRON ?? "")
+      ? "GOV_STACK_NO_CRON"
+      : undefined;
+const cronSchedules = cronOff === undefined ? schedules() : [];
+const cronPeriodMs = positiveInt("GOV_STACK_CRON_PERIOD_MS");
 
 const govPort = port("GOV_PORT", 8787);
 const restPort = port("REDIS_REST_PORT", 8079);
@@ -108,7 +142,9 @@ const envFile = join(stackDir, "wrangler.env");
 const persistDir = join(stackDir, "wrangler-state");
 
 let services: DevServices | undefined;
+let alertReceiver: AlertReceiverHandle | undefined;
 let wrangler: ChildProcess | undefined;
+let cron: LocalCron | undefined;
 let stopRequested = false;
 let shutdownStarted: Promise<void> | undefined;
 let writtenStack: string | undefined;
@@ -182,6 +218,16 @@ async function start(): Promise<void> {
   services = await startDevServices(options);
   if (stopRequested) return;
   const { redisRest, exchangeApi, credentials } = services;
+  // No webhook of one's own: alerts come to this terminal.
+  if (!env.GOV_ALERT_WEBHOOK_URL) {
+    alertReceiver = await startAlertReceiver({
+      host: HOST,
+      onAlert: (alert) => {
+        for (const line of alertLine(alert.body).split("\n")) console.log(`alert | ${line}`);
+      },
+    });
+  }
+  const alertWebhook = env.GOV_ALERT_WEBHOOK_URL || `${alertReceiver!.url}/alerts`;
 
   mkdirSync(stackDir, { recursive: true });
   // Secrets go to wrangler through a private env file, not the command line.
@@ -195,6 +241,14 @@ async function start(): Promise<void> {
       BINANCE_API_SECRET: exchangeApi.apiSecret,
       GOV_WEBHOOK_SECRET: credentials.webhookSecret,
       GOV_READ_TOKEN: credentials.readToken,
+      GOV_ADMIN_TOKEN: credentials.adminToken,
+      GOV_ALERT_WEBHOOK_URL: alertWebhook,
+      ...passedThrough([
+        "GOV_ALERT_FORMAT",
+        "GOV_MAX_DRAWDOWN_PCT",
+        "GOV_DRAWDOWN_WINDOW_H",
+        "GOV_ALERT_COOLDOWN_S",
+      ]),
       // The bench compares a governor without its counters (GOV_METRICS=off).
       ...(env.GOV_METRICS ? { GOV_METRICS: env.GOV_METRICS } : {}),
     }),
@@ -232,6 +286,7 @@ async function start(): Promise<void> {
     },
     webhook_secret: credentials.webhookSecret,
     read_token: credentials.readToken,
+    admin_token: credentials.adminToken,
   };
   writtenStack = `${JSON.stringify(stack, null, 2)}\n`;
   const tmp = `${stackFile}.${process.pid}.tmp`;
@@ -249,10 +304,54 @@ async function start(): Promise<void> {
   console.log(
     `governor ready in ${seconds}s: governor=${governor} redis_rest=${redisRest.url} (${token}) ` +
       `exchange=${exchangeApi.url} (${keys}) webhook_secret=${credentials.webhookSecret} ` +
-      `read_token=${credentials.readToken} stack_file=${display(stackFile)} ` +
+      `read_token=${credentials.readToken} admin_token=${credentials.adminToken} ` +
+      `alerts=${alertReceiver ? "printed here" : "GOV_ALERT_WEBHOOK_URL"} stack_file=${display(stackFile)} ` +
       `wrangler_log=${display(logFile)} world=${describeWorld(world)}${worldNote} ` +
       `try: ${world.tryNext.join(" ; ")}`,
   );
+  startCron(governor);
+}
+
+/** The sweep on wrangler.toml's cron schedule, as Cloudflare runs it in production. */
+function startCron(governor: string): void {
+  const route = `GET ${governor}/__scheduled?cron=*+*+*+*+*`;
+  if (cronOff !== undefined) {
+    console.log(`cron: off (${cronOff}); the sweep runs when called: ${route}`);
+    return;
+  }
+  if (cronSchedules.length === 0) {
+    console.log(
+      `cron: wrangler.toml has no [triggers] crons; the sweep runs when called: ${route}`,
+    );
+    return;
+  }
+  const when = cronPeriodMs
+    ? `every ${cronPeriodMs} ms (GOV_STACK_CRON_PERIOD_MS)`
+    : "on wrangler.toml's schedule";
+  console.log(
+    `cron: the sweep runs ${when}: ${cronSchedules.map((c) => `"${c.expression}"`).join(", ")}; ` +
+      "one line per run (off: --no-cron or GOV_STACK_NO_CRON=1)",
+  );
+  cron = startLocalCron({
+    governor,
+    schedules: cronSchedules,
+    periodMs: cronPeriodMs,
+    wranglerLog: logFile,
+    log: (line) => console.log(line),
+    logError: (line) => {
+      if (!stopRequested) console.error(line);
+    },
+  });
+}
+
+function schedules(): MinuteSchedule[] {
+  try {
+    return cronsInWranglerToml(wranglerToml).map(minuteSchedule);
+  } catch (error) {
+    if (!(error instanceof CronError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
 }
 
 function startWrangler(): void {
@@ -345,6 +444,7 @@ function requestStop(code: number): void {
 
 async function shutdown(code: number): Promise<void> {
   await startupSettled;
+  await cron?.stop();
   let exitCode = code;
   if (wrangler?.pid !== undefined && groupAlive(wrangler.pid)) {
     // Also when wrangler itself is already gone: workerd may have outlived it.
@@ -355,6 +455,7 @@ async function shutdown(code: number): Promise<void> {
       if (!(await waitGroupGone(2000))) exitCode = 1;
     }
   }
+  await alertReceiver?.stop().catch(() => undefined);
   await services?.stop().catch((error: unknown) => {
     console.error(`stopping services: ${error instanceof Error ? error.message : String(error)}`);
     exitCode = 1;
@@ -451,6 +552,17 @@ function port(name: string, fallback: number): number {
   return value;
 }
 
+function positiveInt(name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${name} must be a positive whole number of ms, got ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return value;
+}
+
 function remote<T>(
   urlName: string,
   secretNames: string[],
@@ -464,6 +576,11 @@ function remote<T>(
     process.exit(1);
   }
   return build(url, (name) => env[name] ?? "");
+}
+
+/** The variables of `names` this process has, to hand to the governor as they are. */
+function passedThrough(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
 }
 
 function dotenv(values: Record<string, string>): string {

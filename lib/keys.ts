@@ -45,18 +45,41 @@ export function redisKeys(prefix: string) {
     binanceBackoff: `${p}:governor:binance:backoff_until`,
     /** string: offset ms between Binance server time and local time. */
     binanceTimeOffset: `${p}:governor:binance:time_offset_ms`,
+    /** hash: symbol -> LOT_SIZE stepSize from exchangeInfo; expires at the end of the UTC day. */
+    stepSizes: `${p}:governor:binance:step_sizes`,
+    /** string: consecutive 403/418/429 answers; each doubles the next backoff (TTL: backoff + 10 min). */
+    binanceStrikes: `${p}:governor:binance:backoff_strikes`,
     /** zset: rotations started in the last hour (churn budget). */
     rotationLog: `${p}:rotation:log`,
     /** string (JSON): last correlation / margin figures for the status page. */
     lastGates: `${p}:governor:last_gates`,
-    /** hash: metric series -> count, incremented by the deciding scripts (docs/contract.md §9). */
+    /** hash: metric series -> count, incremented by the deciding scripts (docs/contract.md §10). */
     metrics: `${p}:governor:metrics`,
     /** hash per unix minute: decisions by outcome, slots, rotations of that minute; expires after 25 h. */
     history: (minute: number | string) => `${p}:governor:history:${minute}`,
     /** string: the last `X-MBX-USED-WEIGHT-1M` Binance answered with; expires after a minute. */
     binanceUsedWeight: `${p}:governor:binance:used_weight_1m`,
-    /** string (JSON {state, reason, actor, at}): the trading state; absent = ACTIVE. */
+    /** string, TTL 300 s: the cron delivery for this scheduled time (unix ms) already ran. */
+    sweepGuard: (scheduledTimeMs: number) => `${p}:governor:sweep:${scheduledTimeMs}`,
+    /** stream (MAXLEN ~1000): dead letters of the plans queue, with why they died. */
+    deadLetters: `${p}:governor:dead_letters`,
+    /** string: dead letters recorded so far (the `seq` of the newest entry). */
+    deadLetterCount: `${p}:governor:dead_letters:count`,
+    /** string (JSON), TTL 1 day: why the queue last retried a plan (read when it dies). */
+    queueRetry: (planId: string) => `${p}:governor:queue:retry:${planId}`,
+    /** string, TTL 120 s: Binance weight the queue reserved in this minute (unix minutes). */
+    queueWeight: (minute: number) => `${p}:governor:queue:weight:${minute}`,
+    // Operators' controls (docs/contract.md §9).
+    /** string (JSON {state, reason, actor, at}): ACTIVE / REDUCING / HALTED; absent = ACTIVE. */
     tradingState: `${p}:governor:trading_state`,
+    /** hash: bucket start (unix ms) -> highest totalMarginBalance seen in it (drawdown breaker). */
+    balancePeaks: `${p}:governor:drawdown:peaks`,
+    /** stream: alerts waiting for delivery to GOV_ALERT_WEBHOOK_URL (bounded). */
+    alertOutbox: `${p}:governor:alerts:outbox`,
+    /** hash: outbox entry id -> JSON {attempts, next_at_ms, lease_until_ms}: delivery retries. */
+    alertAttempts: `${p}:governor:alerts:attempts`,
+    /** hash: incident key -> JSON {since_ms, ending_since_ms?, ...}: one alert per incident. */
+    alertIncidents: `${p}:governor:alerts:incidents`,
   } as const;
 }
 

@@ -4,9 +4,12 @@
  * Reads `{prefix}:stream:apply.plan` (XREAD BLOCK on a dedicated connection,
  * starting after the last entry present at start), and for every entry with
  * `action=FULL_CLOSE_PROPOSED` and `rotation_trigger=true`, when the
- * simulator's `apply.auto` is on: waits `apply.delay_ms`, closes the symbol's
- * position in the exchange simulator (when `apply.executed`), then XADDs the
- * execution result to `{prefix}:stream:apply.result`:
+ * simulator's `apply.auto` is on: waits `apply.delay_ms`, executes the close
+ * in the exchange simulator (when `apply.executed`) as the plan says: every leg
+ * of `legs` (hedge mode, both sides), else the one `side`/`position_side`/`qty`
+ * order, each a reduce-only market order on that position side (a plan
+ * without them closes the whole symbol), then XADDs the one execution result
+ * of the plan to `{prefix}:stream:apply.result`:
  * `plan_id, symbol, executed, reduceOnly=true, action=FULL_CLOSE_PROPOSED, ts`.
  */
 import { Redis } from "ioredis";
@@ -27,6 +30,8 @@ export interface ApplySim {
   readonly read: number;
   /** Number of rotation close plans picked up for execution so far. */
   readonly seen: number;
+  /** Close plans waiting for their `apply.delay_ms` (a reset cancels them). */
+  readonly pending: number;
   stop(): Promise<void>;
 }
 
@@ -36,6 +41,38 @@ function fieldsToObject(fields: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i] as string] = fields[i + 1] as string;
   return out;
+}
+
+interface Leg {
+  position_side: string;
+  side: string;
+  qty: string;
+}
+
+function legsOf(fields: Record<string, string>): Leg[] | undefined {
+  if (fields.legs) {
+    try {
+      const parsed = JSON.parse(fields.legs) as unknown;
+      if (Array.isArray(parsed)) return parsed as Leg[];
+    } catch {
+      return [];
+    }
+  }
+  const { position_side, side, qty } = fields;
+  if (position_side && side && qty && ["LONG", "SHORT", "BOTH"].includes(position_side)) {
+    return [{ position_side, side, qty }];
+  }
+  return undefined;
+}
+
+/** The orders of one close plan, as an Apply Layer sends them to Binance. */
+function executeClose(state: ExchangeState, symbol: string, fields: Record<string, string>): void {
+  const legs = legsOf(fields);
+  if (legs === undefined) {
+    state.closePosition(symbol);
+    return;
+  }
+  for (const leg of legs) state.closeLeg(symbol, leg.position_side, leg.side, String(leg.qty));
 }
 
 export async function startApplySim(options: ApplySimOptions): Promise<ApplySim> {
@@ -85,7 +122,7 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
   async function execute(fields: Record<string, string>): Promise<void> {
     const symbol = fields.symbol ?? "";
     const executed = state.apply.executed;
-    if (executed && symbol) state.closePosition(symbol);
+    if (executed && symbol) executeClose(state, symbol, fields);
     const planId = fields.plan_id ?? "";
     state.applied.push({ plan_id: planId, symbol, executed, at: state.now() });
     await writer.xadd(
@@ -154,6 +191,9 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
     },
     get seen() {
       return seen;
+    },
+    get pending() {
+      return timers.size;
     },
     stop() {
       stopping ??= (async () => {

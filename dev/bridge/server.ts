@@ -42,6 +42,11 @@ export interface BridgeFault {
   delayMs?: number;
   /** Only requests to this path ("/", "/pipeline", "/multi-exec"). */
   path?: string;
+  /**
+   * Hold the request until `release()` (or POST /__bridge/release), then go on
+   * as `status` says: a dependency slower than any timeout, without a timer to race.
+   */
+  hold?: boolean;
 }
 
 export interface RedisRestBridge {
@@ -55,6 +60,14 @@ export interface RedisRestBridge {
   /** Answer the next `n` requests with `status` (default 500) and a JSON error. */
   failNext(n: number, status?: number): void;
   setFault(fault: BridgeFault | null): void;
+  /** Requests a `hold` fault is holding now. */
+  held(): number;
+  /** Let every held request go on. */
+  release(): void;
+  /** Requests received and not yet answered (control routes excluded). */
+  inFlight(): number;
+  /** Resolves once no request is in flight (at once when none is). */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +98,15 @@ export async function startRedisRestBridge(
 
   let counts: Record<string, number> = {};
   let fault: BridgeFault | null = null;
+  const holding = new Set<() => void>();
+  const release = () => {
+    for (const go of holding) go();
+    holding.clear();
+  };
+  let inFlight = 0;
+  let idleWaiters: (() => void)[] = [];
+  const idle = () =>
+    inFlight === 0 ? Promise.resolve() : new Promise<void>((done) => idleWaiters.push(done));
 
   async function handle(req: IncomingMessage): Promise<Reply> {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
@@ -96,6 +118,7 @@ export async function startRedisRestBridge(
       current.times -= 1;
       if (current.times <= 0) fault = null;
       if (current.delayMs) await new Promise((r) => setTimeout(r, current.delayMs));
+      if (current.hold) await new Promise<void>((go) => holding.add(go));
       const status = current.status ?? 500;
       if (status !== 0) return { status, body: { error: `ERR injected fault (HTTP ${status})` } };
     }
@@ -131,7 +154,8 @@ export async function startRedisRestBridge(
   /**
    * Control routes for tests and benchmarks running elsewhere (e.g. inside
    * workerd), same bearer token: GET /__bridge/stats, POST /__bridge/reset,
-   * PUT /__bridge/fault (a BridgeFault, or null to clear). Not counted.
+   * PUT /__bridge/fault (a BridgeFault, or null to clear), POST /__bridge/release
+   * (held requests go on). Not counted.
    */
   async function control(req: IncomingMessage, path: string): Promise<Reply> {
     if (!authorized(req.headers.authorization, expectedToken)) {
@@ -145,6 +169,11 @@ export async function startRedisRestBridge(
       counts = {};
       return { status: 200, body: { ok: true } };
     }
+    if (path === "/__bridge/release" && req.method === "POST") {
+      const released = holding.size;
+      release();
+      return { status: 200, body: { ok: true, released } };
+    }
     if (path === "/__bridge/fault" && req.method === "PUT") {
       const raw = await readBody(req, 64 * 1024);
       let parsed: unknown;
@@ -156,7 +185,7 @@ export async function startRedisRestBridge(
       if (parsed !== null && !isFault(parsed)) {
         return {
           status: 400,
-          body: { error: "ERR fault needs {times, status?, delayMs?, path?}" },
+          body: { error: "ERR fault needs {times, status?, delayMs?, path?, hold?}" },
         };
       }
       fault = parsed;
@@ -229,11 +258,22 @@ export async function startRedisRestBridge(
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    handle(req).then(
-      (reply) => send(res, reply),
-      (error: unknown) =>
-        send(res, { status: 500, body: { error: `ERR bridge: ${errorMessage(error)}` } }),
-    );
+    const tracked = !(req.url ?? "/").startsWith("/__bridge/");
+    if (tracked) inFlight += 1;
+    handle(req)
+      .then(
+        (reply) => send(res, reply),
+        (error: unknown) =>
+          send(res, { status: 500, body: { error: `ERR bridge: ${errorMessage(error)}` } }),
+      )
+      .finally(() => {
+        if (!tracked) return;
+        inFlight -= 1;
+        if (inFlight > 0) return;
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const done of waiters) done();
+      });
   });
   server.keepAliveTimeout = 30_000;
   const { port, url } = await listen(server, options.port, host);
@@ -252,7 +292,12 @@ export async function startRedisRestBridge(
     setFault: (next) => {
       fault = next && next.times > 0 ? { ...next } : null;
     },
+    held: () => holding.size,
+    release,
+    inFlight: () => inFlight,
+    idle,
     async stop() {
+      release();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -287,6 +332,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
     });
     req.on("end", () => resolve(tooLarge ? null : Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
+    // A client that went away before its body was read (e.g. it gave up while a fault held
+    // the request) never sends the rest: stop waiting for it.
+    const gone = () => reject(new Error("the client closed the connection"));
+    if (req.destroyed && !req.readableEnded) gone();
+    req.on("close", () => {
+      if (!req.readableEnded) gone();
+    });
   });
 }
 
@@ -306,6 +358,7 @@ function isFault(value: unknown): value is BridgeFault {
     Number.isInteger(f.times) &&
     (f.status === undefined || Number.isInteger(f.status)) &&
     (f.delayMs === undefined || typeof f.delayMs === "number") &&
-    (f.path === undefined || typeof f.path === "string")
+    (f.path === undefined || typeof f.path === "string") &&
+    (f.hold === undefined || typeof f.hold === "boolean")
   );
 }

@@ -3,11 +3,21 @@
  *
  * Exchange routes (Binance field names, string-typed numbers, Binance error
  * bodies, X-MBX-USED-WEIGHT-1M on every response):
- *   GET /fapi/v1/ping, /fapi/v1/time, /fapi/v1/klines           (public)
+ *   GET /fapi/v1/ping, /fapi/v1/time, /fapi/v1/klines, /fapi/v1/exchangeInfo (public)
  *   GET /fapi/v2/positionRisk, /fapi/v3/positionRisk, /fapi/v3/account (SIGNED)
  *
  * Control API under /__sim (JSON, no auth, local only): see README of the
- * dev stack and `handleControl` below.
+ * dev stack and `handleControl` below. Beyond SPEC §9:
+ *   PUT /__sim/account        also {multi_assets?: bool, wallets?: {ASSET: amount},
+ *                             asset_prices?: {ASSET: usd}}: single-asset mode (totals =
+ *                             USDT only) or multi-assets mode (totals in USD, all assets)
+ *   PUT /__sim/exchange-info  {step_sizes: {SYMBOL: "0.001" | null}}: LOT_SIZE per symbol
+ *   PUT /__sim/firewall       {mode: "none" | "waf" | "restricted"}: every exchange request
+ *                             answers an HTML 403 (WAF) or a 451 (restricted location)
+ *   PUT /__sim/rate-limit     {retry_after, ban_after, ban_seconds} | null: 429s with
+ *                             Retry-After; ban_after requests inside a Retry-After earn a
+ *                             418 ban of ban_seconds (Retry-After on both)
+ * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { listen } from "../listen.ts";
@@ -178,11 +188,18 @@ const klinesSchema = z.union([
   }),
 ]);
 
-const accountSchema = z.strictObject(
-  Object.fromEntries(
+const accountModeSchema = {
+  multi_assets: z.boolean().optional(),
+  wallets: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/), numeric).optional(),
+  asset_prices: z.record(z.string().regex(/^[A-Z0-9]{2,10}$/), numeric).optional(),
+};
+
+const accountSchema = z.strictObject({
+  ...(Object.fromEntries(
     ACCOUNT_FIELDS.map((field) => [field, numeric.nullable().optional()]),
-  ) as Record<(typeof ACCOUNT_FIELDS)[number], z.ZodOptional<z.ZodNullable<typeof numeric>>>,
-);
+  ) as Record<(typeof ACCOUNT_FIELDS)[number], z.ZodOptional<z.ZodNullable<typeof numeric>>>),
+  ...accountModeSchema,
+});
 
 const faultSchema = z.strictObject({
   path: z.string().regex(/^(\*|\/.*)$/, "path must start with / or be *"),
@@ -198,6 +215,24 @@ const applySchema = z.strictObject({
   delay_ms: z.number().int().min(0).max(600_000).optional(),
   executed: z.boolean().optional(),
 });
+
+const exchangeInfoControlSchema = z.strictObject({
+  step_sizes: z.record(
+    z.string().regex(SYMBOL_RE),
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, "a plain decimal")
+      .nullable(),
+  ),
+});
+const firewallSchema = z.strictObject({ mode: z.enum(["none", "waf", "restricted"]) });
+const rateLimitSchema = z
+  .strictObject({
+    retry_after: z.number().int().min(1).max(86_400),
+    ban_after: z.number().int().min(1).max(1000),
+    ban_seconds: z.number().int().min(1).max(259_200),
+  })
+  .nullable();
 
 const clockSchema = z.strictObject({ skew_ms: z.number().finite() });
 const limitsSchema = z.strictObject({ weight_limit: z.number().int().positive().nullable() });
@@ -272,6 +307,22 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
   const now = options.now ?? Date.now;
   const state = new ExchangeState(now);
   const aborter = new AbortController();
+  // POST /__sim/faults/release ends every fault delay now (the request then goes on).
+  let releaser = new AbortController();
+  let held = 0;
+
+  /** A fault's delay: cut short by a release, and failing the request when the simulator stops. */
+  async function holdFor(ms: number): Promise<void> {
+    const released = releaser.signal;
+    held += 1;
+    try {
+      await sleep(ms, undefined, { signal: AbortSignal.any([aborter.signal, released]) });
+    } catch (e) {
+      if (aborter.signal.aborted || !released.aborted) throw e;
+    } finally {
+      held -= 1;
+    }
+  }
 
   const isError = (value: unknown): value is BinanceError =>
     typeof value === "object" && value !== null && "code" in value && "msg" in value;
@@ -290,6 +341,11 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         return klinesWeight(Number.isInteger(limit) && limit > 0 ? limit : 500);
       },
       handle: (params) => klines(params),
+    },
+    "/fapi/v1/exchangeInfo": {
+      signed: false,
+      weight: () => 1,
+      handle: () => ({ status: 200, body: state.exchangeInfo() }),
     },
     "/fapi/v2/positionRisk": { signed: true, weight: () => 5, handle: (p) => positionRisk(p, 2) },
     "/fapi/v3/positionRisk": { signed: true, weight: () => 5, handle: (p) => positionRisk(p, 3) },
@@ -336,7 +392,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
       return {
         status: 200,
         body: state
-          .openPositions()
+          .listedPositions()
           .filter((row) => matches(row.symbol))
           .map(positionV3),
       };
@@ -423,7 +479,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
     if (res.destroyed || res.headersSent) return;
     const text = typeof body === "string" ? body : JSON.stringify(body);
     res.writeHead(status, {
-      "Content-Type": "application/json",
+      "Content-Type": headers["Content-Type"] ?? "application/json",
       "X-MBX-USED-WEIGHT-1M": String(state.usedWeight()),
       ...headers,
     });
@@ -461,9 +517,22 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         sendError(res, e, { "Retry-After": String(retry) });
         return;
       }
+      if (state.firewall !== "none") {
+        const blocked = firewallAnswer(state.firewall);
+        finish(blocked.status);
+        send(res, blocked.status, blocked.body, blocked.headers);
+        return;
+      }
+      const limited = state.rateLimitVerdict();
+      if (limited) {
+        const e = faultError(limited.status, path, state.serverTime(), limited.retryAfter);
+        finish(e.status);
+        sendError(res, e, { "Retry-After": String(limited.retryAfter) });
+        return;
+      }
       const fault = state.takeFault(path);
       if (fault) {
-        if (fault.delay_ms) await sleep(fault.delay_ms, undefined, { signal: aborter.signal });
+        if (fault.delay_ms) await holdFor(fault.delay_ms);
         if (fault.status !== undefined || fault.body !== undefined) {
           const faultStatus = fault.status ?? 200;
           const headers: Record<string, string> = {};
@@ -548,6 +617,12 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         ]),
       ),
       account_overrides: state.accountOverrides,
+      multi_assets: state.multiAssets,
+      wallets: state.wallets,
+      asset_prices: state.assetPrices,
+      step_sizes: Object.fromEntries(state.stepSizes),
+      firewall: state.firewall,
+      rate_limit: state.rateLimit ?? null,
       faults: state.faults,
       apply: state.apply,
       apply_sim: applySim !== undefined,
@@ -555,6 +630,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
       used_weight_1m: state.usedWeight(),
       total_weight: state.totalWeight,
       request_count: state.requests.length,
+      held_requests: held,
     };
   }
 
@@ -610,8 +686,45 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
     }
     if (route === "GET /__sim/account") return state.account();
     if (route === "PUT /__sim/account") {
-      state.setAccountOverrides(validate(accountSchema, parseJson(body)));
-      return { ok: true, overrides: state.accountOverrides };
+      const { multi_assets, wallets, asset_prices, ...overrides } = validate(
+        accountSchema,
+        parseJson(body),
+      );
+      if (multi_assets !== undefined) state.multiAssets = multi_assets;
+      if (wallets) {
+        state.wallets = Object.fromEntries(
+          Object.entries(wallets).map(([asset, amount]) => [asset, Number(amount)]),
+        );
+      }
+      if (asset_prices) {
+        for (const [asset, usd] of Object.entries(asset_prices)) {
+          state.assetPrices[asset] = Number(usd);
+        }
+      }
+      state.setAccountOverrides(overrides);
+      return {
+        ok: true,
+        overrides: state.accountOverrides,
+        multi_assets: state.multiAssets,
+        wallets: state.wallets,
+      };
+    }
+    if (route === "PUT /__sim/exchange-info") {
+      const input = validate(exchangeInfoControlSchema, parseJson(body));
+      for (const [symbol, step] of Object.entries(input.step_sizes)) {
+        if (step === null) state.stepSizes.delete(symbol);
+        else state.stepSizes.set(symbol, step);
+      }
+      return { ok: true, step_sizes: Object.fromEntries(state.stepSizes) };
+    }
+    if (route === "PUT /__sim/firewall") {
+      state.firewall = validate(firewallSchema, parseJson(body)).mode;
+      return { ok: true, mode: state.firewall };
+    }
+    if (route === "PUT /__sim/rate-limit") {
+      state.rateLimit = validate(rateLimitSchema, parseJson(body)) ?? undefined;
+      state.rateLimitState = { retryUntil: 0, bannedUntil: 0, violations: 0 };
+      return { ok: true, rate_limit: state.rateLimit ?? null };
     }
     if (route === "GET /__sim/faults") return state.faults;
     if (route === "PUT /__sim/faults") {
@@ -621,6 +734,14 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
       ) as Fault | Fault[];
       state.addFaults(Array.isArray(input) ? input : [input]);
       return { ok: true, faults: state.faults };
+    }
+    if (route === "POST /__sim/faults/release") {
+      // Requests parked in a fault's delay go on now: a test holds a request with a long
+      // delay_ms and releases it when it chooses, instead of racing a timer.
+      const released = held;
+      releaser.abort();
+      releaser = new AbortController();
+      return { ok: true, released };
     }
     if (route === "DELETE /__sim/faults") {
       state.faults = [];
@@ -727,6 +848,38 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         });
       })();
       return stopped;
+    },
+  };
+}
+
+/**
+ * Answers of Binance's edge before any route: the web application firewall's
+ * 403 is an HTML page (not Binance's JSON error body); a restricted location
+ * gets 451 with code 0.
+ * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
+ */
+function firewallAnswer(mode: "waf" | "restricted"): {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+} {
+  if (mode === "waf") {
+    return {
+      status: 403,
+      headers: { "Content-Type": "text/html" },
+      body:
+        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n' +
+        "<html><head><title>ERROR: The request could not be satisfied</title></head>" +
+        "<body><h1>403 ERROR</h1><h2>The request could not be satisfied.</h2>" +
+        "Request blocked. We can't connect to the server for this app or website at this time.</body></html>",
+    };
+  }
+  return {
+    status: 451,
+    headers: {},
+    body: {
+      code: 0,
+      msg: "Service unavailable from a restricted location according to 'b. Eligibility' in https://www.binance.com/en/terms. Please contact customer service if you believe you received this message in error.",
     },
   };
 }

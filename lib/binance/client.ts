@@ -10,8 +10,11 @@ import {
   BinanceApiError,
   BinanceBackoffActiveError,
   BinanceRateLimitError,
+  BinanceRestrictedLocationError,
   BinanceUnavailableError,
+  type BackoffStatus,
 } from "./errors.ts";
+import { exchangeInfoSchema, type ExchangeInfo } from "./step-sizes.ts";
 import {
   accountSchema,
   errorBodySchema,
@@ -38,12 +41,20 @@ export interface BinanceClientOptions {
   now?: () => number;
   /** Binance server time minus local time, ms, as last persisted. @default 0 */
   timeOffsetMs?: number;
-  /** Shared 429/418 backoff, unix ms: before it, every call fails without a request. */
+  /** Shared 403/418/429 backoff, unix ms: before it, every call fails without a request. */
   backoffUntilMs?: number;
   /** A -1021 resync measured a new offset (ms); persist it for the next invocation. Errors are ignored. */
   onTimeOffset?: (offsetMs: number) => void | Promise<void>;
-  /** Binance asked to back off until this unix ms; persist it. Errors are ignored: the client stays closed locally. */
-  onBackoff?: (untilMs: number) => void | Promise<void>;
+  /**
+   * Binance asked to back off (403 WAF, 418 ban, 429 rate limit) until `untilMs`;
+   * persist it. May answer a later unix ms (the shared backoff grows on repeats,
+   * lib/binance/shared.ts); the client then stays closed until that. Errors are
+   * ignored: the client stays closed locally until `untilMs`.
+   */
+  onBackoff?: (
+    untilMs: number,
+    backoff: { status: BackoffStatus; retryAfterMs: number },
+  ) => number | void | Promise<number | void>;
   /** `X-MBX-USED-WEIGHT-1M` of each response (limit 2400 per IP per minute). */
   onWeight?: (usedWeight1m: number) => void;
 }
@@ -68,12 +79,14 @@ export interface BinanceClient {
   positionRisk(): Promise<PositionRisk[]>;
   /** Signed `GET /fapi/v3/account`. */
   account(): Promise<FuturesAccount>;
+  /** `GET /fapi/v1/exchangeInfo` (weight 1): every symbol's filters. */
+  exchangeInfo(): Promise<ExchangeInfo>;
   readonly stats: BinanceClientStats;
 }
 
 const DEFAULT_TIMEOUT_MS = 3_000;
 const DEFAULT_RECV_WINDOW_MS = 5_000;
-/** Used when a 429/418 carries no usable Retry-After. */
+/** Used when a 403/418/429 carries no usable Retry-After. */
 const DEFAULT_RETRY_AFTER_MS = 60_000;
 /** A 418 is an IP ban that starts at 2 minutes; never come back sooner. */
 const MIN_BAN_BACKOFF_MS = 120_000;
@@ -125,7 +138,23 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     }
 
     const { status } = response;
-    if (status === 429 || status === 418) await startBackoff(path, status, response);
+    // 403: Binance's web application firewall (an HTML page, not JSON); 418: IP ban;
+    // 429: request weight exceeded. All three mean: stop calling for a while.
+    if (status === 429 || status === 418 || status === 403) {
+      await startBackoff(path, status, response);
+    }
+    if (status === 451) {
+      // Binance does not serve this location: no retry can help until the deployment moves.
+      console.log(
+        JSON.stringify({
+          msg: "governor.binance_restricted_location",
+          path,
+          status,
+          detail: "restricted_location",
+        }),
+      );
+      throw new BinanceRestrictedLocationError(path);
+    }
 
     const json = parseJson(body);
     if (!response.ok) {
@@ -160,14 +189,28 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     options.onWeight?.(weight);
   }
 
-  async function startBackoff(path: string, status: 429 | 418, response: Response): Promise<never> {
+  async function startBackoff(
+    path: string,
+    status: BackoffStatus,
+    response: Response,
+  ): Promise<never> {
     const at = now();
     let retryAfterMs = parseRetryAfterMs(response.headers.get("Retry-After"), at);
     if (status === 418) retryAfterMs = Math.max(retryAfterMs, MIN_BAN_BACKOFF_MS);
-    const until = at + retryAfterMs;
+    let until = at + retryAfterMs;
+    // A parallel request of this client already started (and persists) the backoff.
+    const persisted = backoffUntilMs > at;
     backoffUntilMs = Math.max(backoffUntilMs, until);
-    await notify(options.onBackoff, until);
-    throw new BinanceRateLimitError(path, status, retryAfterMs, until);
+    if (persisted)
+      throw new BinanceRateLimitError(path, status, backoffUntilMs - at, backoffUntilMs);
+    try {
+      const shared = await options.onBackoff?.(until, { status, retryAfterMs });
+      if (typeof shared === "number" && Number.isFinite(shared)) until = Math.max(until, shared);
+    } catch {
+      // Ignored on purpose: see BinanceClientOptions.onBackoff.
+    }
+    backoffUntilMs = Math.max(backoffUntilMs, until);
+    throw new BinanceRateLimitError(path, status, until - at, until);
   }
 
   async function signedGet<S extends z.ZodType>(
@@ -224,6 +267,9 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     },
     account() {
       return signedGet("/fapi/v3/account", {}, accountSchema);
+    },
+    exchangeInfo() {
+      return request("/fapi/v1/exchangeInfo", "", exchangeInfoSchema);
     },
     get stats() {
       return { requests, lastUsedWeight1m, timeOffsetMs, backoffUntilMs };

@@ -20,17 +20,27 @@ export class BinanceApiError extends Error {
   }
 }
 
-/** 429 (request weight exceeded) or 418 (IP banned for ignoring 429s); no call until `until`. */
+/**
+ * The answers that start the shared backoff: 403 (the web application
+ * firewall's limit was violated; the body is an HTML page), 418 (IP banned
+ * for ignoring 429s; bans scale from 2 minutes to 3 days), 429 (request
+ * weight exceeded).
+ * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
+ */
+export type BackoffStatus = 403 | 418 | 429;
+
+/** 403 (WAF), 418 (IP ban) or 429 (rate limit); no call until `until`. */
 export class BinanceRateLimitError extends Error {
   override readonly name = "BinanceRateLimitError";
-  readonly status: 429 | 418;
+  readonly status: BackoffStatus;
   /** ms */
   readonly retryAfterMs: number;
   /** unix ms */
   readonly until: number;
 
-  constructor(path: string, status: 429 | 418, retryAfterMs: number, until: number) {
-    super(`Binance ${path} rate limited: HTTP ${status}, retry after ${retryAfterMs} ms`);
+  constructor(path: string, status: BackoffStatus, retryAfterMs: number, until: number) {
+    const what = status === 403 ? "blocked by the web application firewall" : "rate limited";
+    super(`Binance ${path} ${what}: HTTP ${status}, backoff ${retryAfterMs} ms`);
     this.status = status;
     this.retryAfterMs = retryAfterMs;
     this.until = until;
@@ -58,7 +68,22 @@ export class BinanceUnavailableError extends Error {
   }
 }
 
-/** A shared 429/418 backoff is still running; no request was sent. */
+/**
+ * HTTP 451: Binance does not serve the location the request came from. Not
+ * transient: retrying cannot help until the deployment moves. `detail` is
+ * "restricted_location" (BLOCK details carry it).
+ */
+export class BinanceRestrictedLocationError extends Error {
+  override readonly name = "BinanceRestrictedLocationError";
+  readonly status = 451;
+  readonly detail = "restricted_location";
+
+  constructor(path: string) {
+    super(`Binance ${path} refused: restricted_location (HTTP 451)`);
+  }
+}
+
+/** A shared 403/418/429 backoff is still running; no request was sent. */
 export class BinanceBackoffActiveError extends Error {
   override readonly name = "BinanceBackoffActiveError";
   /** unix ms */
@@ -93,5 +118,6 @@ export function isTransientBinanceError(error: unknown): boolean {
   if (error instanceof BinanceRateLimitError) return true;
   if (error instanceof BinanceBackoffActiveError) return true;
   if (error instanceof BinanceApiError) return transientApiCodes.has(error.code);
+  // BinanceRestrictedLocationError: only moving the deployment helps.
   return false;
 }

@@ -7,7 +7,11 @@ export interface OpenPosition {
   positionSide: string;
   /** signed: negative for a short */
   positionAmt: number;
+  /** the amount exactly as Binance sent it (close quantities are built from it) */
+  positionAmtText: string;
   entryPrice: number;
+  /** notional / amt */
+  markPrice: number;
   unRealizedProfit: number;
   /** unix ms */
   updateTime: number;
@@ -19,14 +23,16 @@ export interface OpenPosition {
  * evaluation makes one Binance call instead of two (positionRisk is also 5).
  * The account rows have no entryPrice; for linear USD-M contracts
  * notional = amt × mark and uPnL = amt × (mark − entry), so
- * entry = (notional − uPnL) / amt.
+ * entry = (notional − uPnL) / amt, and mark = notional / amt.
  */
 export function openPositionsFromAccount(account: FuturesAccount): OpenPosition[] {
   return account.positions.filter(isOpenPosition).map((row) => ({
     symbol: row.symbol,
     positionSide: row.positionSide,
     positionAmt: row.positionAmt,
+    positionAmtText: row.positionAmtText,
     entryPrice: (row.notional - row.unrealizedProfit) / row.positionAmt,
+    markPrice: row.notional / row.positionAmt,
     unRealizedProfit: row.unrealizedProfit,
     updateTime: row.updateTime,
   }));

@@ -3,6 +3,11 @@
  * Binance sends decimals as strings; they are parsed to numbers here, and a
  * string that is not a finite number fails validation (fail-closed) instead of
  * becoming NaN downstream. Unlisted fields are dropped.
+ *
+ * Tolerant where Binance is free to change: a field no gate reads is optional,
+ * and a missing, null, empty or malformed value there becomes `undefined`
+ * instead of rejecting the whole response. A field a gate reads is required
+ * and validated.
  * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
  */
 import { z } from "zod";
@@ -18,6 +23,18 @@ export const decimalSchema = z
   )
   .transform((value) => Number(value));
 
+/** A decimal kept as the exact text Binance sent (for quantities echoed back in orders). */
+export const decimalTextSchema = z
+  .union([z.string(), z.number()])
+  .refine(
+    (value) => (typeof value === "number" || value.trim() !== "") && Number.isFinite(Number(value)),
+    { message: "expected a finite decimal" },
+  )
+  .transform((value) => (typeof value === "number" ? String(value) : value.trim()));
+
+/** A field no gate reads: any bad value (missing, null, "", garbage) is dropped, never fatal. */
+const ignoredDecimal = decimalSchema.optional().catch(undefined);
+
 /** Unix milliseconds. */
 const unixMsSchema = z.number().int().nonnegative();
 
@@ -31,8 +48,8 @@ export const serverTimeSchema = z.object({ serverTime: unixMsSchema });
 
 /**
  * One row of `GET /fapi/v3/positionRisk` (symbols with a position or open orders;
- * hedge mode gives a LONG and a SHORT row per symbol). v3 no longer reports
- * leverage; it stays optional for venues that still do.
+ * hedge mode gives a LONG and a SHORT row per symbol). The status view reads
+ * side, amount, entry and mark price, uPnL and updateTime; the rest is optional.
  * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-Information-V3
  */
 export const positionRiskSchema = z.object({
@@ -43,40 +60,80 @@ export const positionRiskSchema = z.object({
   entryPrice: decimalSchema,
   markPrice: decimalSchema,
   unRealizedProfit: decimalSchema,
-  notional: decimalSchema,
   updateTime: unixMsSchema,
-  leverage: decimalSchema.optional(),
-  initialMargin: decimalSchema.optional(),
-  maintMargin: decimalSchema.optional(),
-  liquidationPrice: decimalSchema.optional(),
-  breakEvenPrice: decimalSchema.optional(),
-  marginAsset: z.string().optional(),
+  notional: ignoredDecimal,
+  leverage: ignoredDecimal,
+  initialMargin: ignoredDecimal,
+  maintMargin: ignoredDecimal,
+  isolatedMargin: ignoredDecimal,
+  isolatedWallet: ignoredDecimal,
+  liquidationPrice: ignoredDecimal,
+  breakEvenPrice: ignoredDecimal,
+  marginAsset: z.string().optional().catch(undefined),
 });
 export const positionRiskListSchema = z.array(positionRiskSchema);
 export type PositionRisk = z.output<typeof positionRiskSchema>;
 
 /**
- * `GET /fapi/v3/account`. The totals cover USDT only in single-asset mode
- * (all assets in USD in multi-assets mode).
+ * One `assets[]` row of `GET /fapi/v3/account`, in the asset's own units. The
+ * margin gate reads `asset` and `marginBalance` (single-asset mode: each
+ * margin asset is its own pool).
+ */
+export const accountAssetSchema = z.object({
+  asset: z.string().min(1),
+  marginBalance: decimalSchema,
+  walletBalance: ignoredDecimal,
+  unrealizedProfit: ignoredDecimal,
+  initialMargin: ignoredDecimal,
+  openOrderInitialMargin: ignoredDecimal,
+  availableBalance: ignoredDecimal,
+});
+export type AccountAsset = z.output<typeof accountAssetSchema>;
+
+/**
+ * One `positions[]` row of `GET /fapi/v3/account`: every symbol with a
+ * position or open orders (one-way mode: BOTH rows; hedge mode: LONG and SHORT).
+ * Read: side, amount (also as exact text, for close quantities), uPnL,
+ * notional (entry price), initialMargin (margin gate: position + open orders)
+ * and updateTime (age fallback).
+ */
+export const accountPositionSchema = z
+  .object({
+    symbol: z.string().min(1),
+    positionSide: positionSideSchema,
+    positionAmt: decimalTextSchema,
+    unrealizedProfit: decimalSchema,
+    notional: decimalSchema,
+    initialMargin: decimalSchema,
+    updateTime: unixMsSchema,
+    isolatedMargin: ignoredDecimal,
+    isolatedWallet: ignoredDecimal,
+    maintMargin: ignoredDecimal,
+  })
+  .transform(({ positionAmt, ...row }) => ({
+    ...row,
+    positionAmt: Number(positionAmt),
+    /** The amount exactly as Binance sent it (no float round trip). */
+    positionAmtText: positionAmt,
+  }));
+
+/**
+ * `GET /fapi/v3/account`. In single-asset mode the totals cover the USDT asset
+ * only; in multi-assets mode they are USD sums over all assets, and the
+ * initial-margin totals cover cross positions only. The margin gate reads
+ * totalInitialMargin, totalMarginBalance, assets[] and positions[] (see
+ * lib/risk/margin.ts); the other totals are optional.
  * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Account-Information-V3
  */
 export const accountSchema = z.object({
   totalInitialMargin: decimalSchema,
-  totalMaintMargin: decimalSchema,
-  totalWalletBalance: decimalSchema,
-  totalUnrealizedProfit: decimalSchema,
   totalMarginBalance: decimalSchema,
-  availableBalance: decimalSchema,
-  positions: z.array(
-    z.object({
-      symbol: z.string().min(1),
-      positionSide: positionSideSchema,
-      positionAmt: decimalSchema,
-      unrealizedProfit: decimalSchema,
-      notional: decimalSchema,
-      initialMargin: decimalSchema,
-      updateTime: unixMsSchema,
-    }),
-  ),
+  totalMaintMargin: ignoredDecimal,
+  totalWalletBalance: ignoredDecimal,
+  totalUnrealizedProfit: ignoredDecimal,
+  availableBalance: ignoredDecimal,
+  assets: z.array(accountAssetSchema),
+  positions: z.array(accountPositionSchema),
 });
 export type FuturesAccount = z.output<typeof accountSchema>;
+export type AccountPosition = FuturesAccount["positions"][number];

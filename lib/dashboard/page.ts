@@ -3,7 +3,7 @@
  * it was rendered from, and a small inline script that refreshes it from
  * `GET /v1/status` and ticks the rotation countdowns each second.
  */
-import type { Status } from "../status.ts";
+import type { Status } from "../status/schema.ts";
 import type { History } from "../metrics/history.ts";
 import { BOARD_RENDERER_SOURCE, esc, renderBoard } from "./render.ts";
 import { DASHBOARD_CSS } from "./styles.ts";
@@ -37,6 +37,7 @@ let status = JSON.parse(document.getElementById("status-data").textContent);
 let historyData = JSON.parse(document.getElementById("history-data").textContent);
 let historyWindow = historyData ? historyData.window : "24h";
 let receivedAt = Date.now();
+let timer;
 // The governor's clock, carried forward by the browser's: browser clock skew does not matter.
 const governorNow = () => status.at + (Date.now() - receivedAt);
 
@@ -59,9 +60,10 @@ function showProblem(message) {
 }
 
 async function refresh() {
-  // A hidden tab does not spend the exchange's request weight (each refresh reads positionRisk).
+  // A hidden tab does not spend the exchange's request weight (each refresh reads the account).
   if (document.hidden) {
-    setTimeout(refresh, ${refreshMs});
+    clearTimeout(timer);
+    timer = setTimeout(refresh, ${refreshMs});
     return;
   }
   try {
@@ -80,7 +82,46 @@ async function refresh() {
     showProblem("Refresh failed: " + error.message + ". The figures below are not current.");
   }
   tick();
-  setTimeout(refresh, ${refreshMs});
+  clearTimeout(timer);
+  timer = setTimeout(refresh, ${refreshMs});
+}
+
+// Trading state controls: the admin token is typed, sent once in a header, and
+// forgotten (never in the URL, never stored); the form's inputs have no name,
+// so even without this script they are never submitted.
+const stateForm = document.getElementById("state-form");
+const stateResult = document.getElementById("state-result");
+stateForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const adminToken = document.getElementById("admin-token");
+  const reason = document.getElementById("state-reason");
+  const state = event.submitter ? event.submitter.value : "";
+  stateResult.className = "result";
+  stateResult.textContent = "Setting " + state + "…";
+  try {
+    const response = await fetch("/v1/trading-state", {
+      method: "PUT",
+      headers: { authorization: "Bearer " + adminToken.value, "content-type": "application/json" },
+      body: JSON.stringify({ state, reason: reason.value, actor: "dashboard" }),
+      cache: "no-store",
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body && body.error ? body.error.message + " (" + response.status + ")" : "HTTP " + response.status);
+    stateResult.className = "result good";
+    stateResult.textContent = body.changed ? "Trading state is now " + body.state + "." : "Already " + body.state + ": nothing changed.";
+    reason.value = "";
+    if (token) refreshNow();
+  } catch (error) {
+    stateResult.className = "result bad";
+    stateResult.textContent = "Not changed: " + error.message;
+  } finally {
+    adminToken.value = "";
+  }
+});
+
+function refreshNow() {
+  clearTimeout(timer);
+  refresh();
 }
 
 async function refreshHistory() {
@@ -120,7 +161,7 @@ board.addEventListener("click", (event) => {
 
 setInterval(tick, 1000);
 if (token) setTimeout(historyLoop, ${historyRefreshMs});
-if (token) setTimeout(refresh, ${refreshMs});
+if (token) timer = setTimeout(refresh, ${refreshMs});
 else showProblem("Not refreshing: open this page with ?token=<read token> to refresh it every ${refreshMs / 1000} s.");
 })();`;
 }
@@ -155,6 +196,7 @@ export function renderDashboardPage(
   <nav><a href="/docs">API docs</a> <a href="/openapi.json">openapi.json</a></nav>
 </header>
 <div id="banner" class="banner" role="status" hidden></div>
+${renderStateControls()}
 <main id="board">${renderBoard(status, status.at, history)}</main>
 <noscript><p class="banner">JavaScript is off: reload the page to refresh the figures.</p></noscript>
 <script type="application/json" id="status-data">${scriptJson(status)}</script>
@@ -162,6 +204,26 @@ export function renderDashboardPage(
 <script nonce="${esc(nonce)}">${pageScript(REFRESH_MS, HISTORY_REFRESH_MS)}</script>
 </body>
 </html>`;
+}
+
+/**
+ * Halt / reduce / resume, asking for the admin token each time. The inputs
+ * have no `name`: without the page script nothing of them is ever submitted.
+ */
+function renderStateControls(): string {
+  return `<details class="controls" id="state-controls">
+<summary>Trading state: halt, reduce only, resume (needs the admin token)</summary>
+<form id="state-form" method="post" action="/v1/trading-state" autocomplete="off">
+  <label for="admin-token"><span>Admin token (<code>GOV_ADMIN_TOKEN</code>)</span>
+    <input id="admin-token" type="password" autocomplete="off" required></label>
+  <label for="state-reason"><span>Reason (recorded with the change)</span>
+    <input id="state-reason" type="text" maxlength="200" required></label>
+  <button type="submit" class="halt" value="HALTED">Halt</button>
+  <button type="submit" class="reduce" value="REDUCING">Reduce only</button>
+  <button type="submit" class="resume" value="ACTIVE">Resume</button>
+  <p id="state-result" class="result" role="status"></p>
+</form>
+</details>`;
 }
 
 /** The page a browser gets without a valid read token: a form that asks for it. */

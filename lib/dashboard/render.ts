@@ -10,7 +10,7 @@
  * JavaScript built-ins: no imports, no module constants, no named inner
  * functions (a bundler may wrap those in helpers the browser does not have).
  */
-import type { LockView, PositionView, Status } from "../status.ts";
+import type { LockView, PositionView, Status } from "../status/schema.ts";
 import type { History } from "../metrics/history.ts";
 import { HISTORY_RENDERERS, renderHistory } from "./history.ts";
 
@@ -87,11 +87,23 @@ export function lockRemaining(lock: LockView, nowMs: number): number {
   return lock.created_at + lock.ttl_s - Math.floor(nowMs / 1000);
 }
 
+/** Whether a lock's TTL still decides its end: not once its close is confirmed or its plan decided. */
+export function lockCountsDown(lock: LockView): boolean {
+  return lock.state !== "close_confirmed" && lock.state !== "cancelling";
+}
+
 /**
  * A lock's countdown. Text and bar carry the instant they count to (unix s), so
- * the page script ticks them each second between refreshes.
+ * the page script ticks them each second between refreshes. A lock whose TTL no
+ * longer matters shows what ends it instead, and does not tick.
  */
 export function renderCountdown(lock: LockView, nowMs: number, big: boolean): string {
+  if (!lockCountsDown(lock)) {
+    return (
+      `<span class="countdown done${big ? " big" : ""}" data-testid="countdown">` +
+      `${lock.state === "cancelling" ? "cancelling" : "confirmed"}</span>`
+    );
+  }
   const remaining = lockRemaining(lock, nowMs);
   const timeoutAt = lock.created_at + lock.ttl_s;
   const late = remaining < 0 ? " late" : "";
@@ -100,6 +112,29 @@ export function renderCountdown(lock: LockView, nowMs: number, big: boolean): st
     `data-ttl="${lock.ttl_s}" data-testid="countdown">${esc(countdownText(remaining))}</span>` +
     `<span class="bar${late}"><i data-timeout-at="${timeoutAt}" data-ttl="${lock.ttl_s}" ` +
     `style="width:${countdownWidth(remaining, lock.ttl_s)}"></i></span>`
+  );
+}
+
+/**
+ * The trading state: a tag, and for REDUCING / HALTED a banner saying who set
+ * it, why and since when (the dashboard's controls change it).
+ */
+export function renderTradingState(status: Status, nowMs: number): string {
+  const t = status.trading_state ?? { state: "ACTIVE" };
+  if (t.state === "ACTIVE") return "";
+  const since =
+    typeof t.at === "number"
+      ? ` · since <b class="n">${utcClock(t.at)} UTC</b> (<span data-since="${Math.floor(t.at / 1000)}">` +
+        `${clock(Math.floor(nowMs / 1000) - Math.floor(t.at / 1000))}</span> ago)`
+      : "";
+  const effect =
+    t.state === "HALTED"
+      ? "every entry is refused and no rotation starts; closes pass"
+      : "no entry that adds risk and no new rotation; closes pass";
+  return (
+    `<div class="trading-banner trading-${esc(t.state)}" role="alert" data-testid="trading-state">` +
+    `<b>${esc(t.state)}</b>${t.actor ? ` by <b>${esc(t.actor)}</b>` : ""}${since}: ` +
+    `${esc(t.reason ?? "no reason recorded")}. <span class="effect">${effect}.</span></div>`
   );
 }
 
@@ -118,8 +153,11 @@ export function renderStatusLine(status: Status, nowMs: number): string {
         `(<code>quantum</code> = GOV_KEY_PREFIX; on the local stack: <code>npm run universe -- BTCUSDT ETHUSDT</code>, ` +
         `or <code>npm start</code> without <code>--empty</code> for the demo world).</p>`
       : "";
+  const trading = status.trading_state?.state ?? "ACTIVE";
   return (
+    renderTradingState(status, nowMs) +
     `<div class="statusline"><span class="tag mode-${esc(status.mode)}">${esc(status.mode.toUpperCase())}</span>` +
+    `<span class="tag trading-${esc(trading)}" title="trading state">${esc(trading)}</span>` +
     `${status.enabled ? "" : `<span class="tag bad">controller disabled: entries skip it</span>`}` +
     `<span>${universe}</span><span>as of <b class="n">${utcClock(status.at)} UTC</b> ` +
     `(<span data-since="${atS}">${clock(Math.floor(nowMs / 1000) - atS)}</span> ago)</span></div>` +
@@ -189,14 +227,21 @@ export function renderRotationCard(status: Status, nowMs: number): string {
     status.locks.length > 1 ? ` <span class="muted">(+${status.locks.length - 1} more)</span>` : "";
   const stateText = {
     waiting_close: "waiting for the close to be confirmed",
-    close_confirmed: "close confirmed: the entry is allowed at its next evaluation or sweep",
-    timed_out: "timed out: the next sweep blocks the entry and releases the slot",
+    close_confirmed:
+      "close confirmed: the next sweep or resubmission completes the rotation (the entry if every gate passes)",
+    close_unverified:
+      "close confirmed by the Apply Layer; the exchange could not be read to check the position is gone",
+    victim_still_open:
+      "close confirmed, but the exchange still shows the position open: waiting for it to close",
+    timing_out:
+      "no close confirmed within the TTL: the next sweep times it out, blocks the entry and releases the slot",
+    cancelling: "the plan's decision became final: the next sweep cancels the rotation",
   }[lock.state];
   return (
     `<section class="card rotating" id="rotation"><h2>Rotation in progress${more}</h2>` +
     `<div class="swap"><span class="sym in">${esc(lock.new_symbol)}</span>` +
     `<span class="arrow">replaces</span><span class="sym out">${esc(lock.close_symbol)}</span></div>` +
-    `<div class="timeout"><span class="muted">times out in</span> ${renderCountdown(lock, nowMs, true)}</div>` +
+    `<div class="timeout"><span class="muted">${lockCountsDown(lock) ? "times out in" : "close"}</span> ${renderCountdown(lock, nowMs, true)}</div>` +
     `<p class="small">${esc(stateText)} · close plan <code>${esc(lock.close_plan_id)}</code></p></section>`
   );
 }
@@ -211,12 +256,15 @@ export function renderLocks(status: Status, nowMs: number): string {
         `<td class="n">${fixed(lock.new_score, 2)}</td>` +
         `<td class="n" data-since="${lock.created_at}">${clock(Math.floor(nowMs / 1000) - lock.created_at)}</td>` +
         `<td class="n timeout-cell">${renderCountdown(lock, nowMs, false)}</td>` +
-        `<td><span class="tag ${esc(lock.state)}">${esc(lock.state.replace("_", " "))}</span></td></tr>`,
+        `<td><span class="tag ${esc(lock.state)}">${esc(lock.state.replaceAll("_", " "))}</span></td></tr>`,
     )
     .join("");
   const orphans = status.orphaned_locks.length
-    ? `<p class="muted small">${status.orphaned_locks.length} indexed lock(s) without a key: the next sweep drops them.</p>`
+    ? `<p class="muted small">${status.orphaned_locks.length} indexed lock(s) without a live lock: the next sweep ends them and releases their slots.</p>`
     : "";
+  const unread = status.confirmations_read_to_end
+    ? ""
+    : `<p class="muted small">apply.result has more unread results than the view reads: a lock shown waiting or timing out may already be confirmed (the next sweep reads them all).</p>`;
   const truncated =
     status.locks_total > status.locks.length + status.orphaned_locks.length
       ? `<p class="muted small">Showing ${status.locks.length} of ${esc(status.locks_total)} locks.</p>`
@@ -229,6 +277,7 @@ export function renderLocks(status: Status, nowMs: number): string {
         `<tbody>${rows}</tbody></table>`
       : `<p class="empty-note">No rotation locks.</p>`) +
     orphans +
+    unread +
     truncated +
     `</section>`
   );
@@ -340,15 +389,21 @@ export function renderEvents(status: Status, nowMs: number): string {
   const items = status.events
     .map((e) => {
       const kind = String(e.event);
-      const detail = kind.startsWith("ROTATION_")
-        ? `<b>${esc(e.new_symbol)}</b> replaces <b>${esc(e.close_symbol)}</b>` +
-          (e.lock_age ? ` · lock age ${esc(e.lock_age)} s` : "")
-        : `<b>${esc(e.symbol)}</b> <span class="reason">${esc(e.reason)}</span>`;
+      const detail =
+        kind === "TRADING_STATE_CHANGED"
+          ? `<b>${esc(e.from)} → ${esc(e.to)}</b> by <b>${esc(e.actor)}</b> <span class="reason">${esc(e.reason)}</span>`
+          : kind.startsWith("ROTATION_")
+            ? `<b>${esc(e.new_symbol)}</b> replaces <b>${esc(e.close_symbol)}</b>` +
+              (e.lock_age ? ` · lock age ${esc(e.lock_age)} s` : "")
+            : `<b>${esc(e.symbol)}</b> <span class="reason">${esc(e.reason)}</span>`;
       const plan = e.plan_id ?? e.new_plan_id;
       const tone =
-        kind === "PLAN_ALLOWED" || kind === "ROTATION_COMPLETE"
+        kind === "PLAN_ALLOWED" ||
+        kind === "ROTATION_COMPLETE" ||
+        (kind === "TRADING_STATE_CHANGED" && e.to === "ACTIVE")
           ? "good"
           : kind === "ROTATION_TIMEOUT" ||
+              kind === "TRADING_STATE_CHANGED" ||
               (kind === "PLAN_BLOCKED" && e.reason !== "active_slots_waiting_rotation_close")
             ? "bad"
             : "info";
@@ -369,6 +424,26 @@ export function renderEvents(status: Status, nowMs: number): string {
   );
 }
 
+export function renderDeadLetters(status: Status, nowMs: number): string {
+  const dead = status.dead_letters;
+  const rows = dead.recent
+    .map(
+      (d) =>
+        `<tr><td class="n">${clock(Math.floor(nowMs / 1000) - Math.floor(d.at_ms / 1000))} ago</td>` +
+        `<td><code>${esc(d.plan_id || d.message_id)}</code></td><td><b>${esc(d.symbol)}</b></td>` +
+        `<td><span class="reason">${esc(d.reason)}</span></td></tr>`,
+    )
+    .join("");
+  return (
+    `<section id="dead-letters"><h2>Dead letters <span class="count">${dead.count}</span>` +
+    `<span class="hint">queued plans given up on</span></h2>` +
+    (rows
+      ? `<table><thead><tr><th class="n">When</th><th>Plan</th><th>Symbol</th><th>Why</th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<p class="empty-note">None: every queued plan was decided.</p>`) +
+    `</section>`
+  );
+}
+
 /**
  * The whole board (the page's `<main>`), as the status stood at `status.at`, seen at `nowMs`;
  * with `history`, its charts (./history.ts) under the cards.
@@ -380,7 +455,7 @@ export function renderBoard(status: Status, nowMs: number, history?: History | n
     (history ? renderHistory(history) : "") +
     `<div class="columns"><div class="col-main">${renderLocks(status, nowMs)}${renderPositions(status)}` +
     `${renderReservations(status, nowMs)}${renderRegimes(status)}${renderGates(status)}</div>` +
-    `<div class="col-side">${renderEvents(status, nowMs)}</div></div>`
+    `<div class="col-side">${renderEvents(status, nowMs)}${renderDeadLetters(status, nowMs)}</div></div>`
   );
 }
 
@@ -396,7 +471,9 @@ const RENDERERS = [
   heldFor,
   countdownText,
   countdownWidth,
+  lockCountsDown,
   lockRemaining,
+  renderTradingState,
   renderStatusLine,
   renderCountdown,
   renderRegimeCard,
@@ -408,6 +485,7 @@ const RENDERERS = [
   renderRegimes,
   renderGates,
   renderEvents,
+  renderDeadLetters,
   renderBoard,
   ...HISTORY_RENDERERS,
 ];

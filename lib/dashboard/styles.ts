@@ -53,8 +53,9 @@ dl.figures dd { margin: 0; font-family: var(--mono); font-variant-numeric: tabul
 ul.inline { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 14px; }
 .tag { display: inline-block; font: 600 11px/1.6 var(--mono); padding: 0 6px; border-radius: 4px;
   background: var(--row); color: var(--ink); white-space: nowrap; }
-.tag.bad, .tag.timed_out, .tag.event-bad { background: var(--bad-bg); color: var(--bad); }
+.tag.bad, .tag.timing_out, .tag.cancelling, .tag.event-bad { background: var(--bad-bg); color: var(--bad); }
 .tag.event-good, .tag.close_confirmed { background: var(--good-bg); color: var(--good); }
+.tag.close_unverified, .tag.victim_still_open { background: var(--warn-bg); color: var(--warn); }
 .tag.event-info { background: var(--info-bg); color: var(--info); }
 .tag.waiting_close, .tag.rotating { background: var(--rot-bg); color: var(--rot); }
 .tag.victim { background: var(--warn-bg); color: var(--warn); }
@@ -91,6 +92,7 @@ ul.inline { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: w
 .countdown { font-family: var(--mono); font-variant-numeric: tabular-nums; font-weight: 700; color: var(--rot); }
 .countdown.big { font-size: 34px; line-height: 1.1; }
 .countdown.late { color: var(--bad); }
+.countdown.done { color: var(--good); }
 .bar { display: block; height: 6px; border-radius: 3px; background: var(--row); overflow: hidden; }
 .bar i { display: block; height: 100%; background: var(--rot); }
 .bar.late i { background: var(--bad); }
@@ -107,6 +109,22 @@ li.event .detail { margin-top: 2px; font-size: 13px; }
 li.event .detail b { font-family: var(--mono); }
 li.event .reason { font: 12px var(--mono); color: var(--muted); }
 li.event .plan { color: var(--muted); overflow: hidden; text-overflow: ellipsis; }
+.tag.trading-ACTIVE { background: var(--good-bg); color: var(--good); }
+.tag.trading-REDUCING { background: var(--warn-bg); color: var(--warn); }
+.tag.trading-HALTED { background: var(--bad); color: #fff; }
+.trading-banner { margin: 0 0 10px; padding: 10px 14px; border-radius: 6px; font-size: 14px; }
+.trading-banner b { font-family: var(--mono); }
+.trading-banner .effect { font-weight: 600; }
+.trading-HALTED.trading-banner { background: var(--bad); color: #fff; }
+.trading-REDUCING.trading-banner { background: var(--warn-bg); color: var(--warn); border: 1px solid #f0d3a8; }
+details.controls { margin: 10px 20px 0; background: var(--card); border: 1px solid var(--line);
+  border-radius: 8px; padding: 8px 16px; }
+details.controls summary { cursor: pointer; font-weight: 600; color: var(--muted); }
+details.controls form { grid-template-columns: minmax(0, 1fr) minmax(0, 2fr) auto auto auto; align-items: end; }
+details.controls label { display: grid; gap: 2px; font-size: 12px; color: var(--muted); }
+details.controls .result { grid-column: 1 / -1; margin: 0; font-weight: 600; }
+details.controls .result.bad { color: var(--bad); } details.controls .result.good { color: var(--good); }
+button.halt { background: var(--bad); } button.reduce { background: var(--warn); } button.resume { background: var(--good); }
 form { display: grid; gap: 8px; margin-top: 10px; }
 input { font: 14px var(--mono); padding: 6px 8px; border: 1px solid var(--line); border-radius: 4px; }
 button { font: 600 14px var(--sans); padding: 7px 12px; border: 0; border-radius: 4px; background: var(--info); color: #fff; }

@@ -16,6 +16,13 @@ import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
+import { recordBackoff } from "../binance/shared.ts";
+import { victimsForSlotStep } from "../rotation/victims.ts";
+import {
+  balanceObservation,
+  dependencyObservation,
+  type Observations,
+} from "../operators/observe.ts";
 import { noteFailure, recordingFailures, type Failures } from "../metrics/failures.ts";
 
 export interface EvaluationDeps {
@@ -32,6 +39,14 @@ export interface EvaluationDeps {
 export interface Evaluation {
   body: DecisionBody;
   latencyMs: number;
+  /** The deciding script queued alerts: deliver them after answering (never before). */
+  alertsQueued: boolean;
+}
+
+/** A decision as a script answered it, with the number of alerts it queued. */
+interface Decided {
+  body: DecisionBody;
+  alerts: number;
 }
 
 /**
@@ -43,30 +58,37 @@ export interface Evaluation {
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
   const logged: { weakest?: SlotStep["victims"][number] } = {};
-  const finish = (body: DecisionBody): Evaluation => {
-    const evaluation = { body, latencyMs: deps.now() - started };
+  const finish = ({ body, alerts }: Decided): Evaluation => {
+    const evaluation = { body, latencyMs: deps.now() - started, alertsQueued: alerts > 0 };
     logDecision(plan, evaluation, deps, logged.weakest);
     return evaluation;
   };
-  // What the deciding script records besides the decision (docs/contract.md §9).
-  const observed: Observed = { started, failures: {} };
+  // What the deciding script counts besides the decision (docs/contract.md §10).
+  const measured: Measured = { started, failures: {} };
 
   if (plan.decision !== "EXECUTE") {
-    return finish({ plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" });
+    return finish({
+      body: { plan_id: plan.plan_id, symbol: plan.symbol, decision: "IGNORED" },
+      alerts: 0,
+    });
   }
   if (isClose(plan)) {
-    return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps, observed));
+    return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps, measured));
   }
   if (!deps.config.enabled) {
-    return finish(await record(plan, "ALLOW", REASONS.disabled, deps, observed));
+    return finish(await record(plan, "ALLOW", REASONS.disabled, deps, measured));
   }
 
   const reads = await readState(plan, deps);
-  if (reads.decision) return finish({ ...reads.decision, replayed: true });
+  if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
+  // REDUCING / HALTED: no Binance call is spent on an entry that cannot pass.
+  if (reads.tradingBlock) {
+    return finish(await record(plan, "BLOCK", reads.tradingBlock, deps, measured));
+  }
 
   const outsideUniverse = universeGate(plan, reads.universe);
   if (outsideUniverse) {
-    return finish(await record(plan, "BLOCK", outsideUniverse, deps, observed));
+    return finish(await record(plan, "BLOCK", outsideUniverse, deps, measured));
   }
 
   const writes: CacheWrite[] = [];
@@ -79,9 +101,8 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     onTimeOffset: (offset) => {
       writes.push([deps.keys.binanceTimeOffset, String(offset), 3_600_000]);
     },
-    onBackoff: (until) => {
-      writes.push([deps.keys.binanceBackoff, String(until), Math.max(1, until - deps.now())]);
-    },
+    // The failure path writes the (escalated) backoff at once: lib/binance/shared.ts.
+    onBackoff: (_until, { retryAfterMs }) => recordBackoff(deps, retryAfterMs),
     onWeight: (weight) => {
       cacheWrite(writes, [deps.keys.binanceUsedWeight, String(weight), USED_WEIGHT_TTL_MS]);
     },
@@ -91,7 +112,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     binance,
     cached: reads.markets,
     writes,
-    failures: observed.failures,
+    failures: measured.failures,
   });
 
   // One Binance call on the warm path: the account (positions + margin), with the
@@ -101,7 +122,11 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     marketOf(plan.symbol),
   ]);
   const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
-  if (account.status === "rejected") observed.failures.binance = 1;
+  if (account.status === "rejected") measured.failures.binance = 1;
+  const observed: Observations = {
+    ...balanceObservation(deps.config, account.status === "fulfilled" ? account.value : undefined),
+    ...dependencyObservation(account, planMarket),
+  };
   if (account.status === "fulfilled") {
     const others = [
       ...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol)),
@@ -130,23 +155,34 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   }
   if (outcome.kind === "block") {
     return finish(
-      await record(plan, "BLOCK", outcome.reason, deps, observed, writes, {
-        details: outcome.details,
-        regime: outcome.regime,
-      }),
+      await record(
+        plan,
+        "BLOCK",
+        outcome.reason,
+        deps,
+        measured,
+        writes,
+        { details: outcome.details, regime: outcome.regime },
+        observed,
+      ),
     );
   }
   const { step } = outcome;
   logged.weakest = step.victims[0];
+  const victims = await victimsForSlotStep(step, plan.symbol, reads.entries.keys(), {
+    ...deps,
+    binance,
+  });
   return finish(
-    await decide(SCRIPTS.evaluateSlots, deps, observed, {
+    await decide(SCRIPTS.evaluateSlots, deps, measured, {
       ...scriptContext(deps, writes),
+      ...observed,
       fingerprint: planFingerprint(plan),
       // The whole plan: a rotation keeps it, so its completion can run the gates again.
       plan: planRecord(plan),
       desired: step.desired,
       open_symbols: step.openSymbols,
-      victims: step.victims,
+      victims,
       regime: step.regime,
       required_victim: step.requiredVictim ?? undefined,
       threshold: deps.config.rotationThreshold,
@@ -166,7 +202,7 @@ function cacheWrite(writes: CacheWrite[], write: CacheWrite): void {
 }
 
 /** What an evaluation measured before its deciding script: its start, the dependencies that failed. */
-interface Observed {
+interface Measured {
   /** unix ms */
   started: number;
   failures: Failures;
@@ -174,26 +210,26 @@ interface Observed {
 
 /**
  * Run a deciding script. Its context carries, for the counters it writes
- * (docs/contract.md §9), the failures this evaluation met and its duration so
+ * (docs/contract.md §10), the failures this evaluation met and its duration so
  * far: from the start of the evaluation to this call, i.e. everything but the
  * deciding round trip itself.
  */
 async function decide(
   script: (typeof SCRIPTS)["evaluateSlots" | "recordDecision"],
   deps: EvaluationDeps,
-  observed: Observed,
+  measured: Measured,
   ctx: object,
-): Promise<DecisionBody> {
+): Promise<Decided> {
   return recordingFailures(
-    observed.failures,
+    measured.failures,
     async (failures) => {
       const answer = await runScript(deps.redis, script, scriptKeys(deps.keys), {
         ...ctx,
         deadline_ms: answerDeadline(),
         failures,
-        duration_ms: deps.now() - observed.started,
+        duration_ms: deps.now() - measured.started,
       }).catch(stateStoreFailure);
-      return decisionFrom(answer);
+      return decided(answer);
     },
     (error) => error instanceof PlanConflictError,
   );
@@ -223,10 +259,11 @@ async function record(
   decision: "ALLOW" | "BLOCK",
   reason: Reason,
   deps: EvaluationDeps,
-  observed: Observed,
+  measured: Measured,
   writes: CacheWrite[] = [],
   extra: Partial<DecisionBody> = {},
-): Promise<DecisionBody> {
+  observed: Observations = {},
+): Promise<Decided> {
   const response: DecisionBody = {
     plan_id: plan.plan_id,
     symbol: plan.symbol,
@@ -234,8 +271,9 @@ async function record(
     reason,
     ...withoutUndefined(extra),
   };
-  return decide(SCRIPTS.recordDecision, deps, observed, {
+  return decide(SCRIPTS.recordDecision, deps, measured, {
     ...scriptContext(deps, writes),
+    ...observed,
     fingerprint: planFingerprint(plan),
     response,
   });
@@ -253,6 +291,16 @@ const DEADLINE_MARGIN_MS = 250;
 function answerDeadline(): string {
   return String(Date.now() + REDIS_TIMEOUT_MS - DEADLINE_MARGIN_MS);
 }
+
+/** A decision script's answer: the decision, and how many alerts the script queued. */
+function decided(answer: unknown): Decided {
+  const body = decisionFrom(answer);
+  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+  const queued = AlertsQueuedSchema.safeParse(json);
+  return { body, alerts: queued.success ? queued.data.alerts : 0 };
+}
+
+const AlertsQueuedSchema = z.object({ alerts: z.number().int().min(0) });
 
 export function decisionFrom(answer: unknown): DecisionBody {
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
@@ -278,6 +326,8 @@ interface StateReads {
   /** Valid market caches of the plan's symbol and the symbols open at the last evaluation. */
   markets: Map<string, MarketCache>;
   entries: Map<string, EntryRecord>;
+  /** The trading state's BLOCK (REDUCING / HALTED), unless a rotation of this plan waits. */
+  tradingBlock: typeof REASONS.reducing | typeof REASONS.halted | null;
 }
 
 const ReadStateSchema = z.object({
@@ -287,6 +337,7 @@ const ReadStateSchema = z.object({
   time_offset: z.string().optional(),
   entries: z.unknown(),
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+  trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
 });
 
 /** A script found this plan_id used by another plan: refuse (HTTP 409), grant nothing. */
@@ -334,6 +385,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     timeOffsetMs: Number(state.time_offset) || 0,
     markets,
     entries: parseEntries(state.entries),
+    tradingBlock: state.trading_block ?? null,
   };
 }
 

@@ -8,11 +8,15 @@ import { desiredSlots } from "../regime/classify.ts";
 import { rankVictims, type EntryRecord } from "../rotation/weakness.ts";
 import { correlations, type PairCorrelation } from "../risk/correlation.ts";
 import { projectedMarginUsage } from "../risk/margin.ts";
+import { closeLegs, type VictimLegs } from "../rotation/close-legs.ts";
 import { sideSign, type Plan } from "../plans/schema.ts";
 import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import type { DecisionBody } from "../plans/decision.ts";
 
-export type Fetched<T> = { ok: true; value: T } | { ok: false; error: string };
+export type Fetched<T> =
+  | { ok: true; value: T }
+  /** `detail`: a machine-readable cause worth its own field (e.g. "restricted_location"). */
+  | { ok: false; error: string; detail?: string };
 
 /** Everything the side-effect-free gates look at, gathered before they run. */
 export interface Snapshot {
@@ -33,14 +37,7 @@ export interface RequiredVictim {
 export interface SlotStep {
   desired: number;
   openSymbols: string[];
-  victims: {
-    symbol: string;
-    weakness: number;
-    pnl_pct: number;
-    close_side: "BUY" | "SELL";
-    position_side: string;
-    qty: string;
-  }[];
+  victims: VictimLegs[];
   regime: NonNullable<DecisionBody["regime"]>;
   requiredVictim: RequiredVictim | null;
 }
@@ -104,7 +101,7 @@ export function runGates(
     return {
       kind: "block",
       reason: REASONS.positionsUnavailable,
-      details: { error: snapshot.account.error },
+      details: { error: snapshot.account.error, detail: snapshot.account.detail },
     };
   }
   const account = snapshot.account.value;
@@ -116,7 +113,10 @@ export function runGates(
     return {
       kind: "block",
       reason: REASONS.regimeUnavailable,
-      details: { error: market?.error ?? "no market data" },
+      details: {
+        error: market?.error ?? "no market data",
+        detail: market && !market.ok ? market.detail : undefined,
+      },
     };
   }
   const figures = market.value.regime;
@@ -160,14 +160,15 @@ export function runGates(
 
   // 7. Margin, projected with the plan's own notional.
   const projected = projectedMarginUsage({
-    totalInitialMargin: account.totalInitialMargin,
-    totalMarginBalance: account.totalMarginBalance,
+    account,
     notional: plan.notional,
     leverage: plan.leverage,
   });
   const gateFigures: GateFigures = {
     correlations: pairs,
-    margin: projected && { ...projected, cap: config.maxMarginUsagePct },
+    margin: projected.ok
+      ? { usage: projected.usage, added: projected.added, cap: config.maxMarginUsagePct }
+      : null,
   };
   const block = (reason: Reason, details?: Record<string, unknown>): GateOutcome => ({
     kind: "block",
@@ -179,9 +180,7 @@ export function runGates(
   // Two failing pairs cannot both be rotated out: block now.
   if (correlationBlock && failing.length > 1)
     return block(correlationBlock.reason, correlationBlock.details);
-  if (projected === null) {
-    return block(REASONS.marginUnavailable, { totalMarginBalance: account.totalMarginBalance });
-  }
+  if (!projected.ok) return block(REASONS.marginUnavailable, projected.details);
   if (projected.usage > config.maxMarginUsagePct) {
     return block(REASONS.marginCap, { usage: projected.usage, cap: config.maxMarginUsagePct });
   }
@@ -189,19 +188,13 @@ export function runGates(
   const victims = rankVictims(open, snapshot.entries, nowMs, {
     agePenaltyPerHour: config.agePenalty.perHour,
     agePenaltyCap: config.agePenalty.cap,
-  }).map((v) => {
-    const net = v.positions.reduce((sum, p) => sum + p.positionAmt, 0);
-    const qty = v.positions.reduce((sum, p) => sum + Math.abs(p.positionAmt), 0);
-    return {
-      symbol: v.symbol,
-      weakness: v.weakness,
-      pnl_pct: v.pnl_pct,
-      close_side: net >= 0 ? ("SELL" as const) : ("BUY" as const),
-      position_side:
-        v.positions.length > 1 ? "BOTH_SIDES" : (v.positions[0]?.positionSide ?? "BOTH"),
-      qty: String(qty),
-    };
-  });
+  }).map((v) => ({
+    symbol: v.symbol,
+    weakness: v.weakness,
+    pnl_pct: v.pnl_pct,
+    // One close leg per open side; quantities on the step size are applied later (lib/rotation/close-legs.ts).
+    legs: closeLegs(v.positions),
+  }));
   return {
     kind: "slots",
     figures: gateFigures,

@@ -50,10 +50,15 @@ export async function marketsOf(
   return new Map(symbols.map((symbol, i) => [symbol, settled(results[i]!)]));
 }
 
+/** A settled call as the gates read it; a typed error's `detail` (e.g. restricted_location) is kept. */
 export function settled<T>(result: PromiseSettledResult<T>): Fetched<T> {
-  return result.status === "fulfilled"
-    ? { ok: true, value: result.value }
-    : { ok: false, error: describe(result.reason) };
+  if (result.status === "fulfilled") return { ok: true, value: result.value };
+  const detail = (result.reason as { detail?: unknown } | null)?.detail;
+  return {
+    ok: false,
+    error: describe(result.reason),
+    ...(typeof detail === "string" ? { detail } : {}),
+  };
 }
 
 function describe(error: unknown): string {

@@ -7,12 +7,18 @@ import { evaluatePlan } from "../evaluate/evaluate.ts";
 import { PlanSchema } from "../plans/schema.ts";
 import { readPlanState } from "../plans/read.ts";
 import { checkHealth } from "../health.ts";
-import { readStatus } from "../status.ts";
+import { readStatus } from "../status/read.ts";
 import { pageHeaders, renderDashboardPage, renderTokenPage } from "../dashboard/page.ts";
-import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
+import {
+  bearerMatches,
+  checkAdminToken,
+  constantTimeEqual,
+  verifyWebhookSignature,
+} from "./auth.ts";
 import { renderDocsPage } from "./docs-page.ts";
-import { PlanBodySchema } from "./schemas.ts";
-import { jsonError } from "./errors.ts";
+import { internalRoutes } from "./internal.ts";
+import { ErrorSchema, PlanBodySchema, TradingStateChangeBodySchema } from "./schemas.ts";
+import { ERROR_CODES, jsonError } from "./errors.ts";
 import {
   EXPOSITION_CONTENT_TYPE,
   exposition,
@@ -23,16 +29,28 @@ import { HistoryWindowSchema, readHistory } from "../metrics/history.ts";
 import {
   MAX_PLAN_BYTES,
   SECURITY,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
   dashboardRoute,
   docsRoute,
   getPlanRoute,
+  getTradingStateRoute,
   healthRoute,
   historyRoute,
   metricsRoute,
+  MAX_ADMIN_BODY_BYTES,
   openApiRoute,
   postPlanRoute,
+  putTradingStateRoute,
   statusRoute,
 } from "./routes.ts";
+import {
+  changeTradingState,
+  readTradingState,
+  TradingStateChangeSchema,
+} from "../operators/trading-state.ts";
+import { alertConfigInvalid } from "../alerts/config-alert.ts";
+import { deliverAlerts } from "../alerts/deliver.ts";
 
 export { MAX_PLAN_BYTES };
 
@@ -49,10 +67,11 @@ app.use("*", requestId({ limitLength: 128 }));
 
 app.onError((error, c) => {
   if (error instanceof ConfigError) {
+    afterResponse(c, alertConfigInvalid(c.env, error, Date.now()));
     return jsonError(c, 503, "config_invalid", error.message, error.issues);
   }
   if (error instanceof PlanConflictError) {
-    return jsonError(c, 409, "plan_id_conflict", error.message);
+    return jsonError(c, 409, ERROR_CODES.planIdConflict, error.message);
   }
   if (error instanceof StateStoreError) {
     return jsonError(c, 503, "dependency_unavailable", error.message);
@@ -76,6 +95,8 @@ const withGovernor = async (c: Context<AppEnv>, next: () => Promise<void>) => {
 app.use("/v1/*", withGovernor);
 app.use("/", withGovernor);
 app.use("/metrics", withGovernor);
+app.use("/__internal/*", withGovernor);
+app.route("/__internal", internalRoutes);
 
 const requireReadToken = async (c: Context<AppEnv>, next: () => Promise<void>) => {
   if (!bearerMatches(c.req.header("authorization"), c.var.gov.config.readToken)) {
@@ -112,6 +133,7 @@ app.openapi(postPlanRoute, async (c) => {
   }
   const auth = await verifyWebhookSignature({
     secret: gov.config.webhookSecret,
+    previousSecret: gov.config.webhookSecretPrevious,
     timestamp: c.req.header("x-governor-timestamp"),
     signature: c.req.header("x-governor-signature"),
     rawBody: bytes,
@@ -131,6 +153,8 @@ app.openapi(postPlanRoute, async (c) => {
     return jsonError(c, 400, "invalid_plan", "plan does not match the schema", plan.error.issues);
   }
   const evaluation = await evaluatePlan(plan.data, { ...gov, requestId: c.var.requestId });
+  // Alerts the decision queued go out after the answer (the cron delivers them otherwise).
+  if (evaluation.alertsQueued) afterResponse(c, deliverAlerts(gov));
   return c.json(evaluation.body, 200);
 });
 
@@ -190,10 +214,65 @@ app.openapi(
   async (c) => c.json(await readHistory(c.var.gov, c.req.valid("query").window), 200),
   (result, c) => {
     if (!result.success) {
-      return jsonError(c, 400, "invalid_window", "window must be 1h, 6h or 24h");
+      return jsonError(c, 400, ERROR_CODES.invalidWindow, "window must be 1h, 6h or 24h");
     }
   },
 );
+
+// ---- Operators' controls (docs/contract.md §9) -----------------------------
+
+/** Work that must not delay the answer (alert delivery): after it, when the runtime allows. */
+function afterResponse(c: Context<AppEnv>, work: Promise<unknown>): void {
+  const settled = work.catch(() => undefined);
+  try {
+    c.executionCtx.waitUntil(settled);
+  } catch {
+    // no execution context (an in-process test): the work still runs, unawaited
+  }
+}
+
+app.openapi(getTradingStateRoute, async (c) => {
+  const { config } = c.var.gov;
+  const header = c.req.header("authorization");
+  const admin = config.adminToken !== undefined && bearerMatches(header, config.adminToken);
+  if (!admin && !bearerMatches(header, config.readToken)) {
+    return jsonError(c, 401, "unauthorized", "a valid bearer token is required");
+  }
+  return c.json(await readTradingState(c.var.gov), 200);
+});
+
+app.openapi(putTradingStateRoute, async (c) => {
+  const gov = c.var.gov;
+  const auth = checkAdminToken(c.req.header("authorization"), {
+    admin: gov.config.adminToken,
+    read: gov.config.readToken,
+  });
+  if (!auth.ok) return jsonError(c, auth.status, auth.code, auth.message);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.byteLength > MAX_ADMIN_BODY_BYTES) {
+    return jsonError(c, 413, "payload_too_large", `body over ${MAX_ADMIN_BODY_BYTES} bytes`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return jsonError(c, 400, "invalid_json", "body is not valid JSON");
+  }
+  const change = TradingStateChangeSchema.safeParse(json);
+  if (!change.success) {
+    return jsonError(
+      c,
+      400,
+      ERROR_CODES.invalidTradingState,
+      "expected { state: ACTIVE|REDUCING|HALTED, reason: 1-200 characters, actor? }",
+      change.error.issues,
+    );
+  }
+  const result = await changeTradingState(gov, change.data);
+  // Its alert goes out after the answer; the cron delivers it otherwise.
+  if (result.changed) afterResponse(c, deliverAlerts(gov));
+  return c.json({ ...result.record, changed: result.changed, previous: result.previous }, 200);
+});
 
 let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
 
@@ -207,11 +286,15 @@ function openApi() {
       description:
         "Pre-trade gate for USD-M futures: a regime-dependent cap on open positions and a " +
         "strict two-phase rotation when slots are full. Errors are always " +
-        "`{ error: { code, message, issues? } }`.",
+        "`{ error: { code, message, issues? } }`, each route listing its codes; an unknown " +
+        "route answers 404 `not_found`.",
     },
     tags: [
       { name: "plans", description: "The Apply Layer's webhook and plan records." },
-      { name: "operators", description: "Status, dashboard and health." },
+      {
+        name: "operators",
+        description: "Status, dashboard, health, and the trading state (the kill switch).",
+      },
       { name: "docs", description: "This documentation." },
     ],
   });
@@ -229,6 +312,16 @@ app.openapi(docsRoute, (c) =>
 
 // The webhook's body is documented by reference (see routes.ts): register what it refers to.
 app.openAPIRegistry.register("Plan", PlanBodySchema);
+// Every error code in one schema (the routes narrow it to the codes they answer with).
+app.openAPIRegistry.register("Error", ErrorSchema);
+app.openAPIRegistry.register("TradingStateChange", TradingStateChangeBodySchema);
+app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.adminToken, {
+  type: "http",
+  scheme: "bearer",
+  description:
+    "The admin token (GOV_ADMIN_TOKEN) as `Authorization: Bearer <token>`; no admin token " +
+    "configured: admin routes answer 503.",
+});
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.readToken, {
   type: "http",
   scheme: "bearer",
@@ -244,14 +337,13 @@ app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookTimesta
   type: "apiKey",
   in: "header",
   name: "X-Governor-Timestamp",
-  description: "Unix seconds, within 300 s of the governor's clock.",
+  description: TIMESTAMP_HEADER,
 });
 app.openAPIRegistry.registerComponent("securitySchemes", SECURITY.webhookSignature, {
   type: "apiKey",
   in: "header",
   name: "X-Governor-Signature",
-  description:
-    "Hex HMAC-SHA256 with the webhook secret (GOV_WEBHOOK_SECRET) over `{X-Governor-Timestamp}.{raw body}`.",
+  description: SIGNATURE_HEADER,
 });
 
 function randomNonce(): string {

@@ -1,4 +1,5 @@
-import { hmacSha256Hex } from "../binance/sign.ts";
+import { ERROR_CODES, type ErrorCode } from "./errors.ts";
+import { webhookSignature } from "../client/signature.ts";
 
 const encoder = new TextEncoder();
 
@@ -13,6 +14,8 @@ export type SignatureCheck = { ok: true } | { ok: false; message: string };
  */
 export async function verifyWebhookSignature(input: {
   secret: string;
+  /** A second secret accepted during a rotation (GOV_WEBHOOK_SECRET_PREVIOUS). */
+  previousSecret?: string | undefined;
   timestamp: string | undefined;
   signature: string | undefined;
   /** The body exactly as received (bytes), or as a string to be signed as UTF-8. */
@@ -31,16 +34,14 @@ export async function verifyWebhookSignature(input: {
       message: `timestamp is more than ${SIGNATURE_MAX_SKEW_S} s away from server time`,
     };
   }
-  const body = typeof input.rawBody === "string" ? encoder.encode(input.rawBody) : input.rawBody;
-  const prefix = encoder.encode(`${timestamp}.`);
-  const signed = new Uint8Array(prefix.length + body.length);
-  signed.set(prefix);
-  signed.set(body, prefix.length);
-  const expected = await hmacSha256Hex(input.secret, signed);
-  if (!constantTimeEqual(expected, signature.toLowerCase())) {
-    return { ok: false, message: "signature does not match" };
+  const given = signature.toLowerCase();
+  for (const secret of [input.secret, input.previousSecret]) {
+    if (!secret) continue;
+    if (constantTimeEqual(await webhookSignature(secret, timestamp, input.rawBody), given)) {
+      return { ok: true };
+    }
   }
-  return { ok: true };
+  return { ok: false, message: "signature does not match" };
 }
 
 /** Compare two strings without an early exit on the first difference. */
@@ -58,4 +59,42 @@ export function constantTimeEqual(a: string, b: string): boolean {
 export function bearerMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer (.+)$/.exec(header ?? "");
   return match !== null && constantTimeEqual(match[1]!, token);
+}
+
+export type AdminCheck =
+  { ok: true } | { ok: false; status: 401 | 403 | 503; code: ErrorCode; message: string };
+
+/**
+ * The admin routes' bearer check: never open by default. No admin token
+ * configured: 503 for everyone. The read token: 403 (known, not allowed).
+ * None or another: 401.
+ */
+export function checkAdminToken(
+  header: string | undefined,
+  tokens: { admin: string | undefined; read: string },
+): AdminCheck {
+  if (tokens.admin === undefined) {
+    return {
+      ok: false,
+      status: 503,
+      code: ERROR_CODES.adminNotConfigured,
+      message:
+        "no admin token is configured: set GOV_ADMIN_TOKEN (`wrangler secret put GOV_ADMIN_TOKEN`)",
+    };
+  }
+  if (bearerMatches(header, tokens.admin)) return { ok: true };
+  if (bearerMatches(header, tokens.read)) {
+    return {
+      ok: false,
+      status: 403,
+      code: ERROR_CODES.forbidden,
+      message: "the read token cannot change the trading state: use the admin token",
+    };
+  }
+  return {
+    ok: false,
+    status: 401,
+    code: "unauthorized",
+    message: "a valid admin bearer token is required",
+  };
 }

@@ -6,7 +6,13 @@
 import { z } from "@hono/zod-openapi";
 import { DecisionBodySchema } from "../plans/decision.ts";
 import { PlanSchema } from "../plans/schema.ts";
-import { StatusSchema } from "../status.ts";
+import { StatusSchema } from "../status/schema.ts";
+import { ERROR_CODES, type ErrorCode } from "./errors.ts";
+import {
+  TRADING_STATES,
+  TradingStateChangeSchema,
+  TradingStateSchema,
+} from "../operators/trading-state.ts";
 import { HistorySchema, HistoryWindowSchema } from "../metrics/history.ts";
 
 /**
@@ -23,17 +29,26 @@ function component<S extends z.ZodType>(
   return z.ZodType.prototype.openapi.call(schema, name, metadata) as S;
 }
 
-/** `{ error: { code, message, issues? } }`: the one error shape of every route (SPEC §7). */
-export const ErrorSchema = z
-  .object({
+/**
+ * `{ error: { code, message, issues? } }`: the one error shape of every route
+ * (SPEC §7), with `code` one of `codes` (what a route answers with one status).
+ */
+export function errorSchema(codes: readonly [ErrorCode, ...ErrorCode[]]) {
+  return z.object({
     error: z.object({
-      code: z.string().openapi({ example: "invalid_plan" }),
+      code: z.enum(codes),
       message: z.string(),
-      /** zod issues of an invalid plan, or the problems of an unusable config */
-      issues: z.array(z.unknown()).optional(),
+      issues: z.array(z.unknown()).optional().openapi({
+        description: "The zod issues of an invalid plan, or the problems of an unusable config.",
+      }),
     }),
-  })
-  .openapi("Error");
+  });
+}
+
+/** The error shape with every code the API answers with. */
+export const ErrorSchema = errorSchema(
+  Object.values(ERROR_CODES) as [ErrorCode, ...ErrorCode[]],
+).openapi("Error");
 
 export const PlanBodySchema = component(PlanSchema, "Plan", {
   description:
@@ -123,7 +138,7 @@ export const DashboardQuerySchema = z.object({
     }),
 });
 
-// Metrics and history (docs/contract.md §9).
+// Metrics and history (docs/contract.md §10).
 
 export const HistoryBodySchema = component(HistorySchema, "History", {
   description:
@@ -136,3 +151,28 @@ export const HistoryQuerySchema = z.object({
     description: "How far back: the last hour, 6 hours or 24 hours (default).",
   }),
 });
+
+export const TradingStateBodySchema = component(TradingStateSchema, "TradingState", {
+  description: "The trading state in force, with who set it, why and when.",
+  example: { state: "HALTED", reason: "exchange incident", actor: "alice", at: 1767225600000 },
+});
+
+export const TradingStateChangeBodySchema = component(
+  TradingStateChangeSchema,
+  "TradingStateChange",
+  {
+    description: "A change of the trading state; `reason` is required (1-200 characters).",
+    example: { state: "HALTED", reason: "exchange incident, stop entries", actor: "alice" },
+  },
+);
+
+export const TradingStateChangeResultSchema = z
+  .object({
+    state: z.enum(TRADING_STATES),
+    reason: z.string().optional(),
+    actor: z.string().optional(),
+    at: z.number().optional(),
+    changed: z.boolean().describe("false: the state was already in force (its record is kept)."),
+    previous: z.enum(TRADING_STATES),
+  })
+  .openapi("TradingStateChangeResult");

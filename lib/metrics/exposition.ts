@@ -87,7 +87,7 @@ export function exposition(families: readonly Family[]): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** The governor's metric families from a snapshot (docs/contract.md §9). */
+/** The governor's metric families from a snapshot (docs/contract.md §10). */
 export function metricFamilies(snapshot: MetricsSnapshot): Family[] {
   const c = snapshot.counters;
   const num = (field: string) => {

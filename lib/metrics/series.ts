@@ -1,5 +1,5 @@
 /**
- * What the governor counts (docs/contract.md §9), in one place: the fields of
+ * What the governor counts (docs/contract.md §10), in one place: the fields of
  * the counters hash `P:governor:metrics` and of the per-minute history hashes
  * `P:governor:history:{minute}`, the histogram's buckets and the outcome
  * classes. The deciding Lua scripts write these fields (./lua/counters.ts is

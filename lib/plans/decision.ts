@@ -1,12 +1,20 @@
 import { z } from "zod";
 import { REGIMES } from "../regime/classify.ts";
+import { REASONS } from "./reasons.ts";
 
 /** The decision body of SPEC §7, as answered over HTTP and stored for replays. */
 export const DecisionBodySchema = z.object({
   plan_id: z.string(),
   symbol: z.string().optional(),
   decision: z.enum(["ALLOW", "BLOCK", "IGNORED"]),
-  reason: z.string().optional(),
+  /** A stable reason code from the one table, lib/plans/reasons.ts. */
+  reason: z
+    .enum(REASONS)
+    .optional()
+    .describe(
+      "Stable reason code: on every BLOCK, and on an ALLOW to say why it was granted. " +
+        "Other systems match on these strings; they are never renamed.",
+    ),
   replayed: z.boolean().optional(),
   shadow: z.boolean().optional(),
   regime: z

@@ -6,7 +6,10 @@
  * Every reason code in lib/plans/reasons.ts has an explainer here (a test
  * iterates the table); a code without one gets a generic line, never an error.
  */
-import type { DecisionBody } from "./decision.ts";
+import type { DecisionBody as KnownDecision } from "./decision.ts";
+
+/** A decision as a client may receive it: from a newer governor, the reason may be a code this table lacks. */
+export type DecisionBody = Omit<KnownDecision, "reason"> & { reason?: string };
 import { REASONS } from "./reasons.ts";
 import { MIN_COMMON_RETURNS } from "../risk/correlation.ts";
 
@@ -215,14 +218,22 @@ const EXPLAINERS: Record<string, Explainer> = {
     next: "wait until that rotation ends, then send the plan again (it is not final)",
   }),
 
-  // -- Trading states (SPEC §10) ---------------------------------------------------
-  active_slots_reducing: () => ({
-    why: "the trading state is REDUCING: entries are refused, closes pass",
-    next: "wait for an operator to set the trading state back to ACTIVE (PUT /v1/trading-state)",
+  // -- Trading states (docs/contract.md §9) ------------------------------------
+  [REASONS.reducing]: (body) => ({
+    why:
+      "the trading state is REDUCING: no entry that adds risk, closes pass" +
+      (detail(body, "rotation_complete") === true
+        ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
+        : ""),
+    next: "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final",
   }),
-  active_slots_halted: () => ({
-    why: "the trading state is HALTED: entries are refused, closes pass",
-    next: "wait for an operator to set the trading state back to ACTIVE (PUT /v1/trading-state)",
+  [REASONS.halted]: (body) => ({
+    why:
+      "the trading state is HALTED (an operator's kill switch, or the drawdown breaker): no entry, closes pass" +
+      (detail(body, "rotation_complete") === true
+        ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
+        : ""),
+    next: "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final",
   }),
 };
 

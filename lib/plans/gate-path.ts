@@ -5,7 +5,7 @@
  * after it (the universe, open positions, and the correlation and margin
  * figures the governor recorded for this very plan).
  */
-import type { DecisionBody } from "./decision.ts";
+import type { DecisionBody } from "./explain.ts";
 import { REASONS } from "./reasons.ts";
 
 export const GATES = ["universe", "positions", "regime", "correlation", "margin", "slots"] as const;
@@ -126,9 +126,12 @@ export function gatePath(body: DecisionBody, view: GateView = {}): GateStep[] {
   if (
     body.decision === "IGNORED" ||
     reason === REASONS.closeAllowed ||
-    reason === REASONS.disabled
+    reason === REASONS.disabled ||
+    reason === REASONS.reducing ||
+    reason === REASONS.halted
   ) {
-    return []; // not evaluated, or the controller was skipped: no gate ran
+    // Not evaluated, the controller was skipped, or the trading state refused it first: no gate ran.
+    return [];
   }
   // A single too-correlated position is judged in the slot step (a rotation
   // closing exactly it may let the plan in): margin was checked before it.

@@ -24,6 +24,10 @@ export const REASONS = {
   symbolRotatingOut: "active_slots_symbol_rotating_out",
   /** Another plan's rotation is already bringing this symbol in (one rotation per incoming symbol). */
   rotationInFlight: "active_slots_rotation_in_flight",
+  /** The trading state is REDUCING: no entry that adds risk (closes pass). */
+  reducing: "active_slots_reducing",
+  /** The trading state is HALTED: no entry at all (closes pass). */
+  halted: "active_slots_halted",
 } as const;
 
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
@@ -32,6 +36,9 @@ export type Reason = (typeof REASONS)[keyof typeof REASONS];
 const WAITING: ReadonlySet<Reason> = new Set([
   REASONS.waitingRotationClose,
   REASONS.rotationInFlight,
+  // An operator's trading state: the plan may pass after a resume.
+  REASONS.reducing,
+  REASONS.halted,
 ]);
 
 /**

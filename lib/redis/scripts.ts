@@ -40,3 +40,23 @@ export async function runScript(
     return await redis.eval(script.source, keys, [arg]);
   }
 }
+
+/**
+ * runScript for a script that only reads: EVALSHA_RO, falling back to EVAL_RO
+ * on NOSCRIPT. Redis refuses any write such a script attempts.
+ */
+export async function runReadOnlyScript(
+  redis: Pick<Redis, "evalshaRo" | "evalRo">,
+  script: NamedScript,
+  keys: string[],
+  ctx: unknown,
+): Promise<unknown> {
+  const arg = JSON.stringify(ctx);
+  const sha = await scriptSha(script);
+  try {
+    return await redis.evalshaRo(sha, keys, [arg]);
+  } catch (error) {
+    if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
+    return await redis.evalRo(script.source, keys, [arg]);
+  }
+}

@@ -17,10 +17,12 @@
  * (`granted` true/false), ROTATION_TIMEOUT or ROTATION_CANCELLED. A timed-out
  * or cancelled rotation whose close was not confirmed appends a cancellation
  * of its close plan to apply.plan. Both the evaluation and the sweep make
- * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts).
+ * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts),
+ * which acts on a lock's phase (`lock_phase`); the status view (STATUS_VIEW,
+ * read-only) reports that same phase, so it says what the next sweep will do.
  * The same steps count each start and end in `governor_rotations_total`
  * (started, completed, not_granted for not granted or cancelled, timed_out;
- * docs/contract.md §9).
+ * docs/contract.md §10).
  */
 import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";
@@ -29,7 +31,10 @@ import { EVALUATE_SLOTS } from "./lua/evaluate-slots.ts";
 import { SCRIPT_KEY_NAMES } from "./lua/prelude.ts";
 import { READ_STATE } from "./lua/read-state.ts";
 import { RECORD_DECISION } from "./lua/record-decision.ts";
+import { STATUS_VIEW } from "./lua/status-view.ts";
 import { READ_LOCKS, SWEEP_CATCH_UP, SWEEP_LOCKS } from "./lua/sweep-locks.ts";
+import { READ_TRADING_STATE, SET_TRADING_STATE } from "../operators/lua/set-trading-state.ts";
+import { CLAIM_ALERTS, SETTLE_ALERTS } from "../operators/lua/alert-outbox.ts";
 
 export const SCRIPTS = {
   readState: { name: "read_state", source: READ_STATE },
@@ -37,7 +42,13 @@ export const SCRIPTS = {
   evaluateSlots: { name: "evaluate_slots", source: EVALUATE_SLOTS },
   sweepCatchUp: { name: "sweep_catch_up", source: SWEEP_CATCH_UP },
   readLocks: { name: "read_locks", source: READ_LOCKS },
+  statusView: { name: "status_view", source: STATUS_VIEW },
   sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },
+  // Operators' controls (lib/operators/lua).
+  setTradingState: { name: "set_trading_state", source: SET_TRADING_STATE },
+  readTradingState: { name: "read_trading_state", source: READ_TRADING_STATE },
+  claimAlerts: { name: "claim_alerts", source: CLAIM_ALERTS },
+  settleAlerts: { name: "settle_alerts", source: SETTLE_ALERTS },
 } as const satisfies Record<string, NamedScript>;
 
 /** The fixed KEYS every script receives, in SCRIPT_KEY_NAMES order. */
@@ -72,6 +83,7 @@ export function scriptContext(
     // Counters and history (lib/metrics/lua/counters.ts); off only for the bench's comparison.
     metrics: deps.config.metrics,
     cache_writes: writes,
+    alert_cooldown_s: deps.config.alerts.cooldownS,
     ttl: {
       permit: ttl.permit,
       block: ttl.block,

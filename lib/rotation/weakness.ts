@@ -7,8 +7,15 @@
  *   weakness    = −pnl_pct + age_penalty
  *
  * Age runs from the governor's own entry record (`at`, unix seconds) when it
- * has one, else from the position's `updateTime` (unix ms).
+ * has one (`age_source: "entry_record"`). Otherwise the only evidence Binance
+ * gives is the position's `updateTime` (unix ms), which moves with every fill,
+ * funding and margin change: it is when the position last changed, not when it
+ * opened, so that age is a lower bound (`age_source: "update_time"`).
+ * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-Information-V3
  */
+
+/** Where a position's age comes from: the governor's entry record, or Binance's last-change time. */
+export type AgeSource = "entry_record" | "update_time";
 
 /** @default 0.002 (0.2 % of weakness per hour held) */
 export const DEFAULT_AGE_PENALTY_PER_HOUR = 0.002;
@@ -44,6 +51,7 @@ export interface AgePenaltySettings {
 export interface Weakness {
   readonly pnl_pct: number;
   readonly age_hours: number;
+  readonly age_source: AgeSource;
   readonly age_penalty: number;
   readonly weakness: number;
 }
@@ -96,6 +104,7 @@ export function symbolWeakness(
   return {
     pnl_pct: pnlPct,
     age_hours: ageHours,
+    age_source: entry !== undefined ? "entry_record" : "update_time",
     age_penalty: agePenalty,
     weakness: -pnlPct + agePenalty,
   };

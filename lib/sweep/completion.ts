@@ -9,6 +9,7 @@ import { completionVerdict, type CompletionVerdict, type Fetched } from "../eval
 import { marketFetcher, marketsOf, settled } from "../evaluate/markets.ts";
 import type { CacheWrite } from "../rotation/scripts.ts";
 import type { Failures } from "../metrics/failures.ts";
+import { balanceObservation, type Observations } from "../operators/observe.ts";
 
 /** What a lock keeps of its plan (older locks kept only the symbol and score). */
 const LockSchema = z.object({
@@ -44,6 +45,8 @@ export interface CompletionGates {
   failures: Failures;
   /** Redis requests made. */
   redisRequests: number;
+  /** The margin balance read, for the drawdown breaker (the sweep's script records it). */
+  observed: Observations;
 }
 
 /**
@@ -79,6 +82,7 @@ export async function completionGates(gov: GovernorContext): Promise<CompletionG
     writes,
     failures,
     redisRequests: 2,
+    observed: balanceObservation(config, account.ok ? account.value : undefined),
     async verdicts(plans) {
       if (!account.ok || !openSymbols) return plans.map(() => null);
       const wanted = [...new Set([...plans.map((p) => p.symbol), ...openSymbols])].filter(

@@ -89,7 +89,7 @@ export async function sweepLocks(
         ...ctx,
         failures: all,
       });
-    // SWEEP_LOCKS records the failures met since the last call (docs/contract.md §9).
+    // SWEEP_LOCKS records the failures met since the last call (docs/contract.md §10).
     const answer = failures
       ? await recordingFailures(failures, call)
       : await call().catch((error: unknown) => {
@@ -137,6 +137,7 @@ export async function sweepLocks(
           verdicts,
           open_symbols: gates.openSymbols,
           caught_up: catchUp.caught_up,
+          ...gates.observed,
         },
         gates.writes.splice(0),
         takeAll(gates.failures),

@@ -18,6 +18,7 @@ import { Redis } from "@upstash/redis";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
@@ -38,6 +39,7 @@ interface StackFile {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  admin_token: string;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "gov-browser-test-"));
@@ -48,6 +50,11 @@ let page: Page;
 const pageErrors: string[] = [];
 /** The board's text as the empty stack showed it, before the test arranged anything. */
 let emptyPage = "";
+/** When the positions and the rotation were arranged (ms / unix s). */
+let arrangedAtMs = 0;
+let rotationStartedS = 0;
+/** /v1/status answers the page has received (its refreshes). */
+let statusResponses = 0;
 
 /** Start `dev/stack.ts` on free ports and wait for its ready line. */
 async function startStack(): Promise<StackFile> {
@@ -62,7 +69,8 @@ async function startStack(): Promise<StackFile> {
     GOV_STACK_EMPTY: "1",
   };
   for (const name of ["UPSTASH_REDIS_REST_URL", "BINANCE_BASE_URL"]) delete env[name];
-  const child = spawn(process.execPath, ["dev/stack.ts"], {
+  // No cron: the rotation in progress stays as the test arranged it.
+  const child = spawn(process.execPath, ["dev/stack.ts", "--no-cron"], {
     cwd: ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -147,6 +155,7 @@ function position(symbol: string, amt: number, entry: number, pnl: number, hours
  * with the Apply Layer simulator paused the lock waits for its confirmation.
  */
 async function arrangeRotationInProgress(): Promise<void> {
+  arrangedAtMs = Date.now();
   const redis = new Redis({
     url: stack.redis_rest.url,
     token: stack.redis_rest.token,
@@ -172,6 +181,7 @@ async function arrangeRotationInProgress(): Promise<void> {
   expect(
     await postPlan({ plan_id: "plan-4b9d0e55", symbol: "DOGEUSDT", side: "LONG", score: 1.1 }),
   ).toMatchObject({ decision: "ALLOW", reason: "active_slots_slot_free" });
+  rotationStartedS = Math.floor(Date.now() / 1000);
   expect(
     await postPlan({
       plan_id: "plan-7f3a9c21",
@@ -219,6 +229,9 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
     page.on("console", (message) => {
       if (message.type() === "error") pageErrors.push(message.text());
     });
+    page.on("response", (response) => {
+      if (new URL(response.url()).pathname === "/v1/status") statusResponses += 1;
+    });
     // First the empty stack (npm start -- --empty), as a newcomer may meet it.
     const url = `${stack.governor}/?token=${encodeURIComponent(stack.read_token)}`;
     expect((await page.goto(url))?.status()).toBe(200);
@@ -261,9 +274,13 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
     expect(await rows.count()).toBe(3);
     const symbols = await page.locator("#positions tbody tr td:nth-child(2)").allTextContents();
     expect(symbols).toEqual(["SOLUSDT", "ETHUSDT", "XRPUSDT"]);
-    const sol = await rows.nth(0).textContent();
+    const sol = (await rows.nth(0).textContent()) ?? "";
     expect(sol).toContain("rotating out");
-    expect(sol).toContain("7h 30m");
+    // Held 7h 30m when arranged, plus the whole minutes since (none on a quick run).
+    const [, h, m] = /(\d+)h (\d+)m/.exec(sol) ?? [];
+    const heldMinutes = Number(h) * 60 + Number(m);
+    expect(heldMinutes).toBeGreaterThanOrEqual(450);
+    expect(heldMinutes).toBeLessThanOrEqual(450 + Math.floor((Date.now() - arrangedAtMs) / 60_000));
     expect(await page.locator("#positions td.weakness").first().textContent()).toMatch(
       /^0\.\d{4}$/,
     );
@@ -279,13 +296,30 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
     expect(await lockRow.count()).toBe(1);
     expect(await lockRow.textContent()).toContain("SOLUSDT");
     const countdown = page.locator("#rotation [data-testid=countdown]");
-    const before = seconds((await countdown.textContent()) ?? "");
-    expect(before).toBeGreaterThan(60);
+    const read = async () => seconds((await countdown.textContent()) ?? "");
+    // It counts to the lock's timeout: created when the test started the rotation, TTL 120 s.
+    const timeoutAt = Number(await countdown.getAttribute("data-timeout-at"));
+    expect(timeoutAt - 120).toBeGreaterThanOrEqual(rotationStartedS);
+    expect(timeoutAt - 120).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    const before = await read();
     expect(before).toBeLessThanOrEqual(120);
-    await page.waitForTimeout(2_100);
-    const after = seconds((await countdown.textContent()) ?? "");
-    expect(after).toBeLessThanOrEqual(before - 2);
-    expect(after).toBeGreaterThanOrEqual(before - 4);
+    // Never less than what is left (a late tick shows more, never less).
+    expect(before).toBeGreaterThanOrEqual(timeoutAt - Math.ceil(Date.now() / 1000));
+    // It ticks by itself between refreshes: wait for a decrease that no refresh explains.
+    let ticked = false;
+    for (let attempt = 1; !ticked; attempt++) {
+      if (attempt > 10) throw new Error("the countdown only changed when the page refreshed");
+      const refreshes = statusResponses;
+      const shown = await read();
+      const next = await waitUntil(async () => {
+        const value = await read();
+        return value !== shown ? value : undefined;
+      }, "the countdown to change");
+      ticked = next < shown && statusResponses === refreshes;
+    }
+    const after = await read();
+    expect(after).toBeLessThan(before);
+    expect(after).toBeGreaterThanOrEqual(timeoutAt - Math.ceil(Date.now() / 1000));
   });
 
   it("shows the governor events as a timeline, newest first", async () => {
@@ -312,9 +346,66 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in headless Chromium", () => {
   it("refreshes itself from /v1/status", async () => {
     await postPlan({ plan_id: "plan-refresh-1", symbol: "LINKUSDT", score: 1 });
     await expect
-      .poll(() => page.locator("#events").textContent(), { timeout: 15_000, interval: 500 })
+      .poll(() => page.locator("#events").textContent(), { timeout: 30_000, interval: 500 })
       .toContain("plan-refresh-1");
     expect(await page.locator("#banner").isHidden()).toBe(true);
+  });
+
+  it("halts and resumes from its controls with the admin token, which never reaches a URL", async () => {
+    const requests: { url: string; method: string; authorization?: string }[] = [];
+    page.on("request", (request) => {
+      requests.push({
+        url: request.url(),
+        method: request.method(),
+        authorization: request.headers().authorization,
+      });
+    });
+    const act = async (token: string, reason: string, button: string) => {
+      await page.locator("#admin-token").fill(token);
+      await page.locator("#state-reason").fill(reason);
+      await page.locator(`#state-form button.${button}`).click();
+      await expect
+        .poll(() => page.locator("#state-result").textContent())
+        .not.toMatch(/^(Setting .*)?$/);
+      return (await page.locator("#state-result").textContent()) ?? "";
+    };
+    await page.locator("#state-controls summary").click();
+
+    const seen = pageErrors.length;
+    expect(await act(stack.read_token, "not allowed", "halt")).toBe(
+      "Not changed: the read token cannot change the trading state: use the admin token (403)",
+    );
+    // Chromium reports the refused request as a console error: expected here, and only that.
+    const added = pageErrors.splice(seen);
+    expect(added.every((e) => e.includes("status of 403"))).toBe(true);
+    expect(await act(stack.admin_token, "browser test", "halt")).toBe(
+      "Trading state is now HALTED.",
+    );
+    const banner = page.getByTestId("trading-state");
+    await expect
+      .poll(() => banner.textContent(), { timeout: 10_000 })
+      .toMatch(/^HALTED by dashboard · since .* ago\): browser test\. every entry is refused/);
+    expect(await page.locator("#admin-token").inputValue()).toBe(""); // forgotten after use
+    await page.screenshot({ path: join(ROOT, "test-results", "dashboard-halted.png") });
+    expect(await postPlan({ plan_id: "plan-halted-1", symbol: "DOGEUSDT" })).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_halted",
+    });
+
+    expect(await act(stack.admin_token, "browser test done", "resume")).toBe(
+      "Trading state is now ACTIVE.",
+    );
+    await expect.poll(() => banner.count(), { timeout: 10_000 }).toBe(0);
+
+    const puts = requests.filter((r) => r.method === "PUT");
+    expect(puts.map((r) => new URL(r.url).pathname)).toEqual([
+      "/v1/trading-state",
+      "/v1/trading-state",
+      "/v1/trading-state",
+    ]);
+    expect(puts[1]!.authorization).toBe(`Bearer ${stack.admin_token}`);
+    for (const r of requests) expect(r.url).not.toContain(stack.admin_token);
+    expect(page.url()).not.toContain(stack.admin_token);
   });
 
   it("ran its script without errors", () => {

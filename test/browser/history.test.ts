@@ -2,7 +2,7 @@
  * The dashboard's history charts in a real headless Chromium at 1280×800,
  * against the whole local stack (`dev/stack.ts`). The past 24 hours are
  * written into the per-minute history hashes the way the deciding scripts
- * write them (`P:governor:history:{minute}`, docs/contract.md §9), then real
+ * write them (`P:governor:history:{minute}`, docs/contract.md §10), then real
  * plans are decided through the API in the current minute; the charts must
  * show both, their legends must agree with `GET /v1/history`, and the window
  * switch must re-read it. Writes test-results/dashboard-history.png; with

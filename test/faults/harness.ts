@@ -15,6 +15,7 @@ import { startLocalServices, type LocalServices } from "../../dev/services.ts";
 import { startStackProcess, type StackProcess } from "../../dev/stack-process.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import { stackClients, type Loose, type StackClients } from "../../bench/clients.ts";
+import { waitUntil } from "../support/wait.ts";
 
 export const keys = redisKeys("quantum");
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -208,6 +209,19 @@ export async function faultPositions(
     "/__sim/faults",
     POSITION_ENDPOINTS.map((path) => ({ path, ...fault })),
   );
+}
+
+/**
+ * Let every request the exchange simulator holds in a fault's delay go on, and
+ * wait until it has been answered. Returns how many were held.
+ */
+export async function releaseHeldExchangeRequests(w: FaultWorld): Promise<number> {
+  const { released } = (await w.c.sim("POST", "/__sim/faults/release")) as { released: number };
+  await waitUntil(
+    async () => ((await w.c.sim("GET", "/__sim/state")) as Loose).held_requests === 0,
+    "the released exchange requests answered",
+  );
+  return released;
 }
 
 export async function clearFaults(w: FaultWorld): Promise<void> {

@@ -14,8 +14,8 @@ import {
   keys,
   planId,
   post,
+  releaseHeldExchangeRequests,
   setPositions,
-  sleep,
   startFaultWorld,
   type FaultWorld,
 } from "./harness.ts";
@@ -149,12 +149,14 @@ describe("faults during a rotation", () => {
     const id = planId("rottm");
     const lock = await startRotation(id);
     await confirmClose(lock.close_plan_id);
-    await faultPositions(w, { delay_ms: 3_400, times: 1 });
+    // The account request is held by the simulator until the test lets it go.
+    await faultPositions(w, { delay_ms: 600_000, times: 1 });
     const during = await post(w, { plan_id: id, score: 2 });
     expect(during.body).toMatchObject({ reason: "active_slots_positions_unavailable" });
     expect(String(during.body.details?.error)).toMatch(/timeout/);
     await expectLockIntact(id);
-    await sleep(600);
+    expect(await releaseHeldExchangeRequests(w)).toBe(1);
+    await clearFaults(w);
     await expectCompleted(id);
   });
 

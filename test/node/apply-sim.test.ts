@@ -3,7 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { redisKeys } from "../../lib/keys.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
 import { startExchangeSim, type ExchangeSimHandle } from "../../dev/exchange-sim/server.ts";
+import { ExchangeState } from "../../dev/exchange-sim/state.ts";
+import { startApplySim } from "../../dev/apply-sim/apply-sim.ts";
 import { signQuery } from "../../dev/exchange-sim/signature.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const PREFIX = "applytest";
 const keys = redisKeys(PREFIX);
@@ -89,15 +92,8 @@ describe("Apply Layer simulator", () => {
     });
   }
 
-  async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error("timed out waiting");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+  const waitFor = <T>(probe: () => Promise<T | undefined>, what = "the Apply Layer simulator") =>
+    waitUntil(probe, what);
 
   it("closes the position and appends the apply.result confirmation", async () => {
     const before = await results();
@@ -131,6 +127,55 @@ describe("Apply Layer simulator", () => {
     ]);
     // The old plan, present before the simulator started, was never executed.
     expect((await results()).some((r) => r.plan_id === "rot_old_BTCUSDT")).toBe(false);
+  });
+
+  it("sends each leg of a hedge-mode close as its own order on its position side", async () => {
+    await control("PUT", "/__sim/positions", [
+      { symbol: "SOLUSDT", positionSide: "LONG", positionAmt: "0.1", entryPrice: "100" },
+      { symbol: "SOLUSDT", positionSide: "SHORT", positionAmt: "-0.3", entryPrice: "100" },
+    ]);
+    const legs = [
+      { position_side: "LONG", side: "SELL", qty: "0.1" },
+      { position_side: "SHORT", side: "BUY", qty: "0.2" }, // a partial close of the short
+    ];
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_legs0001_SOLUSDT", "SOLUSDT", {
+        side: "SELL",
+        position_side: "LONG",
+        qty: "0.1",
+        legs: JSON.stringify(legs),
+        leg_count: "2",
+      }),
+    );
+    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_legs0001_SOLUSDT"));
+    const rows = sim.state.positions.map((r) => [r.positionSide, r.positionAmt]);
+    expect(rows).toEqual([
+      ["LONG", "0"],
+      ["SHORT", "-0.1"], // exact decimal: -0.3 + 0.2, no float noise
+    ]);
+  });
+
+  it("a one-leg plan closes only the side it names", async () => {
+    await control("PUT", "/__sim/positions", [
+      { symbol: "SOLUSDT", positionSide: "LONG", positionAmt: "0.5", entryPrice: "100" },
+      { symbol: "SOLUSDT", positionSide: "SHORT", positionAmt: "-0.5", entryPrice: "100" },
+    ]);
+    await redis.xadd(
+      keys.applyPlanStream,
+      "*",
+      ...closePlanFields("rot_oneleg01_SOLUSDT", "SOLUSDT", {
+        side: "BUY",
+        position_side: "SHORT",
+        qty: "0.5",
+      }),
+    );
+    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_oneleg01_SOLUSDT"));
+    expect(sim.state.positions.map((r) => [r.positionSide, r.positionAmt])).toEqual([
+      ["LONG", "0.5"],
+      ["SHORT", "0"],
+    ]);
   });
 
   it("reports executed=false and leaves the position open when told to", async () => {
@@ -174,8 +219,9 @@ describe("Apply Layer simulator", () => {
       "*",
       ...closePlanFields("rot_marker00_BTCUSDT", "BTCUSDT"),
     );
+    // Entries are read in order and closes of equal delay run in order: once the marker's
+    // result is there, any result for the plans before it would be there too.
     await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_marker00_BTCUSDT"));
-    await new Promise((r) => setTimeout(r, 150));
     const ids = (await results()).map((r) => r.plan_id);
     expect(ids).not.toContain("rot_off00000_BTCUSDT");
     expect(ids).not.toContain("manual_close_ETHUSDT");
@@ -184,35 +230,37 @@ describe("Apply Layer simulator", () => {
   });
 
   it("reset cancels a close that is still waiting for its delay", async () => {
-    await control("PUT", "/__sim/apply", { delay_ms: 400 });
-    const seen = sim.applySim?.seen ?? 0;
+    // A delay no test outlasts: the reset certainly comes first.
+    await control("PUT", "/__sim/apply", { delay_ms: 600_000 });
     await redis.xadd(
       keys.applyPlanStream,
       "*",
       ...closePlanFields("rot_pending0_BTCUSDT", "BTCUSDT"),
     );
-    await waitFor(async () => ((sim.applySim?.seen ?? 0) > seen ? true : undefined));
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(async () => ((sim.applySim?.pending ?? 0) === 1 ? true : undefined));
     await control("POST", "/__sim/reset");
-    await new Promise((r) => setTimeout(r, 500));
+    expect(sim.applySim?.pending).toBe(0);
     expect((await results()).some((r) => r.plan_id === "rot_pending0_BTCUSDT")).toBe(false);
   });
 
-  it("stops cleanly, closing its Redis connections", async () => {
-    const other = await startExchangeSim({
-      apiKey: API_KEY,
-      apiSecret: API_SECRET,
-      redisUrl: redisServer.url,
-      keyPrefix: "another",
-    });
-    const clientsWith = async () =>
+  it("stops without waiting for its blocked stream read, closing its Redis connections", async () => {
+    const clientsWith = async (...parts: string[]) =>
       String(await redis.client("LIST"))
         .split("\n")
-        .filter((line) => line.includes("name=apply-sim")).length;
-    expect(await clientsWith()).toBe(4); // reader + writer of both simulators
-    const t0 = Date.now();
+        .filter((line) => parts.every((part) => line.includes(part))).length;
+    // A reader parked in an XREAD BLOCK of 10 minutes: a stop() that waited for it
+    // would outlast this test's timeout many times over.
+    const other = await startApplySim({
+      redisUrl: redisServer.url,
+      keyPrefix: "another",
+      state: new ExchangeState(Date.now),
+      blockMs: 600_000,
+    });
+    expect(await clientsWith("name=apply-sim")).toBe(4); // reader + writer of both simulators
+    await waitFor(async () =>
+      (await clientsWith("name=apply-sim-reader", "cmd=xread")) === 2 ? true : undefined,
+    );
     await other.stop();
-    expect(Date.now() - t0).toBeLessThan(1500);
-    await waitFor(async () => ((await clientsWith()) === 2 ? true : undefined));
+    await waitFor(async () => ((await clientsWith("name=apply-sim")) === 2 ? true : undefined));
   });
 });

@@ -5,11 +5,13 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
+import { request } from "node:http";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startRedisRestBridge, type RedisRestBridge } from "../../dev/bridge/server.ts";
 import { freePort } from "../../dev/free-port.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const token = `bridge-wire-${randomUUID()}`;
 let redisServer: RedisServerHandle;
@@ -320,6 +322,59 @@ describe("counters and fault injection", () => {
     const started = performance.now();
     expect(await post("/", ["ping"])).toMatchObject({ status: 200, body: { result: "PONG" } });
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it("holds a request until released, and reports what is in flight", async () => {
+    bridge.setFault({ times: 1, status: 0, hold: true });
+    const pending = post("/", ["ping"]);
+    await waitUntil(() => bridge.held() === 1, "the request held");
+    expect(bridge.inFlight()).toBe(1);
+    let idle = false;
+    const idled = bridge.idle().then(() => (idle = true));
+    // Other requests are served meanwhile (the fault was for one request).
+    expect(await post("/", ["echo", "meanwhile"])).toMatchObject({ status: 200 });
+    expect(idle).toBe(false);
+    bridge.release();
+    expect(await pending).toMatchObject({ status: 200, body: { result: "PONG" } });
+    await idled;
+    expect([bridge.held(), bridge.inFlight()]).toEqual([0, 0]);
+  });
+
+  it("drops a held request whose client went away before sending its whole body", async () => {
+    bridge.setFault({ times: 1, status: 0, hold: true });
+    const req = request(`${bridge.url}/`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "transfer-encoding": "chunked" },
+    });
+    req.on("error", () => {});
+    req.write('["se');
+    await waitUntil(() => bridge.held() === 1, "the request held");
+    req.destroy();
+    bridge.release();
+    await bridge.idle();
+    expect(bridge.inFlight()).toBe(0);
+  });
+
+  it("holds and releases through the control routes too", async () => {
+    const control = (method: string, route: string, body?: unknown) =>
+      fetch(`${bridge.url}/__bridge/${route}`, {
+        method,
+        headers: { authorization: `Bearer ${token}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as unknown }));
+    expect(await control("PUT", "fault", { times: 1, status: 503, hold: true })).toMatchObject({
+      status: 200,
+    });
+    const pending = post("/", ["ping"]);
+    await waitUntil(() => bridge.held() === 1, "the request held");
+    expect(await control("POST", "release")).toEqual({
+      status: 200,
+      body: { ok: true, released: 1 },
+    });
+    expect(await pending).toMatchObject({ status: 503 });
+    expect(await control("PUT", "fault", { times: 1, hold: "yes" })).toMatchObject({
+      status: 400,
+    });
   });
 });
 

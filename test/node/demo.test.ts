@@ -140,7 +140,6 @@ describe.skipIf(process.platform !== "linux")("npm run demo (dev/demo.ts)", () =
       EXCHANGE_SIM_PORT: await freePort(),
     };
     const stackFile = join(dir, "own", "stack.json");
-    const started = Date.now();
     const { code, stdout, stderr, seen } = await runDemo(
       baseEnv({
         GOV_STACK_FILE: stackFile,
@@ -175,7 +174,6 @@ describe.skipIf(process.platform !== "linux")("npm run demo (dev/demo.ts)", () =
     expect(stdout).toContain("ALLOW active_slots_rotation_complete (replayed)");
     expect(stdout).toContain("demo passed");
     expect(stdout).toMatch(/total \d+\.\ds/);
-    expect(Date.now() - started).toBeLessThan(60_000);
 
     // Nothing of the stack remains: its processes are gone, its ports refuse connections.
     expect(seen.length).toBeGreaterThan(0);
@@ -187,6 +185,7 @@ describe.skipIf(process.platform !== "linux")("npm run demo (dev/demo.ts)", () =
   it("reuses a running stack, leaves it running, and can run again", async () => {
     const stackFile = join(dir, "reused", "stack.json");
     reused = await startStack({
+      args: ["--no-cron"],
       env: baseEnv({
         GOV_STACK_EMPTY: "1",
         GOV_STACK_FILE: stackFile,

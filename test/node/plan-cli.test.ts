@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
 import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "gov-plan-cli-test-"));
@@ -113,9 +114,12 @@ describe("plan CLI flags", () => {
 describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", () => {
   let stack: RunningStack;
   const stackFile = join(dir, "stack.json");
+  const stackOutput: string[] = [];
 
   beforeAll(async () => {
     stack = await startStack({
+      args: ["--no-cron"],
+      onOutput: (line) => stackOutput.push(line),
       env: cleanEnv({
         GOV_STACK_EMPTY: "1",
         GOV_STACK_FILE: stackFile,
@@ -129,6 +133,13 @@ describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", 
   afterAll(async () => {
     expect(await stack?.stop()).toBe(0);
   }, 30_000);
+
+  it("runs against a stack without its cron (--no-cron), which says so", async () => {
+    const off = `cron: off (--no-cron); the sweep runs when called: GET ${stack.info.governor}/__scheduled?cron=*+*+*+*+*`;
+    // Printed right after the ready line.
+    await waitUntil(() => stackOutput.includes(off), "the stack's cron line");
+    expect(stackOutput.filter((line) => line.startsWith("cron"))).toEqual([off]);
+  });
 
   it("sends a signed plan and prints the decision (no universe => active_slots_no_policy)", async () => {
     const { code, stdout, stderr } = await cli(

@@ -7,11 +7,13 @@ interface ServicesLine {
   exchange: { url: string; api_key: string; api_secret: string };
   webhook_secret: string;
   read_token: string;
+  admin_token: string;
+  alert_receiver: string;
 }
 
 /**
- * Starts a private redis-server, the Upstash REST bridge and the Binance +
- * Apply Layer simulators on free ports (in a child process), and hands their
+ * Starts a private redis-server, the Upstash REST bridge, the Binance +
+ * Apply Layer simulators and an alert receiver on free ports (in a child process), and hands their
  * URLs and dev credentials to the worker under test as bindings.
  */
 export default async function setup(project: TestProject) {
@@ -32,6 +34,9 @@ export default async function setup(project: TestProject) {
     BINANCE_API_SECRET: services.exchange.api_secret,
     GOV_WEBHOOK_SECRET: services.webhook_secret,
     GOV_READ_TOKEN: services.read_token,
+    GOV_ADMIN_TOKEN: services.admin_token,
+    // Not the governor's GOV_ALERT_WEBHOOK_URL: a test that wants alerts delivered sets that.
+    ALERT_RECEIVER_URL: services.alert_receiver,
   });
   return async () => {
     const exited = new Promise((resolve) => child.once("exit", resolve));

@@ -72,6 +72,32 @@ describe("verifyWebhookSignature", () => {
   });
 });
 
+describe("verifyWebhookSignature during a secret rotation", () => {
+  const ts = NOW_MS / 1000;
+  const check = async (signedWith: string, previousSecret?: string) =>
+    verifyWebhookSignature({
+      secret: "new-secret",
+      previousSecret,
+      timestamp: String(ts),
+      signature: await sign(ts, BODY, signedWith),
+      rawBody: BODY,
+      nowMs: NOW_MS,
+    });
+
+  it("accepts the previous secret only while it is configured", async () => {
+    expect(await check("old-secret", "old-secret")).toEqual({ ok: true });
+    expect((await check("old-secret")).ok).toBe(false);
+  });
+
+  it("still accepts the current secret, and nothing else", async () => {
+    expect(await check("new-secret", "old-secret")).toEqual({ ok: true });
+    expect(await check("other-secret", "old-secret")).toEqual({
+      ok: false,
+      message: "signature does not match",
+    });
+  });
+});
+
 describe("constantTimeEqual / bearerMatches", () => {
   it("compares whole strings", () => {
     expect(constantTimeEqual("abc", "abc")).toBe(true);

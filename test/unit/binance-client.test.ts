@@ -4,9 +4,11 @@ import {
   BinanceApiError,
   BinanceBackoffActiveError,
   BinanceRateLimitError,
+  BinanceRestrictedLocationError,
   BinanceUnavailableError,
   isTransientBinanceError,
 } from "../../lib/binance/errors.ts";
+import { RESTRICTED_LOCATION_BODY } from "../fixtures/binance-docs.ts";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 
 const NOW = 1_700_000_000_000;
@@ -191,10 +193,59 @@ describe("createBinanceClient: signed requests", () => {
       symbol: "BTCUSDT",
       positionSide: "BOTH",
       positionAmt: 0.01,
+      positionAmtText: "0.010",
       unrealizedProfit: 1.2,
       notional: 625,
       initialMargin: 12.5,
+      isolatedMargin: 0,
+      isolatedWallet: 0,
+      maintMargin: 0.4,
       updateTime: 1720736417660,
+    });
+  });
+
+  it("tolerates a missing, null, empty or malformed field no gate reads, in one row", async () => {
+    const [row] = accountBody.positions;
+    const { fetch } = scriptedFetch(
+      json({
+        ...accountBody,
+        totalMaintMargin: null,
+        availableBalance: "",
+        totalWalletBalance: undefined,
+        positions: [
+          { ...row, isolatedMargin: null, maintMargin: "", isolatedWallet: "n/a" },
+          { ...row, symbol: "ETHUSDT", isolatedMargin: undefined },
+        ],
+      }),
+    );
+    const account = await client(fetch).account();
+    expect(account.positions.map((p) => p.symbol)).toEqual(["BTCUSDT", "ETHUSDT"]);
+    expect(account.positions[0]).toMatchObject({
+      isolatedMargin: undefined,
+      maintMargin: undefined,
+    });
+    expect(account.totalMaintMargin).toBeUndefined();
+  });
+
+  it.each(["initialMargin", "notional", "positionAmt", "unrealizedProfit", "updateTime"])(
+    "rejects a row whose %s, which a gate reads, is missing",
+    async (field) => {
+      const row: Record<string, unknown> = { ...accountBody.positions[0] };
+      delete row[field];
+      const { fetch } = scriptedFetch(json({ ...accountBody, positions: [row] }));
+      const error = await rejectionOf(client(fetch).account());
+      expect(error).toMatchObject({ name: "BinanceUnavailableError", kind: "invalid_response" });
+    },
+  );
+
+  it("tolerates positionRisk rows without the fields the status view does not read", async () => {
+    const { notional: _n, initialMargin: _i, ...lean } = positionRow;
+    const { fetch } = scriptedFetch(json([{ ...lean, liquidationPrice: null, marginAsset: null }]));
+    const [position] = await client(fetch).positionRisk();
+    expect(position).toMatchObject({
+      symbol: "ADAUSDT",
+      positionAmt: 30,
+      liquidationPrice: undefined,
     });
   });
 });
@@ -240,7 +291,7 @@ describe("createBinanceClient: rate limits", () => {
       json({ code: -1003, msg: "Too many requests." }, 429, { "Retry-After": "7" }),
     );
     const error = await rejectionOf(client(fetch, { onBackoff }).klines("BTCUSDT", "1h", 100));
-    expect(onBackoff).toHaveBeenCalledWith(NOW + 7_000);
+    expect(onBackoff).toHaveBeenCalledWith(NOW + 7_000, { status: 429, retryAfterMs: 7_000 });
     expect(error).toBeInstanceOf(BinanceRateLimitError);
     expect(error).toMatchObject({ status: 429, retryAfterMs: 7_000, until: NOW + 7_000 });
   });
@@ -249,7 +300,7 @@ describe("createBinanceClient: rate limits", () => {
     const onBackoff = vi.fn();
     const { fetch } = scriptedFetch(json({ code: -1003, msg: "Too many requests." }, 429));
     await rejectionOf(client(fetch, { onBackoff }).serverTime());
-    expect(onBackoff).toHaveBeenCalledWith(NOW + 60_000);
+    expect(onBackoff).toHaveBeenCalledWith(NOW + 60_000, { status: 429, retryAfterMs: 60_000 });
   });
 
   it("backs off at least 120 s on a 418 ban", async () => {
@@ -258,8 +309,54 @@ describe("createBinanceClient: rate limits", () => {
       json({ code: -1003, msg: "IP banned." }, 418, { "Retry-After": "5" }),
     );
     const error = await rejectionOf(client(fetch, { onBackoff }).serverTime());
-    expect(onBackoff).toHaveBeenCalledWith(NOW + 120_000);
+    expect(onBackoff).toHaveBeenCalledWith(NOW + 120_000, { status: 418, retryAfterMs: 120_000 });
     expect(error).toMatchObject({ status: 418, retryAfterMs: 120_000 });
+  });
+
+  it("treats a 403 from the web application firewall (an HTML page) as a backoff, not a retry", async () => {
+    const onBackoff = vi.fn();
+    const { fetch, fetchMock } = scriptedFetch(
+      new Response("<html><h1>403 ERROR</h1></html>", {
+        status: 403,
+        headers: { "content-type": "text/html" },
+      }),
+    );
+    const binance = client(fetch, { onBackoff });
+    const error = await rejectionOf(binance.account());
+    expect(error).toBeInstanceOf(BinanceRateLimitError);
+    expect(error).toMatchObject({ status: 403, until: NOW + 60_000 });
+    expect(String((error as Error).message)).toMatch(/firewall/);
+    expect(onBackoff).toHaveBeenCalledWith(NOW + 60_000, { status: 403, retryAfterMs: 60_000 });
+    expect(await rejectionOf(binance.klines("BTCUSDT", "1h", 100))).toBeInstanceOf(
+      BinanceBackoffActiveError,
+    );
+    expect(fetchMock).toHaveBeenCalledTimes(1);
+  });
+
+  it("stays closed until the longer backoff the shared state answers (escalation)", async () => {
+    const onBackoff = vi.fn().mockResolvedValue(NOW + 480_000);
+    const { fetch } = scriptedFetch(json({ code: -1003, msg: "Too many requests." }, 429));
+    const binance = client(fetch, { onBackoff });
+    const error = await rejectionOf(binance.serverTime());
+    expect(error).toMatchObject({ status: 429, until: NOW + 480_000, retryAfterMs: 480_000 });
+    expect(binance.stats.backoffUntilMs).toBe(NOW + 480_000);
+  });
+
+  it("maps 451 to a restricted-location error that is not transient and starts no backoff", async () => {
+    const onBackoff = vi.fn();
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const { fetch } = scriptedFetch(json(RESTRICTED_LOCATION_BODY, 451));
+    const error = await rejectionOf(client(fetch, { onBackoff }).account());
+    expect(error).toBeInstanceOf(BinanceRestrictedLocationError);
+    expect(error).toMatchObject({ status: 451, detail: "restricted_location" });
+    expect(String((error as Error).message)).toContain("restricted_location");
+    expect(isTransientBinanceError(error)).toBe(false);
+    expect(onBackoff).not.toHaveBeenCalled();
+    const lines = log.mock.calls.map(([line]) => JSON.parse(String(line)));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: "governor.binance_restricted_location", status: 451 }),
+    );
+    log.mockRestore();
   });
 
   it("sends nothing while a shared backoff is active", async () => {

@@ -134,3 +134,52 @@ describe("parseConfig with typed bindings (wrangler's unquoted [vars])", () => {
     expect(error.message).not.toContain("key-value-xyz");
   });
 });
+
+describe("parseConfig: the operators' controls", () => {
+  it("off by default: no admin token, no webhook, no breaker", () => {
+    const config = parseConfig(SECRETS);
+    expect(config.adminToken).toBeUndefined();
+    expect(config.alerts).toEqual({ webhookUrl: undefined, format: "json", cooldownS: 300 });
+    expect(config.drawdown).toBeNull();
+  });
+
+  it("reads the admin token, the alert webhook and format, and the breaker", () => {
+    const config = parseConfig({
+      ...SECRETS,
+      GOV_ADMIN_TOKEN: "admin-value",
+      GOV_ALERT_WEBHOOK_URL: "https://hooks.example.com/services/T0/B0/x",
+      GOV_ALERT_FORMAT: "slack",
+      GOV_ALERT_COOLDOWN_S: "0",
+      GOV_MAX_DRAWDOWN_PCT: "0.15",
+      GOV_DRAWDOWN_WINDOW_H: 6,
+    });
+    expect(config.adminToken).toBe("admin-value");
+    expect(config.alerts).toEqual({
+      webhookUrl: "https://hooks.example.com/services/T0/B0/x",
+      format: "slack",
+      cooldownS: 0,
+    });
+    expect(config.drawdown).toEqual({ maxPct: 0.15, windowMs: 6 * 3_600_000 });
+    expect(parseConfig({ ...SECRETS, GOV_MAX_DRAWDOWN_PCT: 0.1 }).drawdown?.windowMs).toBe(
+      86_400_000,
+    );
+  });
+
+  it.each([
+    ["GOV_MAX_DRAWDOWN_PCT", "0"],
+    ["GOV_MAX_DRAWDOWN_PCT", "1"],
+    ["GOV_MAX_DRAWDOWN_PCT", "-0.1"],
+    ["GOV_DRAWDOWN_WINDOW_H", "0"],
+    ["GOV_ALERT_FORMAT", "teams"],
+    ["GOV_ALERT_WEBHOOK_URL", "not a url"],
+    ["GOV_ADMIN_TOKEN", ""],
+  ])("refuses %s=%s naming the variable", (name, value) => {
+    expect(configError({ ...SECRETS, [name]: value }).issues.join(" ")).toContain(name);
+  });
+
+  it("refuses an admin token equal to the read token (the read token would then be an admin)", () => {
+    const error = configError({ ...SECRETS, GOV_ADMIN_TOKEN: SECRETS.GOV_READ_TOKEN });
+    expect(error.issues).toEqual(["GOV_ADMIN_TOKEN must differ from GOV_READ_TOKEN"]);
+    expect(error.message).not.toContain(SECRETS.GOV_READ_TOKEN);
+  });
+});

@@ -5,16 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { renderBoard } from "../../lib/dashboard/render.ts";
-import type { Status } from "../../lib/status.ts";
+import type { Status } from "../../lib/status/schema.ts";
 
 const NOW = Date.UTC(2025, 0, 6, 12, 0, 0);
 
 /** The status of `npm start -- --empty`: nothing configured, nothing evaluated. */
 function emptyStatus(overrides: Partial<Status> = {}): Status {
-  const status = {
+  const status: Status = {
     at: NOW,
     mode: "enforce",
     enabled: true,
+    trading_state: { state: "ACTIVE" },
     universe: null,
     regime: null,
     regimes: [],
@@ -39,11 +40,13 @@ function emptyStatus(overrides: Partial<Status> = {}): Status {
     locks: [],
     orphaned_locks: [],
     locks_total: 0,
+    confirmations_read_to_end: true,
     last_gates: null,
     events: [],
+    dead_letters: { count: 0, recent: [] },
     ...overrides,
   };
-  return status as Status;
+  return status;
 }
 
 /** The page's text, tags stripped and entities decoded. */

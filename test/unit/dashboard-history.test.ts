@@ -13,7 +13,7 @@ import {
 import { renderBoard } from "../../lib/dashboard/render.ts";
 import { buildHistory } from "../../lib/metrics/history.ts";
 import { FIELD } from "../../lib/metrics/series.ts";
-import type { Status } from "../../lib/status.ts";
+import type { Status } from "../../lib/status/schema.ts";
 
 const NOW = Date.UTC(2026, 0, 2, 10, 30, 15);
 
@@ -21,6 +21,7 @@ const STATUS = {
   at: NOW,
   mode: "enforce",
   enabled: true,
+  trading_state: { state: "ACTIVE" },
   universe: ["BTCUSDT"],
   regime: null,
   regimes: [],
@@ -45,8 +46,10 @@ const STATUS = {
   locks: [],
   orphaned_locks: [],
   locks_total: 0,
+  confirmations_read_to_end: true,
   last_gates: null,
   events: [],
+  dead_letters: { count: 0, recent: [] },
 } as Status;
 
 /** An hour with decisions in two minutes, slots known in one, a rotation started and completed. */

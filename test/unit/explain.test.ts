@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { explainDecision, hasExplanation } from "../../lib/plans/explain.ts";
-import type { DecisionBody } from "../../lib/plans/decision.ts";
+import type { DecisionBody } from "../../lib/plans/explain.ts";
 import { REASONS, type Reason } from "../../lib/plans/reasons.ts";
 
 const ALLOW_REASONS = new Set<string>([
@@ -171,6 +171,19 @@ const FIXTURES: Partial<Record<Reason, { body: DecisionBody; why: RegExp[]; next
     why: [/already in flight \(plan cli-0001, closing SOLUSDT\)/],
     next: /not final/,
   },
+  [REASONS.reducing]: {
+    body: body(REASONS.reducing),
+    why: [/trading state is REDUCING: no entry that adds risk, closes pass$/],
+    next: /PUT \/v1\/trading-state.*not final/,
+  },
+  [REASONS.halted]: {
+    body: body(REASONS.halted, {
+      rotation: { close_symbol: "SOLUSDT", close_plan_id: "rot_p-1_SOLUSDT" },
+      details: { rotation_complete: true },
+    }),
+    why: [/HALTED/, /the close of SOLUSDT was confirmed, but its entry is not granted/],
+    next: /back to ACTIVE/,
+  },
 };
 
 const ALL_CODES = Object.values(REASONS) as string[];
@@ -223,11 +236,6 @@ describe("explainDecision: beyond the table", () => {
         "(slots 4/4 in BASE); symbol=ETHUSDT, count=2",
     );
     expect(next).toBeUndefined();
-  });
-
-  it("the trading-state codes of SPEC §10 are explained before they exist in the table", () => {
-    expect(explainDecision(body("active_slots_halted")).why).toMatch(/HALTED/);
-    expect(explainDecision(body("active_slots_reducing")).next).toMatch(/PUT \/v1\/trading-state/);
   });
 
   it("IGNORED plans were not evaluated", () => {

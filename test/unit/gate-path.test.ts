@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GATES, gatePath, type GateView } from "../../lib/plans/gate-path.ts";
-import type { DecisionBody } from "../../lib/plans/decision.ts";
+import type { DecisionBody } from "../../lib/plans/explain.ts";
 import { REASONS } from "../../lib/plans/reasons.ts";
 
 const BASE4 = { name: "BASE" as const, trend: 0.0252, atr_pct: 0.0136, desired_slots: 4 };

@@ -3,7 +3,6 @@ import { parseConfig } from "../../lib/config.ts";
 import { runGates, universeGate, type Snapshot } from "../../lib/evaluate/gates.ts";
 import type { FuturesAccount } from "../../lib/binance/schemas.ts";
 import type { MarketCache } from "../../lib/market/cache.ts";
-import { projectedMarginUsage } from "../../lib/risk/margin.ts";
 import { isFinal } from "../../lib/plans/reasons.ts";
 
 const config = parseConfig({
@@ -46,10 +45,12 @@ function account(
     totalUnrealizedProfit: 0,
     totalMarginBalance: totals.balance,
     availableBalance: totals.balance,
+    assets: [{ asset: "USDT", marginBalance: totals.balance }],
     positions: positions.map((p) => ({
       symbol: p.symbol,
       positionSide: "BOTH",
       positionAmt: p.amt,
+      positionAmtText: String(p.amt),
       unrealizedProfit: 0,
       notional: p.amt * 100,
       initialMargin: 0,
@@ -160,27 +161,5 @@ describe("runGates (SPEC §5 steps 3–7, pure)", () => {
       NOW,
     );
     expect(outcome).toMatchObject({ kind: "block", reason: "active_slots_correlation_limit" });
-  });
-});
-
-describe("projectedMarginUsage", () => {
-  it("adds notional / leverage to the initial margin", () => {
-    expect(
-      projectedMarginUsage({
-        totalInitialMargin: 6000,
-        totalMarginBalance: 10_000,
-        notional: 5000,
-        leverage: 10,
-      }),
-    ).toEqual({ usage: 0.65, added: 500 });
-  });
-  it("counts a notional without leverage in full", () => {
-    expect(
-      projectedMarginUsage({ totalInitialMargin: 0, totalMarginBalance: 1000, notional: 100 })
-        ?.usage,
-    ).toBe(0.1);
-  });
-  it("cannot judge a non-positive margin balance", () => {
-    expect(projectedMarginUsage({ totalInitialMargin: 0, totalMarginBalance: 0 })).toBeNull();
   });
 });

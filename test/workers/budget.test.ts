@@ -1,7 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   bridge,
+  keys,
   postPlan,
+  redis,
   resetWorld,
   setPositions,
   setRegime,
@@ -39,5 +41,24 @@ describe("hot-path request budget", () => {
     console.log(
       `budget: redis_requests=${redisRequests} binance_calls=${binanceCalls.length} binance_weight=${after.total_weight - before.total_weight}`,
     );
+  });
+
+  it("the drawdown breaker and the alert bookkeeping add no request: still 2 Redis requests and 1 Binance call", async () => {
+    const breaker = {
+      GOV_MAX_DRAWDOWN_PCT: "0.2",
+      GOV_ALERT_WEBHOOK_URL: "http://127.0.0.1:9/hook",
+    };
+    await postPlan({ plan_id: "warm-2", symbol: "BTCUSDT" }, breaker);
+    await bridge("POST", "reset");
+    const before = (await sim("GET", "/__sim/requests")) as RequestLog;
+
+    const { body } = await postPlan({ plan_id: "hot-2", symbol: "BTCUSDT" }, breaker);
+
+    expect(body.decision).toBe("ALLOW");
+    expect((await bridge("GET", "stats")).requests).toBe(2);
+    const after = (await sim("GET", "/__sim/requests")) as RequestLog;
+    expect(after.requests.slice(before.count).map((r) => r.path)).toEqual(["/fapi/v3/account"]);
+    // The balance was recorded for the breaker within those two requests.
+    expect(await redis.hlen(keys.balancePeaks)).toBe(1);
   });
 });

@@ -244,3 +244,40 @@ export async function servePositionRows(
 export function positionRequests(requests: SimRequest[]): SimRequest[] {
   return requests.filter((r) => (POSITION_ENDPOINTS as readonly string[]).includes(r.path));
 }
+
+// ---------------------------------------------------------------------------
+// Operators' controls
+
+/** The alert receiver the test setup started (dev/alert-receiver.ts). */
+export const alertReceiverUrl = (env as unknown as { ALERT_RECEIVER_URL: string })
+  .ALERT_RECEIVER_URL;
+
+/** Call the alert receiver's control API (`/__alerts`, `/__fault`). */
+export async function receiver(method: string, path: string, body?: unknown) {
+  const response = await fetch(`${alertReceiverUrl}${path}`, {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await response.json()) as {
+    alerts: { path: string; content_type: string; body: Record<string, any>; raw: string }[];
+    rejected: number;
+  };
+}
+
+/** PUT /v1/trading-state through the worker (the admin token by default). */
+export async function putTradingState(
+  change: Record<string, unknown>,
+  token: string | null = env.GOV_ADMIN_TOKEN!,
+): Promise<{ status: number; body: Record<string, any> }> {
+  const response = await exports.default.fetch(
+    new Request("http://governor/v1/trading-state", {
+      method: "PUT",
+      headers: {
+        "content-type": "application/json",
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify(change),
+    }),
+  );
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}

@@ -22,6 +22,7 @@
  *             evaluation when nothing final is stored for it);
  *  - policy:  an operator removes a symbol from the universe, or restores it;
  *  - margin:  the account's margin use jumps over the cap, or falls back;
+ *  - state:   an operator sets the trading state (ACTIVE, REDUCING, HALTED);
  *  - open:    the Apply Layer opens the position of an ALLOWed plan while its
  *             permit is valid (ALLOWs whose permit lapsed never open);
  *  - close:   a position closes on its own (stop-loss, manual);
@@ -58,6 +59,7 @@ import { governorContext } from "../../lib/context.ts";
 import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 import { sweepLocks } from "../../lib/sweep/sweep.ts";
 import { PlanConflictError } from "../../lib/errors.ts";
+import { changeTradingState, type TradingStateName } from "../../lib/operators/trading-state.ts";
 import { scriptSha } from "../../lib/redis/scripts.ts";
 import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { toHash, toStreamEntries } from "../../lib/redis/replies.ts";
@@ -156,6 +158,7 @@ type Step =
   | { kind: "reuse"; plan: number; symbol: number }
   | { kind: "policy"; exclude: number | null }
   | { kind: "margin"; tight: boolean }
+  | { kind: "state"; to: TradingStateName }
   | { kind: "open"; which: number; all: boolean; pnl: number }
   | { kind: "close"; which: number }
   | { kind: "regime"; preset: Preset }
@@ -257,6 +260,13 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant("margin" as const), tight: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("state" as const),
+      to: fc.constantFrom("ACTIVE" as const, "REDUCING" as const, "HALTED" as const),
+    }),
   },
   {
     weight: 2,
@@ -399,6 +409,8 @@ class Sequence {
   excluded: string | null = null;
   /** The account's margin use is over the cap. */
   marginTight = false;
+  /** The trading state an operator set. */
+  tradingState: TradingStateName = "ACTIVE";
   /** Plans whose evaluation finished in this step on a snapshot taken earlier (a release). */
   stale = new Set<string>();
   private fresh = 0;
@@ -535,6 +547,7 @@ class Sequence {
       final,
       excluded: this.excluded,
       marginTight: this.marginTight,
+      tradingState: this.tradingState,
       stale: this.stale,
     });
     this.stale = new Set();
@@ -690,6 +703,12 @@ class Sequence {
         );
         break;
       }
+      case "state": {
+        label = `state ${this.tradingState} -> ${step.to}`;
+        this.tradingState = step.to;
+        await changeTradingState(this.deps(), { state: step.to, reason: "model", actor: "model" });
+        break;
+      }
       case "open": {
         const allowed = this.last!.events.filter(
           (e) => e.fields.event === "PLAN_ALLOWED" && !this.handled.has(e.fields.plan_id!),
@@ -770,7 +789,7 @@ class Sequence {
     );
     if (disagreement) {
       this.checker.violations.push({
-        invariant: "I11 counters agree with the events",
+        invariant: "I12 counters agree with the events",
         step: this.stepNo,
         label: "final",
         message: disagreement,
@@ -1052,6 +1071,38 @@ const COUNTEREXAMPLES: { name: string; world: WorldSpec; steps: Step[] }[] = [
       { kind: "release", which: 0 },
     ],
   },
+  {
+    name: "a halt while an evaluation is paused before its slot step (its gates already passed)",
+    world: worldOf("BASE", [["ETHUSDT", 0]], { plan0001: ["XRPUSDT", 2], q1: ["ETHUSDT", null] }),
+    steps: [
+      { kind: "hold", plan: planNo("plan0001") },
+      { kind: "hold", plan: planNo("q1") },
+      { kind: "state", to: "HALTED" },
+      { kind: "release", which: 0 },
+      { kind: "release", which: 0 },
+    ],
+  },
+  {
+    name: "a rotation confirmed while REDUCING completes without its entry, and a resume lets the plan in",
+    world: worldOf(
+      "BASE",
+      [
+        ["ETHUSDT", 0],
+        ["SOLUSDT", -10],
+        ["XRPUSDT", 0],
+        ["ADAUSDT", 0],
+      ],
+      { "rotcand-7": ["BTCUSDT", 2] },
+    ),
+    steps: [
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+      { kind: "state", to: "REDUCING" },
+      { kind: "confirm", which: 0, executed: true, late: false },
+      { kind: "sweep" },
+      { kind: "state", to: "ACTIVE" },
+      { kind: "eval", plans: [planNo("rotcand-7")] },
+    ],
+  },
 ];
 
 // ---------------------------------------------------------------------------
@@ -1162,7 +1213,7 @@ describe("the invariant checker itself", () => {
   };
   const names = (checker: InvariantChecker) => checker.violations.map((v) => v.invariant);
 
-  it("I11: reports counters that disagree with the events", () => {
+  it("I12: reports counters that disagree with the events", () => {
     const events = [
       lock("1-0", "p1", "SOLUSDT"),
       entry("2-0", { event: "PLAN_BLOCKED", plan_id: "p1", reason: "x" }),
@@ -1241,6 +1292,28 @@ describe("the invariant checker itself", () => {
       "I8 no ALLOW while a gate blocks",
       "I9 no slot freed while the victim is open",
     ]);
+  });
+
+  it("flags an entry ALLOW while the trading state is REDUCING or HALTED, even a stale one", () => {
+    for (const tradingState of ["REDUCING", "HALTED"] as const) {
+      const checker = new InvariantChecker();
+      checker.observe(
+        {
+          ...base,
+          events: [
+            entry("1-0", { event: "PLAN_ALLOWED", plan_id: "p1", symbol: "XRP", reason: "r" }),
+            entry("2-0", {
+              event: "PLAN_ALLOWED",
+              plan_id: "c1",
+              symbol: "SOL",
+              reason: "active_slots_close_allowed",
+            }),
+          ],
+        },
+        { label: "s", desired: 4, tradingState, stale: new Set(["p1"]) },
+      );
+      expect(names(checker)).toEqual(["I11 no entry ALLOW while REDUCING or HALTED"]);
+    }
   });
 
   it("flags an ALLOW of a rotating plan before (or without) a confirmation after its lock", () => {

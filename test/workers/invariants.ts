@@ -23,7 +23,8 @@
  *     two, never one without a lock); at the end (after a sweep past the TTL) by exactly one,
  *     and no rotation claim is left holding a slot.
  *  I5 idempotency: after a plan's final decision (ALLOW, or any BLOCK except
- *     waiting / *_unavailable) no further decision event for that plan.
+ *     waiting / *_unavailable / the trading state's) no further decision event
+ *     for that plan.
  *  I6 a confirmed rotation is never timed out: a lock whose confirmation
  *     (naming its close symbol) was appended before the resolution, and whose
  *     victim the exchange no longer shows open, is completed, not timed out.
@@ -36,7 +37,11 @@
  *     ROTATION_COMPLETE is never first seen while its close symbol is open.
  *  I10 (judged by the harness, which knows what it sent) a used plan_id with
  *     other content never gets a replayed answer.
- *  I11 the counters agree with the events (`countersAgree`, at the end of a
+ *  I11 no entry ALLOW while the trading state is REDUCING or HALTED: the state
+ *     is read inside the deciding script, so not even an evaluation released in
+ *     this step (its snapshot older than the change) nor a sweep's completion
+ *     is exempt. Closes pass in every state.
+ *  I12 the counters agree with the events (`countersAgree`, at the end of a
  *     sequence): decisions counted = PLAN_ALLOWED / PLAN_BLOCKED events,
  *     rotations started = ROTATION_LOCK_CREATED, completed / not granted /
  *     timed out = the ends that say so.
@@ -84,6 +89,8 @@ export interface StepContext {
   excluded?: string | null;
   /** Margin use is over the cap (every entry must be blocked). */
   marginTight?: boolean;
+  /** The trading state an operator set (REDUCING / HALTED: every entry must be blocked). */
+  tradingState?: "ACTIVE" | "REDUCING" | "HALTED";
   /** Plans whose evaluation finished in this step on an earlier snapshot. */
   stale?: ReadonlySet<string>;
 }
@@ -99,7 +106,8 @@ export type InvariantName =
   | "I8 no ALLOW while a gate blocks"
   | "I9 no slot freed while the victim is open"
   | "I10 replay only for the same plan"
-  | "I11 counters agree with the events"
+  | "I11 no entry ALLOW while REDUCING or HALTED"
+  | "I12 counters agree with the events"
   | "E no evaluation error";
 
 export interface Violation {
@@ -115,6 +123,8 @@ export const RESOLUTIONS = ["ROTATION_COMPLETE", "ROTATION_TIMEOUT", "ROTATION_C
 export const FINAL_EXCEPTIONS = [
   "active_slots_waiting_rotation_close",
   "active_slots_rotation_in_flight",
+  "active_slots_reducing",
+  "active_slots_halted",
 ];
 
 /** SPEC §5.1: ALLOW and every BLOCK except waiting and *_unavailable are final. */
@@ -375,7 +385,8 @@ export class InvariantChecker {
       }
     }
 
-    // ---- I8: no ALLOW while a gate blocks; I9: no completion while the victim is open.
+    // ---- I8: no ALLOW while a gate blocks; I9: no completion while the victim is open;
+    // I11: no entry ALLOW while REDUCING or HALTED.
     for (const e of snapshot.events) {
       if (ev(e)[0] !== step) continue;
       const f = e.fields;
@@ -384,6 +395,13 @@ export class InvariantChecker {
           violate(
             "I8 no ALLOW while a gate blocks",
             `plan ${f.plan_id} ALLOWED (${f.reason}) on ${f.symbol}, which the universe no longer lists`,
+          );
+        }
+        const state = context.tradingState ?? "ACTIVE";
+        if (state !== "ACTIVE" && f.reason !== "active_slots_close_allowed") {
+          violate(
+            "I11 no entry ALLOW while REDUCING or HALTED",
+            `plan ${f.plan_id} ALLOWED (${f.reason}) on ${f.symbol} while the trading state is ${state}`,
           );
         }
         if (context.marginTight && !context.stale?.has(f.plan_id ?? "")) {
@@ -450,7 +468,7 @@ export function formatViolations(violations: readonly Violation[]): string {
 }
 
 /**
- * I11: the counters hash (`P:governor:metrics`) against the event stream, both
+ * I12: the counters hash (`P:governor:metrics`) against the event stream, both
  * written by the same scripts. Null when they agree, else what differs.
  */
 export function countersAgree(

@@ -4,13 +4,18 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { getJson, postRaw } from "./helpers.ts";
+import { getJson, postRaw, signedHeaders } from "./helpers.ts";
+import { ERROR_CODES } from "../../lib/http/errors.ts";
+import { SIGNATURE_MAX_SKEW_S } from "../../lib/http/auth.ts";
+import { REASONS } from "../../lib/plans/reasons.ts";
 
 const ROUTES: [method: string, path: string][] = [
   ["post", "/v1/plans"],
   ["get", "/v1/plans/{plan_id}"],
   ["get", "/v1/status"],
   ["get", "/v1/health"],
+  ["get", "/v1/trading-state"],
+  ["put", "/v1/trading-state"],
   ["get", "/"],
   ["get", "/openapi.json"],
   ["get", "/docs"],
@@ -73,7 +78,15 @@ describe("GET /openapi.json", () => {
     expect(post.responses["200"].content["application/json"].schema).toEqual({
       $ref: "#/components/schemas/Decision",
     });
-    expect(Object.keys(post.responses).sort()).toEqual(["200", "400", "401", "409", "413", "503"]);
+    expect(Object.keys(post.responses).sort()).toEqual([
+      "200",
+      "400",
+      "401",
+      "409",
+      "413",
+      "500",
+      "503",
+    ]);
   });
 
   it("documents the decision, status and error bodies", async () => {
@@ -84,6 +97,7 @@ describe("GET /openapi.json", () => {
     );
     expect(schemas.Error.properties.error.required).toEqual(["code", "message"]);
     expect(Object.keys(securitySchemes).sort()).toEqual([
+      "adminToken",
       "readToken",
       "readTokenQuery",
       "webhookSignature",
@@ -91,11 +105,151 @@ describe("GET /openapi.json", () => {
     ]);
   });
 
+  it("documents the trading state routes: the admin token to change it, a reason required", async () => {
+    const doc = await openApi();
+    const put = doc.paths["/v1/trading-state"].put;
+    expect(put.security).toEqual([{ adminToken: [] }]);
+    expect(Object.keys(put.responses).sort()).toEqual([
+      "200",
+      "400",
+      "401",
+      "403",
+      "413",
+      "500",
+      "503",
+    ]);
+    const change = doc.components.schemas.TradingStateChange;
+    expect(change.required).toEqual(["state", "reason"]);
+    expect(change.properties.state.enum).toEqual(["ACTIVE", "REDUCING", "HALTED"]);
+    expect(change.properties.reason).toMatchObject({ minLength: 1, maxLength: 200 });
+    expect(doc.paths["/v1/trading-state"].get.security).toEqual([
+      { readToken: [] },
+      { adminToken: [] },
+    ]);
+  });
+
   it("needs no token and holds no secret", async () => {
     const text = JSON.stringify(await openApi());
-    for (const secret of [env.GOV_READ_TOKEN!, env.GOV_WEBHOOK_SECRET!, env.BINANCE_API_SECRET!]) {
+    for (const secret of [
+      env.GOV_READ_TOKEN!,
+      env.GOV_ADMIN_TOKEN!,
+      env.GOV_WEBHOOK_SECRET!,
+      env.BINANCE_API_SECRET!,
+    ]) {
       expect(text).not.toContain(secret);
     }
+  });
+});
+
+/** The `error.code` values a route documents for one status (undefined: none documented). */
+function documentedCodes(doc: Record<string, any>, method: string, path: string, status: number) {
+  const content = doc.paths[path]?.[method]?.responses?.[String(status)]?.content;
+  const schema = content?.["application/json"]?.schema;
+  const variants: any[] = schema?.anyOf ?? [schema];
+  const codes = variants.flatMap((v) => v?.properties?.error?.properties?.code?.enum ?? []);
+  return codes.length > 0 ? (codes as string[]) : undefined;
+}
+
+describe("the document is precise enough to generate a client from", () => {
+  it("types `reason` as the reason table, in its order", async () => {
+    const reason = (await openApi()).components.schemas.Decision.properties.reason;
+    expect(reason.type).toBe("string");
+    expect(reason.enum).toEqual(Object.values(REASONS));
+    expect(reason.description).toMatch(/never renamed/);
+  });
+
+  it("lists the error codes of every error answer of every route; with not_found, every code there is", async () => {
+    const doc = await openApi();
+    const listed = new Set<string>(["not_found"]); // unknown routes, described in info
+    for (const [method, path] of ROUTES) {
+      const responses = doc.paths[path][method].responses as Record<string, unknown>;
+      for (const status of Object.keys(responses).filter((s) => Number(s) >= 400)) {
+        const codes = documentedCodes(doc, method, path, Number(status));
+        expect(codes, `${method} ${path} ${status}`).toBeDefined();
+        for (const code of codes!) listed.add(code);
+      }
+      expect(Object.keys(responses), `${method} ${path}`).toContain("500");
+    }
+    expect([...listed].sort()).toEqual(Object.values(ERROR_CODES).sort());
+    expect(doc.info.description).toContain("`not_found`");
+  });
+
+  it("gives the webhook's signature headers, their algorithm and window, where generators look", async () => {
+    const doc = await openApi();
+    const post = doc.paths["/v1/plans"].post;
+    const headers = Object.fromEntries(
+      (post.parameters as any[]).filter((p) => p.in === "header").map((p) => [p.name, p]),
+    );
+    expect(headers["X-Governor-Timestamp"]).toMatchObject({
+      required: true,
+      schema: { type: "string", pattern: "^[0-9]{1,12}$" },
+    });
+    expect(headers["X-Governor-Timestamp"].description).toContain(`${SIGNATURE_MAX_SKEW_S} s`);
+    expect(headers["X-Governor-Signature"]).toMatchObject({
+      required: true,
+      schema: { type: "string", pattern: "^[0-9a-fA-F]{64}$" },
+    });
+    expect(headers["X-Governor-Signature"].description).toMatch(
+      /HMAC-SHA256 in hex.*`\{X-Governor-Timestamp\}\.\{raw request body\}`/,
+    );
+    const { webhookTimestamp, webhookSignature } = doc.components.securitySchemes;
+    expect(webhookTimestamp).toMatchObject({
+      type: "apiKey",
+      in: "header",
+      name: "X-Governor-Timestamp",
+    });
+    expect(webhookSignature).toMatchObject({
+      type: "apiKey",
+      in: "header",
+      name: "X-Governor-Signature",
+    });
+    expect(webhookSignature.description).toBe(headers["X-Governor-Signature"].description);
+    expect(post.security).toEqual([{ webhookTimestamp: [], webhookSignature: [] }]);
+  });
+
+  it("documents the code each error answer actually carries", async () => {
+    const doc = await openApi();
+    const valid = JSON.stringify({
+      plan_id: "doc-1",
+      symbol: "BTCUSDT",
+      action: "OPEN",
+      decision: "EXECUTE",
+    });
+    const notJson = "{not json";
+    const notPlan = JSON.stringify({ plan_id: "doc 1" });
+    const huge = JSON.stringify({ pad: "x".repeat(20_000) });
+    const answers: [method: string, path: string, response: Response][] = [
+      ["post", "/v1/plans", await postRaw(valid, { "content-type": "application/json" })],
+      ["post", "/v1/plans", await postRaw(notJson, await signedHeaders(notJson))],
+      ["post", "/v1/plans", await postRaw(notPlan, await signedHeaders(notPlan))],
+      ["post", "/v1/plans", await postRaw(huge, await signedHeaders(huge))],
+      ["get", "/v1/status", await exports.default.fetch(new Request("http://governor/v1/status"))],
+      [
+        "get",
+        "/v1/plans/{plan_id}",
+        await exports.default.fetch(
+          new Request("http://governor/v1/plans/bad%20id", {
+            headers: { authorization: `Bearer ${env.GOV_READ_TOKEN}` },
+          }),
+        ),
+      ],
+    ];
+    const seen: string[] = [];
+    for (const [method, path, response] of answers) {
+      const { error } = (await response.json()) as { error: { code: string } };
+      expect(documentedCodes(doc, method, path, response.status), `${method} ${path}`).toContain(
+        error.code,
+      );
+      seen.push(`${response.status} ${error.code}`);
+    }
+    expect(seen).toEqual([
+      "401 unauthorized",
+      "400 invalid_json",
+      "400 invalid_plan",
+      "413 payload_too_large",
+      "401 unauthorized",
+      "400 invalid_plan_id",
+    ]);
   });
 });
 

@@ -120,6 +120,17 @@ describe("queue consumer", () => {
     expect(fourth.delays[0]).toBeGreaterThan(first.delays[0] as number);
   });
 
+  it("acks, not retries, a plan blocked because Binance refuses the location (HTTP 451)", async () => {
+    await sim("PUT", "/__sim/firewall", { mode: "restricted" });
+    const { result } = await deliver([plan("q-geo")]);
+    expect(result.explicitAcks).toEqual(["msg-0"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(JSON.parse((await redis.get(keys.block("q-geo"))) as string)).toMatchObject({
+      reason: "active_slots_positions_unavailable",
+      details: { detail: "restricted_location" },
+    });
+  });
+
   it("retries the message when positions are unavailable, recording a non-final BLOCK", async () => {
     await faultPositions({ status: 500 });
     const { result, delays } = await deliver([plan("q-nopos")]);

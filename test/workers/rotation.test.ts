@@ -12,6 +12,7 @@ import {
   sim,
   streamEntries,
 } from "./helpers.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const FULL = [
   { symbol: "ETHUSDT", amt: 1, pnl: 5 },
@@ -19,19 +20,6 @@ const FULL = [
   { symbol: "XRPUSDT", amt: 3, pnl: 3 },
   { symbol: "ADAUSDT", amt: 4, pnl: 8 },
 ];
-
-async function waitFor<T>(
-  probe: () => Promise<T | null | undefined | false>,
-  ms = 5000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("rotation through the webhook", () => {
   beforeEach(async () => {
@@ -70,13 +58,16 @@ describe("rotation through the webhook", () => {
       new_symbol: "BTCUSDT",
       new_plan_id: "newplan-0001",
       side: "SELL",
-      qty: "2",
+      qty: "2.000", // on the LOT_SIZE step (the simulator's default 0.001)
     });
     expect(await events("ROTATION_LOCK_CREATED")).toHaveLength(1);
     expect(await redis.get(keys.permit("newplan-0001"))).toBeNull();
 
     // The Apply Layer simulator closes SOLUSDT and confirms on apply.result.
-    await waitFor(async () => (await streamEntries(keys.applyResultStream)).length > 0);
+    await waitUntil(
+      async () => (await streamEntries(keys.applyResultStream)).length > 0,
+      "the Apply Layer simulator's confirmation on apply.result",
+    );
     const again = await postPlan({ plan_id: "newplan-0001", symbol: "BTCUSDT", score: 2 });
     expect(again.body).toMatchObject({
       decision: "ALLOW",
@@ -99,7 +90,10 @@ describe("rotation through the webhook", () => {
   it("keeps blocking while the close is unconfirmed, and an executed=false result never counts", async () => {
     await sim("PUT", "/__sim/apply", { auto: true, delay_ms: 0, executed: false });
     await postPlan({ plan_id: "waiting-1", symbol: "BTCUSDT", score: 2 });
-    await waitFor(async () => (await streamEntries(keys.applyResultStream)).length > 0);
+    await waitUntil(
+      async () => (await streamEntries(keys.applyResultStream)).length > 0,
+      "the Apply Layer simulator's executed=false result on apply.result",
+    );
     const again = await postPlan({ plan_id: "waiting-1", symbol: "BTCUSDT", score: 2 });
     expect(again.body).toMatchObject({
       decision: "BLOCK",

@@ -50,10 +50,10 @@ describe("sweep cost", () => {
 
     const requests = (await bridge("GET", "stats")).requests;
     console.log(`sweep: locks=1000 redis_requests=${requests} duration_ms=${Date.now() - started}`);
-    // 1 catch-up call; per batch of locks one read and one resolution, plus a
-    // final empty read; the gates' inputs once (shared Binance state, policy);
-    // + NOSCRIPT reloads of the 3 scripts.
-    expect(requests).toBeLessThanOrEqual(2 * Math.ceil(1000 / SWEEP_BATCH) + 1 + 1 + 2 + 3);
+    // 1 duplicate-delivery guard, 1 catch-up call; per batch of locks one read and
+    // one resolution, plus a final empty read; the gates' inputs once (shared
+    // Binance state, policy); + NOSCRIPT reloads of the 3 scripts.
+    expect(requests).toBeLessThanOrEqual(1 + 2 * Math.ceil(1000 / SWEEP_BATCH) + 1 + 1 + 2 + 3);
     expect(await redis.zcard(keys.lockIndex)).toBe(1000);
   });
 });

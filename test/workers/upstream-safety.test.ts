@@ -8,6 +8,10 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { governorContext } from "../../lib/context.ts";
 import { sweepLocks } from "../../lib/sweep/sweep.ts";
+import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
+import { scriptSha } from "../../lib/redis/scripts.ts";
+import { SCRIPTS } from "../../lib/rotation/scripts.ts";
+import type { Redis } from "@upstash/redis/cloudflare";
 import {
   events,
   keys,
@@ -65,6 +69,26 @@ async function appendResult(fields: Record<string, string>) {
     executed: "true",
     reduceOnly: "true",
     ...fields,
+  });
+}
+
+/**
+ * A Redis client that runs `meanwhile` just before the slot script: a change
+ * made by someone else between the gates and the atomic decision.
+ */
+async function changingBeforeSlots(meanwhile: () => Promise<unknown>): Promise<Redis> {
+  const slotsSha = await scriptSha(SCRIPTS.evaluateSlots);
+  return new Proxy(gov.redis, {
+    get(target, prop, receiver) {
+      if (prop === "evalsha" || prop === "eval") {
+        return async (script: string, scriptKeys: string[], args: unknown[]) => {
+          if (script === slotsSha || script === SCRIPTS.evaluateSlots.source) await meanwhile();
+          return target[prop](script, scriptKeys, args);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
   });
 }
 
@@ -135,6 +159,20 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
     });
   });
 
+  describe("victim choice", () => {
+    it("a position whose permit is still usable is not rotated out, even when weakest", async () => {
+      // ADAUSDT is the weakest (pnl -3); an entry on it is allowed (it holds a slot) ...
+      const add = await postPlan({ plan_id: "permit-ada", symbol: "ADAUSDT", score: 1 });
+      expect(add.body).toMatchObject({
+        decision: "ALLOW",
+        reason: "active_slots_symbol_holds_slot",
+      });
+      // ... so a rotation must pick the next weakest: the permit would reopen ADA after its close.
+      const rotation = await postPlan({ plan_id: "permit-btc", symbol: "BTCUSDT", score: 3 });
+      expect(rotation.body.rotation.close_symbol).toBe("XRPUSDT");
+    });
+  });
+
   describe("2. completion is an evaluation", () => {
     it("a rotation confirmed after its symbol left the universe completes without an entry", async () => {
       await postPlan({ plan_id: "gone-1", symbol: "BTCUSDT", score: 3 });
@@ -152,6 +190,47 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
         decision: "BLOCK",
         reason: "active_slots_not_in_universe",
         replayed: true,
+      });
+    });
+
+    it("a rotation confirmed after the regime tightened completes without an entry (over capacity)", async () => {
+      await postPlan({ plan_id: "tight-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("tight-1"))!;
+      // BTC's next candle says CHOP (3 slots): 3 positions stay open after the close.
+      await setRegime("BTCUSDT", "CHOP");
+      await redis.del(keys.klines("BTCUSDT", "1h"));
+      await closeOnExchange(lock.close_symbol);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      await sweepAt(Date.now());
+
+      expect(await redis.get(keys.permit("tight-1"))).toBeNull();
+      expect(await events("ROTATION_COMPLETE")).toEqual([
+        expect.objectContaining({ granted: "false", reason: "active_slots_over_capacity" }),
+      ]);
+      expect(await redis.hlen(keys.claims)).toBe(0);
+    });
+
+    it("a universe change between the gates and the slot script is seen by the script", async () => {
+      await postPlan({ plan_id: "race-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("race-1"))!;
+      await closeOnExchange(lock.close_symbol);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      const client = await changingBeforeSlots(() => setUniverse(HELD));
+      const { body } = await evaluatePlan(
+        { plan_id: "race-1", symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", score: 3 },
+        { ...gov, redis: client },
+      );
+      expect(body).toMatchObject({ decision: "BLOCK", reason: "active_slots_not_in_universe" });
+      expect(await redis.get(keys.permit("race-1"))).toBeNull();
+
+      await setUniverse([...HELD, ...CANDIDATES]);
+      const entry = await evaluatePlan(
+        { plan_id: "race-2", symbol: "DOGEUSDT", action: "OPEN", decision: "EXECUTE" },
+        { ...gov, redis: await changingBeforeSlots(() => setUniverse(HELD)) },
+      );
+      expect(entry.body).toMatchObject({
+        decision: "BLOCK",
+        reason: "active_slots_not_in_universe",
       });
     });
 
@@ -246,6 +325,33 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
       ]);
       await sweepAt(lock.created_at * 1000 + TTL_MS + 1000);
       expect(await events("ROTATION_TIMEOUT")).toHaveLength(1);
+    });
+
+    it("a result not executed, or not reduce-only, confirms nothing even once the victim closed otherwise", async () => {
+      await postPlan({ plan_id: "notexec-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("notexec-1"))!;
+      await closeOnExchange(lock.close_symbol); // a stop-loss, not the close plan
+      await appendResult({
+        plan_id: lock.close_plan_id,
+        symbol: lock.close_symbol,
+        executed: "false",
+      });
+      await appendResult({
+        plan_id: lock.close_plan_id,
+        symbol: lock.close_symbol,
+        reduceOnly: "false",
+      });
+      await sweepAt(Date.now());
+
+      expect(await redis.get(keys.permit("notexec-1"))).toBeNull();
+      expect(await lockOf("notexec-1")).not.toBeNull();
+      expect((await events("ROTATION_CONFIRMATION_REJECTED")).map((e) => e.reason)).toEqual([
+        "not_executed",
+        "not_reduce_only",
+      ]);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      await sweepAt(Date.now());
+      expect(await redis.get(keys.permit("notexec-1"))).not.toBeNull();
     });
 
     it("a partial close (the victim still open) keeps the lock waiting, then it times out and is cancelled", async () => {

@@ -25,7 +25,7 @@ import {
 const luaString = (s: string) => `'${s.replace(/[\\']/g, "\\$&")}'`;
 
 export const METRICS_LUA = `
--- Metrics (docs/contract.md §9), fields as lib/metrics/series.ts names them.
+-- Metrics (docs/contract.md §10), fields as lib/metrics/series.ts names them.
 local BLOCK_OUTCOME = {
 ${blockOutcomes()
   .map(([reason, outcome]) => `  [${luaString(reason)}] = ${luaString(outcome)},`)

@@ -4,9 +4,10 @@ import { PRELUDE } from "./prelude.ts";
 /**
  * EVALUATE_SLOTS: the slot step of an entry, in one atomic step.
  * ctx: { plan {plan_id, symbol, score?, side?, ...}, fingerprint, desired,
- *        open_symbols [..], victims [{symbol, weakness, close_side, qty,
- *        position_side}] weakest first, required_victim? {symbol, reason,
- *        details}, threshold, max_rotations_per_hour, regime, shadow }
+ *        open_symbols [..], victims [{symbol, weakness, close_side?, qty?,
+ *        position_side?, legs?, legs_json?, leg_count?}] weakest first (no
+ *        legs: step size unknown), required_victim? {symbol, reason, details},
+ *        threshold, max_rotations_per_hour, regime, shadow }
  */
 export const EVALUATE_SLOTS = `${PRELUDE}${LOCKS}
 local plan = ctx.plan
@@ -18,6 +19,7 @@ if replay then return replay end
 
 local h = slot_holders(ctx.open_symbols, true)
 local desired = ctx.desired
+observe_capacity(h.count, desired)
 local function answer(decision, reason, extra)
   local r = { plan_id = pid, symbol = symbol, decision = decision, reason = reason,
               regime = ctx.regime, slots = { desired = desired, holders = h.count } }
@@ -47,6 +49,9 @@ if lock then
   return decide('BLOCK', R.waitingRotationClose, { rotation = rotation_of(lock) })
 end
 
+-- The trading state (REDUCING, HALTED): no entry, no new rotation.
+local state_reason = state_block()
+if state_reason then return decide('BLOCK', state_reason) end
 local outside = universe_block(symbol)
 if outside then return decide('BLOCK', outside) end
 -- The regime tightened: no entry at all (not even on a held symbol) until
@@ -116,6 +121,11 @@ if ctx.shadow then
   return decide('BLOCK', R.waitingRotationClose, { details = {
     close_symbol = victim.symbol, close_plan_id = close_plan_id } })
 end
+-- Close quantities need the symbol's step size (lib/rotation/victims.ts): unknown => no rotation.
+if not victim.legs then
+  return decide('BLOCK', R.positionsUnavailable, { details = {
+    error = 'step_size_unknown', victim = victim.symbol } })
+end
 -- Plan ids sharing their first 8 characters share close plan ids: one still
 -- live is never reused; one issued in the last 24 h is flagged (a late result
 -- of the older rotation can only confirm the new one if the victim really is
@@ -147,11 +157,17 @@ redis.call('HSET', K.closePlans, close_plan_id, pid)
 redis.call('HSET', K.incoming, symbol, pid)
 redis.call('ZADD', K.closePlanHistory, int(now_ms), close_plan_id)
 redis.call('ZADD', K.rotationLog, int(now_ms), pid)
-redis.call('XADD', K.applyPlanStream, '*',
+-- side/position_side/qty: the first (one-way: only) leg; hedge mode with both sides
+-- open adds legs (JSON array of {position_side, side, qty}) and leg_count.
+local close_fields = {
   'plan_id', close_plan_id, 'symbol', victim.symbol, 'action', 'FULL_CLOSE_PROPOSED',
   'reduceOnly', 'true', 'decision', 'EXECUTE', 'rotation_trigger', 'true',
   'new_symbol', symbol, 'new_plan_id', pid, 'side', victim.close_side,
-  'position_side', victim.position_side, 'qty', victim.qty, 'ts', int(now_ms))
+  'position_side', victim.position_side, 'qty', victim.qty, 'ts', int(now_ms)}
+if victim.legs_json then
+  with(close_fields, 'legs', victim.legs_json, 'leg_count', tostring(victim.leg_count))
+end
+redis.call('XADD', K.applyPlanStream, '*', unpack(close_fields))
 local fields = lock_fields(new_lock)
 if reused then with(fields, 'close_plan_id_reused', 'true') end
 emit('ROTATION_LOCK_CREATED', fields)

@@ -56,7 +56,11 @@ end
 -- when executed=true, reduceOnly=true and its symbol is the lock's close
 -- symbol; any other such result is reported (ROTATION_CONFIRMATION_REJECTED).
 -- Returns true when the stream has been read to its end.
-local function scan_confirmations(max_pages)
+-- dry: read-only (the status view): confirmations past the cursor are only
+-- noted in unread_confirmations; nothing is written or emitted, the cursor
+-- stays where it is.
+local unread_confirmations = {}
+local function scan_confirmations(max_pages, dry)
   local cursor = redis.call('GET', K.resultCursor) or '0-0'
   for _ = 1, max_pages do
     local page = redis.call('XRANGE', K.applyResultStream, '(' .. cursor, '+', 'COUNT', PAGE)
@@ -70,7 +74,9 @@ local function scan_confirmations(max_pages)
         if f.executed ~= 'true' then problem = 'not_executed'
         elseif f.reduceOnly ~= 'true' then problem = 'not_reduce_only'
         elseif f.symbol ~= lock.close_symbol then problem = 'symbol_mismatch' end
-        if problem then
+        if dry then
+          if not problem then unread_confirmations[f.plan_id] = entry[1] end
+        elseif problem then
           emit('ROTATION_CONFIRMATION_REJECTED', with(lock_fields(lock),
             'reason', problem, 'result_id', entry[1], 'result_symbol', f.symbol or ''))
         else
@@ -79,7 +85,7 @@ local function scan_confirmations(max_pages)
       end
       cursor = entry[1]
     end
-    redis.call('SET', K.resultCursor, cursor)
+    if not dry then redis.call('SET', K.resultCursor, cursor) end
     if #page < PAGE then return true end
   end
   return false
@@ -163,13 +169,34 @@ end
 -- 'unknown' (confirmed, no snapshot), or nil (not confirmed). Also the id of
 -- the confirming apply.result entry.
 local function close_state(lock, open_symbols)
-  local id = redis.call('HGET', K.confirmed, lock.close_plan_id)
+  local id = unread_confirmations[lock.close_plan_id]
+    or redis.call('HGET', K.confirmed, lock.close_plan_id)
   if not id or not id_after(id, lock.scan_from) then return nil, nil end
   if not open_symbols then return 'unknown', id end
   for _, s in ipairs(open_symbols) do
     if s == lock.close_symbol then return 'open', id end
   end
   return 'closed', id
+end
+
+-- The phase of a live lock: the one rule by which resolve_lock acts and the
+-- status view (STATUS_VIEW) reports, so the two cannot disagree.
+--   'decided'              the plan's decision became final meanwhile: it is cancelled
+--   'closed'               confirmed and the victim is gone: it completes
+--   'expired'              past its TTL, no effective confirmation: it times out
+--                          (once apply.result has been read to its end)
+--   'victim_open'          confirmed, yet the snapshot shows the victim open: it waits
+--   'confirmed_unverified' confirmed, no snapshot to check the victim: it waits
+--   'waiting'              not confirmed yet: it waits
+-- Also the confirming apply.result id and close_state's answer.
+local function lock_phase(lock_pid, lock, open_symbols)
+  if redis.call('EXISTS', ctx.keys.decision .. lock_pid) == 1 then return 'decided', nil, nil end
+  local state, id = close_state(lock, open_symbols)
+  if state == 'closed' then return 'closed', id, state end
+  if now_s - lock.created_at > lock.ttl_s then return 'expired', id, state end
+  if state == 'open' then return 'victim_open', id, state end
+  if state == 'unknown' then return 'confirmed_unverified', id, state end
+  return 'waiting', nil, nil
 end
 
 -- The plan's decision became final while its rotation waited (a gate blocked
@@ -188,53 +215,59 @@ end
 -- has expired unobserved, the copy (the lock is long past its TTL and will
 -- time out). A key gone before it could expire was deleted (by an operator):
 -- that lock ends here, without an entry (ROTATION_CANCELLED, 'lock_deleted').
-local function lock_of(pid)
+-- live_lock reads it without acting: the lock, or nil and (key deleted) the copy.
+local function live_lock(pid)
   local raw = redis.call('GET', ctx.keys.lock .. pid)
-  if raw then return cjson.decode(raw) end
+  if raw then return cjson.decode(raw), nil end
   raw = redis.call('HGET', K.lockData, pid)
-  if not raw then return nil end
+  if not raw then return nil, nil end
   local lock = cjson.decode(raw)
-  if now_s < (tonumber(lock.key_expires_at) or 0) then
-    cancel_lock(pid, lock, 'lock_deleted')
-    return nil
-  end
+  if now_s < (tonumber(lock.key_expires_at) or 0) then return nil, lock end
+  return lock, nil
+end
+
+local function lock_of(pid)
+  local lock, deleted = live_lock(pid)
+  if deleted then cancel_lock(pid, deleted, 'lock_deleted') end
   return lock
 end
 
--- Resolve one lock. verdict: the gates on data as of now, for the lock's plan
--- ({desired, required_victim?} when they pass, {block = {reason, details}}
--- when one blocks, {unknown = reason} or nil when they could not be
--- evaluated). seen: {open_symbols (nil: no snapshot), caught_up (apply.result
+-- Resolve one lock, by its phase (lock_phase). verdict: the gates on data as
+-- of now, for the lock's plan ({desired, required_victim?} when they pass,
+-- {block = {reason, details}} when one blocks, {unknown = reason} or nil
+-- when they could not be evaluated). seen: {open_symbols (nil: no snapshot), caught_up (apply.result
 -- read to its end)}. Returns the outcome ('waiting', 'complete', 'timeout',
 -- 'cancelled') and, unless waiting, the JSON answer for the lock's plan.
 --
+--   decided   -> ROTATION_CANCELLED, the final decision replayed.
 --   closed    -> ROTATION_COMPLETE: the claim ends; the entry is granted only
 --                if every gate passes and holders stay within desired
 --                (granted=false and a BLOCK otherwise). With no verdict the
 --                lock waits until its TTL, then completes without an entry.
---   otherwise -> past the TTL (and with apply.result read to its end, so no
---                confirmation is missed): ROTATION_TIMEOUT, the close plan
---                cancelled, final BLOCK; else it keeps waiting.
+--   expired   -> with apply.result read to its end (so no confirmation is
+--                missed): ROTATION_TIMEOUT, the close plan cancelled, final
+--                BLOCK; else it keeps waiting.
+--   otherwise -> it keeps waiting (a victim still open is reported once).
 local function resolve_lock(lock_pid, lock, verdict, seen)
   local fp = lock.fingerprint
   local base = { plan_id = lock_pid, symbol = lock.new_symbol, regime = lock.regime,
                  slots = lock.slots, rotation = rotation_of(lock) }
-  local cached = redis.call('GET', ctx.keys.decision .. lock_pid)
-  if cached then
+  local phase, confirmation_id, state = lock_phase(lock_pid, lock, seen.open_symbols)
+  if phase == 'decided' then
     cancel_lock(lock_pid, lock, 'final_decision')
-    return 'cancelled', '{"replayed":true,"response":' .. cached_response(cached) .. '}'
+    return 'cancelled', replay_if_final(lock_pid)
   end
   local age = now_s - lock.created_at
-  local state, confirmation_id = close_state(lock, seen.open_symbols)
-  if state == 'closed' then
+  if phase == 'closed' then
     local unknown = not verdict or verdict.unknown
-    if unknown and age <= lock.ttl_s then return 'waiting', nil end
+    local by_state = state_block()   -- REDUCING or HALTED: the entry is not granted, whatever the gates say
+    if unknown and age <= lock.ttl_s and not by_state then return 'waiting', nil end
     end_lock(lock_pid, lock)
     -- The victim is closed for good: its entry record and any reservation (whose
     -- permit had lapsed, or it would not have been chosen) go with it.
     redis.call('HDEL', K.entries, lock.close_symbol)
     redis.call('HDEL', K.reservations, lock.close_symbol)
-    local reason, details = universe_block(lock.new_symbol), nil
+    local reason, details = by_state or universe_block(lock.new_symbol), nil
     if reason then
     elseif unknown then
       reason = (verdict and verdict.unknown) or R.positionsUnavailable
@@ -267,13 +300,14 @@ local function resolve_lock(lock_pid, lock, verdict, seen)
     base.decision = 'ALLOW'; base.reason = R.rotationComplete
     return 'complete', (finalize(base, fp))
   end
-  if age > lock.ttl_s and seen.caught_up then
+  if phase == 'expired' and seen.caught_up then
     end_lock(lock_pid, lock)
     cancel_close_plan(lock, 'timeout')
     local fields = with(lock_fields(lock), 'lock_age', age)
     if state then with(fields, 'close_state', state) end
     emit('ROTATION_TIMEOUT', fields)
     count_rotation('timed_out')
+    alert_rotation_timeout(lock, age)
     base.decision = 'BLOCK'; base.reason = R.rotationTimeout
     base.details = { lock_age = age, ttl = lock.ttl_s, close_state = state }
     return 'timeout', (finalize(base, fp))

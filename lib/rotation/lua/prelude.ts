@@ -6,6 +6,7 @@
  */
 import { isFinal, REASONS } from "../../plans/reasons.ts";
 import { METRICS_LUA } from "../../metrics/lua/counters.ts";
+import { OPERATORS_LUA } from "../../operators/lua/operators.ts";
 
 /** Order of KEYS for every script (lib/keys.ts names them). */
 export const SCRIPT_KEY_NAMES = [
@@ -24,6 +25,11 @@ export const SCRIPT_KEY_NAMES = [
   "lockData",
   "closePlanHistory",
   "policy",
+  "tradingState",
+  "balancePeaks",
+  "alertOutbox",
+  "alertAttempts",
+  "alertIncidents",
   "metrics",
 ] as const;
 
@@ -52,6 +58,7 @@ local ttl = ctx.ttl                          -- s: permit, block, decision, rese
 local PAGE = 500                             -- entries per XRANGE page
 
 local function int(x) return string.format('%.0f', x) end
+local alerts_queued = 0                      -- alerts this script queued (lib/operators/lua/operators.ts)
 
 ${METRICS_LUA}
 -- A decision its caller no longer waits for must not take effect: past
@@ -128,7 +135,8 @@ local function finalize(response, fingerprint)
       plan_id = pid, symbol = response.symbol, reason = response.reason, at = now_s,
       details = response.details, shadow = ctx.shadow or nil }), 'EX', ttl.block)
     emit('PLAN_BLOCKED', {'plan_id', pid, 'symbol', response.symbol, 'reason', response.reason})
-    if ctx.shadow then
+    -- The trading state is an operator's command, not a gate: it binds in shadow mode too.
+    if ctx.shadow and response.reason ~= R.halted and response.reason ~= R.reducing then
       response.details = response.details or {}
       response.details.would_be = { decision = 'BLOCK', reason = response.reason }
       response.decision = 'ALLOW'
@@ -143,6 +151,6 @@ local function finalize(response, fingerprint)
     redis.call('SET', ctx.keys.decision .. pid, '{"fingerprint":' .. cjson.encode(fp) ..
       ',"response":' .. cjson.encode(response) .. '}', 'EX', ttl.decision)
   end
-  return cjson.encode({ replayed = false, response = response }), final
+  return cjson.encode({ replayed = false, response = response, alerts = alerts_queued }), final
 end
-`;
+${OPERATORS_LUA}`;

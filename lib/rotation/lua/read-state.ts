@@ -7,7 +7,8 @@ import { PRELUDE } from "./prelude.ts";
  * time offset, open symbols. ctx: { plan_id, symbol, fingerprint,
  * market_prefix }. Returns the raw values plus the market caches of the plan's
  * symbol and of the symbols open at the last evaluation (the correlation gate
- * needs them: one round trip instead of two).
+ * needs them: one round trip instead of two), and the trading state's BLOCK
+ * reason (`trading_block`).
  */
 export const READ_STATE = `${PRELUDE}
 local n = #KEYS
@@ -23,6 +24,10 @@ local out = {
   entries = redis.call('HGETALL', K.entries),
   markets = {},
 }
+-- The trading state's BLOCK, so the caller spares the exchange a call; the
+-- deciding script checks it again atomically. A plan whose rotation waits is
+-- left to the slot script (its close may still confirm).
+if redis.call('HEXISTS', K.lockData, ctx.plan_id) == 0 then out.trading_block = state_block() end
 -- The plan's symbol, the symbols open at the last evaluation, and those the
 -- governor allowed since (their positions may have opened meanwhile).
 local symbols = { ctx.symbol }

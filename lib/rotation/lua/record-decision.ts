@@ -14,6 +14,11 @@ local conflict = identity_conflict(r.plan_id, r.symbol)
 if conflict then return conflict end
 local replay = replay_if_final(r.plan_id)
 if replay then return replay end
+-- The trading state binds every entry ALLOW, whatever decided it (the master switch too).
+if r.decision == 'ALLOW' and r.reason ~= R.closeAllowed then
+  local state_reason = state_block()
+  if state_reason then r.decision = 'BLOCK'; r.reason = state_reason end
+end
 local answer, final = finalize(r)
 if final and r.decision == 'BLOCK' then
   local lock = lock_of(r.plan_id)

@@ -1,0 +1,85 @@
+/**
+ * The Python client (clients/python/governor_client.py) against a local stack:
+ * runs its unittest suite with python3, the way the Apply Layer's CI would.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../dev/free-port.ts";
+import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+const CLIENT_DIR = join(ROOT, "clients", "python");
+const dir = mkdtempSync(join(tmpdir(), "gov-python-client-"));
+const hasPython = spawnSync("python3", ["--version"]).status === 0;
+
+function unittest(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn("python3", ["-m", "unittest", "-v", "test_governor_client"], {
+      cwd: CLIENT_DIR,
+      env: { ...env, PYTHONDONTWRITEBYTECODE: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("error", fail);
+    child.once("close", (code) => done({ code, output }));
+  });
+}
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasPython || process.platform !== "linux")(
+  "Python governor client against a local stack",
+  () => {
+    let stack: RunningStack;
+
+    beforeAll(async () => {
+      stack = await startStack({
+        // The empty stack: no policy, so an entry answers its BLOCK reason.
+        args: ["--empty", "--no-cron"],
+        env: envWithoutStackOverrides({
+          GOV_STACK_FILE: join(dir, "stack.json"),
+          GOV_PORT: String(await freePort()),
+          REDIS_REST_PORT: String(await freePort()),
+          EXCHANGE_SIM_PORT: String(await freePort()),
+        }),
+      });
+    }, 90_000);
+
+    afterAll(async () => {
+      expect(await stack?.stop()).toBe(0);
+    }, 30_000);
+
+    it("python3 -m unittest passes every test (standard library only)", async () => {
+      const { code, output } = await unittest(
+        envWithoutStackOverrides({
+          GOVERNOR_URL: stack.info.governor,
+          GOVERNOR_WEBHOOK_SECRET: stack.info.webhook_secret,
+          GOVERNOR_REDIS_REST_URL: stack.info.redis_rest.url,
+          GOVERNOR_REDIS_REST_TOKEN: stack.info.redis_rest.token,
+        }),
+      );
+      expect(output).toMatch(/^Ran 14 tests in /m);
+      expect(code, output).toBe(0);
+      // The only test allowed to skip is the 409 one, and only against a governor that
+      // replays a reused plan_id instead of answering plan_id_conflict.
+      const skipped = output.match(/^test_\w+ .*\.\.\. skipped .*$/gm) ?? [];
+      for (const line of skipped) expect(line).toMatch(/^test_a_reused_plan_id.*predates/);
+    }, 120_000);
+
+    it("without the stack's variables the suite says why it skips, and fails nothing", async () => {
+      const { code, output } = await unittest(envWithoutStackOverrides());
+      expect(code).toBe(0);
+      expect(output).toMatch(
+        /skipped 'GOVERNOR_URL and the other GOVERNOR_\* variables are not set'/,
+      );
+    });
+  },
+);
