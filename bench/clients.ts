@@ -31,6 +31,8 @@ export interface StackClients {
   /** Bridge requests this client has sent itself (to subtract from the bridge's count). */
   readonly ownRedisRequests: number;
   bridgeStats(): Promise<{ requests: number; by_path: Record<string, number> }>;
+  /** Start/end of each Redis request the bridge served, from the `since`-th on. */
+  bridgeTimings(since: number): Promise<{ count: number; timings: Loose[] }>;
   bridgeReset(): Promise<void>;
   bridgeFault(
     fault: { times: number; status?: number; delayMs?: number; path?: string } | null,
@@ -117,6 +119,7 @@ export function stackClients(stack: StackInfo): StackClients {
       return own;
     },
     bridgeStats: () => control("GET", "stats"),
+    bridgeTimings: (since) => control("GET", `timings?since=${since}`),
     async bridgeReset() {
       await control("POST", "reset");
     },

@@ -33,6 +33,9 @@ import {
   type StackInfo,
 } from "./clients.ts";
 import { prng } from "../dev/exchange-sim/klines.ts";
+import { workerdBelow } from "./cpu.ts";
+import { serveFloor, serveGovernor } from "./direct.ts";
+import { measureSerial, type OwnCost } from "./own-cost.ts";
 import { countersCostLines, measureCountersCost, type CountersCost } from "./counters-cost.ts";
 
 const HELP = `Usage: npm run bench -- [options]
@@ -694,7 +697,7 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", () => void stopStack().then(() => process.exit(130)));
   try {
-    return await runBench(options, stack, t0, own !== undefined);
+    return await runBench(options, stack, t0, own?.pid);
   } finally {
     await stopStack();
   }
@@ -704,8 +707,9 @@ async function runBench(
   options: Options,
   stack: StackInfo,
   t0: number,
-  ownStack: boolean,
+  stackPid: number | undefined,
 ): Promise<number> {
+  const ownStack = stackPid !== undefined;
   const c = stackClients(stack);
   const items = mixedItems(options);
   const mixedRotations = items.filter((k) => k === "rotation").length;
@@ -722,6 +726,7 @@ async function runBench(
   console.error(`bench: world ready, ${warm} warm-up evaluations (excluded); counting phases ...`);
   const measuredFrom = (await c.simTotals()).count;
   await bench.serialPhases(options.perKind);
+  const own = await ownCostPhase(world, options, stack, stackPid);
   const floor = await measureFloor(c, 200);
   const loadedFloor = await measureFloor(c, 40, options.concurrency);
   console.error(
@@ -967,6 +972,19 @@ async function runBench(
       binance_weight_per_eval: round(weightPerEval),
       floor_ms: round(floor.floorMs),
       ratio_p50_to_floor: round(ratio),
+      mode: "direct",
+      sequential_round_trips: own.direct.sequentialRoundTrips,
+      eval_p50_ms: round(own.direct.p50Ms),
+      floor_worker_p50_ms: round(own.floor.p50Ms),
+      overhead_ms: round(own.direct.p50Ms - own.floor.p50Ms),
+      worker_cpu_ms_per_eval: round(own.direct.cpuMsPerRequest),
+      worker_cpu_ms_floor: round(own.floor.cpuMsPerRequest),
+      own_cpu_ms: round(own.direct.cpuMsPerRequest - own.floor.cpuMsPerRequest),
+      wrangler_dev: {
+        eval_p50_ms: round(own.wrangler.p50Ms),
+        worker_cpu_ms_per_eval: round(own.wrangler.cpuMsPerRequest),
+        sequential_round_trips: own.wrangler.sequentialRoundTrips,
+      },
       ...(cost
         ? {
             counters_cost: {
@@ -998,6 +1016,90 @@ async function runBench(
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/**
+ * Serial hot-path ALLOWs (a held slot's re-entry) through `wrangler dev` and
+ * on workerd directly, then the floor worker on workerd directly with the
+ * Redis payload sizes the direct evaluations had. Printed here; returned for
+ * the JSON line.
+ */
+async function ownCostPhase(
+  world: World,
+  options: Options,
+  stack: StackInfo,
+  stackPid: number | undefined,
+): Promise<{ wrangler: OwnCost; direct: OwnCost; floor: OwnCost }> {
+  const n = Math.max(50, options.perKind * 5);
+  const allow = (clients: StackClients) => async () => {
+    const symbol = world.held[0]!;
+    const answer = await clients.postPlan({ plan_id: world.planId("own"), symbol, score: 1 });
+    if (answer.body.decision !== "ALLOW") {
+      throw new Error(`own-cost ALLOW failed: ${JSON.stringify(answer.body)}`);
+    }
+  };
+  const c = world.c;
+  const wranglerPid = stackPid === undefined ? undefined : workerdBelow(stackPid)[0];
+  console.error(
+    `bench: own cost, ${n} serial ALLOWs through wrangler dev, direct, and the floor ...`,
+  );
+  const nan: OwnCost = {
+    p50Ms: NaN,
+    cpuMsPerRequest: NaN,
+    sequentialRoundTrips: NaN,
+    sizes: { in1: 0, out1: 0, in2: 0, out2: 0 },
+  };
+  const wrangler =
+    wranglerPid === undefined ? nan : await measureSerial(c, wranglerPid, n, allow(c));
+  const governor = await serveGovernor(stack, options.keyPrefix);
+  const floorWorker = await serveFloor(stack, options.keyPrefix);
+  try {
+    const directClients = stackClients({ ...stack, governor: governor.url });
+    const direct = await measureSerial(c, governor.pid, n, allow(directClients));
+    const query = new URLSearchParams(
+      Object.entries(direct.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
+    );
+    const floor = await measureSerial(c, floorWorker.pid, n, async () => {
+      const response = await fetch(`${floorWorker.url}/?${query}`);
+      await response.text();
+      if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
+    });
+    console.log(
+      table(
+        ["serial hot-path ALLOW", "p50 ms", "workerd CPU ms/request", "sequential round trips"],
+        [
+          [
+            "through wrangler dev",
+            f2(wrangler.p50Ms),
+            f2(wrangler.cpuMsPerRequest),
+            String(wrangler.sequentialRoundTrips),
+          ],
+          [
+            "workerd direct (Miniflare)",
+            f2(direct.p50Ms),
+            f2(direct.cpuMsPerRequest),
+            String(direct.sequentialRoundTrips),
+          ],
+          [
+            "floor worker, direct",
+            f2(floor.p50Ms),
+            f2(floor.cpuMsPerRequest),
+            String(floor.sequentialRoundTrips),
+          ],
+          [
+            "own cost (direct − floor)",
+            f2(direct.p50Ms - floor.p50Ms),
+            f2(direct.cpuMsPerRequest - floor.cpuMsPerRequest),
+            "",
+          ],
+        ],
+      ),
+    );
+    return { wrangler, direct, floor };
+  } finally {
+    await governor.dispose();
+    await floorWorker.dispose();
+  }
+}
 let startedAt = Date.now();
 let loadAtStart = 0;
 

@@ -217,7 +217,7 @@ class Story {
       `${response.status} ${response.text}`,
     );
     const parsed = DecisionBodySchema.safeParse(response.body);
-    expect(parsed.success, "a decision body (SPEC §7)", response.text);
+    expect(parsed.success, "a decision body (docs/contract.md §4)", response.text);
     return parsed.data as DecisionBody;
   }
 

@@ -14,7 +14,7 @@ const fmt = (value: unknown, digits: number) =>
 const LABEL = 9;
 const row = (label: string, text: string) => `  ${label.padEnd(LABEL)}${text}`;
 
-/** The decision body, if the answer is one (SPEC §7). */
+/** The decision body, if the answer is one (docs/contract.md §4). */
 export function parseDecision(body: unknown): DecisionBody | undefined {
   const parsed = DecisionBodySchema.safeParse(body);
   return parsed.success ? parsed.data : undefined;

@@ -27,7 +27,7 @@ const StackFileSchema = z.object({
   admin_token: z.string().min(1).optional(),
 });
 
-/** What `npm start` writes to `.dev/stack.json` (SPEC §9). */
+/** What `npm start` writes to `.dev/stack.json` (the README (Local stack)). */
 export type StackInfo = z.infer<typeof StackFileSchema>;
 
 /**

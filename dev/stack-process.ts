@@ -15,7 +15,7 @@ import { freePort } from "./free-port.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The content of `.dev/stack.json` (SPEC §9). */
+/** The content of `.dev/stack.json` (the README (Local stack)). */
 export interface StackInfo {
   governor: string;
   redis_rest: { url: string; token: string };

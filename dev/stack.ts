@@ -249,8 +249,6 @@ async function start(): Promise<void> {
         "GOV_DRAWDOWN_WINDOW_H",
         "GOV_ALERT_COOLDOWN_S",
       ]),
-      // The bench compares a governor without its counters (GOV_METRICS=off).
-      ...(env.GOV_METRICS ? { GOV_METRICS: env.GOV_METRICS } : {}),
     }),
     { mode: 0o600 },
   );
@@ -374,6 +372,9 @@ function startWrangler(): void {
         "--show-interactive-dev-session=false",
         "--env-file",
         envFile,
+        // The bench compares a governor without its counters (GOV_METRICS=off). A var, not
+        // a secret: wrangler dev loads only `secrets.required` from the env file.
+        ...(env.GOV_METRICS ? ["--var", `GOV_METRICS:${env.GOV_METRICS}`] : []),
         "--persist-to",
         persistDir,
       ],

@@ -1,6 +1,6 @@
 /**
  * `npm run universe -- BTCUSDT ETHUSDT`: show or set the universe of the local
- * stack (`universe_symbols` of `P:policy:current`, SPEC §3), through its
+ * stack (`universe_symbols` of `P:policy:current`, docs/contract.md §8), through its
  * Upstash REST bridge. See `--help`.
  *
  * Exit codes: 0 done, 1 no stack or Redis unreachable, 2 bad command-line flags.

@@ -10,6 +10,8 @@ export interface GovernorContext {
   keys: RedisKeys;
   /** unix ms */
   now: () => number;
+  /** Binance transport for the read paths (sweep, status); @default globalThis.fetch */
+  fetch?: typeof fetch;
 }
 
 const contexts = new WeakMap<object, GovernorContext>();

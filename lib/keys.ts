@@ -1,5 +1,5 @@
 /**
- * Every Redis key and stream the governor touches, in one place (SPEC §3).
+ * Every Redis key and stream the governor touches, in one place (docs/contract.md §8).
  * P = GOV_KEY_PREFIX. Names are a compatibility contract with the Apply Layer,
  * operators' scripts and dashboards: never rename.
  */

@@ -173,9 +173,9 @@ class AgainstGovernorTest(unittest.TestCase):
         except PlanIdConflict as conflict:
             self.assertEqual((conflict.status, conflict.code), (409, "plan_id_conflict"))
             return
-        # A governor from before SPEC §10's amendment replays the first decision.
+        # A governor from before docs/contract.md's amendment replays the first decision.
         self.assertTrue(answer.get("replayed"))
-        self.skipTest("this governor predates plan_id_conflict (SPEC §10): it replayed")
+        self.skipTest("this governor predates plan_id_conflict (docs/contract.md): it replayed")
 
     def test_an_unreachable_governor_raises_unavailable_without_retrying(self):
         with socket.socket() as probe:

@@ -1,6 +1,6 @@
 /**
  * Wire encoding for the Upstash REST bridge: request commands in, Redis
- * replies out (see SPEC §9 "Upstash REST endpoint").
+ * replies out (see the README (Local stack) "Upstash REST endpoint").
  */
 
 /** A command ready for ioredis: upper-cased name and string arguments. */

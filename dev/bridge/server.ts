@@ -1,5 +1,5 @@
 /**
- * The project's own Upstash REST bridge (SPEC §9): speaks the Upstash REST
+ * The project's own Upstash REST bridge (the README (Local stack)): speaks the Upstash REST
  * protocol used by `@upstash/redis` 1.39 and forwards to a real redis-server.
  *
  *   POST /            ["set","k","v"]                 -> {"result": X}
@@ -103,6 +103,9 @@ export async function startRedisRestBridge(
     for (const go of holding) go();
     holding.clear();
   };
+  /** Start and end of each Redis request (benchmark: sequential round trips), oldest dropped first. */
+  const timings: RequestTiming[] = [];
+  let timingCount = 0;
   let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
   const idle = () =>
@@ -153,7 +156,8 @@ export async function startRedisRestBridge(
 
   /**
    * Control routes for tests and benchmarks running elsewhere (e.g. inside
-   * workerd), same bearer token: GET /__bridge/stats, POST /__bridge/reset,
+   * workerd), same bearer token: GET /__bridge/stats, GET /__bridge/timings?since=N
+   * (start/end of each Redis request from the N-th on), POST /__bridge/reset,
    * PUT /__bridge/fault (a BridgeFault, or null to clear), POST /__bridge/release
    * (held requests go on). Not counted.
    */
@@ -164,6 +168,14 @@ export async function startRedisRestBridge(
     if (path === "/__bridge/stats" && req.method === "GET") {
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       return { status: 200, body: { requests: total, by_path: counts } };
+    }
+    if (path === "/__bridge/timings" && req.method === "GET") {
+      const since = Number(new URL(req.url ?? "/", "http://bridge").searchParams.get("since") ?? 0);
+      const first = timingCount - timings.length;
+      return {
+        status: 200,
+        body: { count: timingCount, timings: timings.slice(Math.max(0, since - first)) },
+      };
     }
     if (path === "/__bridge/reset" && req.method === "POST") {
       counts = {};
@@ -260,6 +272,20 @@ export async function startRedisRestBridge(
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const tracked = !(req.url ?? "/").startsWith("/__bridge/");
     if (tracked) inFlight += 1;
+    const startedAt = wallClockMs();
+    if (tracked) {
+      res.once("finish", () => {
+        timings.push({
+          path: (req.url ?? "/").split("?")[0] ?? "/",
+          started_at: startedAt,
+          ended_at: wallClockMs(),
+          bytes_in: Number(req.headers["content-length"] ?? 0),
+          bytes_out: Number(res.getHeader("content-length") ?? 0),
+        });
+        timingCount += 1;
+        if (timings.length > MAX_TIMINGS) timings.shift();
+      });
+    }
     handle(req)
       .then(
         (reply) => send(res, reply),
@@ -340,6 +366,22 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
       if (!req.readableEnded) gone();
     });
   });
+}
+
+/** One Redis REST request as the bridge saw it: unix ms with sub-ms precision. */
+export interface RequestTiming {
+  path: string;
+  started_at: number;
+  ended_at: number;
+  bytes_in: number;
+  bytes_out: number;
+}
+
+const MAX_TIMINGS = 20_000;
+
+/** Unix ms with sub-millisecond precision (comparable across the stack's processes). */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 function send(res: ServerResponse, reply: Reply): void {

@@ -7,7 +7,7 @@
  *   GET /fapi/v2/positionRisk, /fapi/v3/positionRisk, /fapi/v3/account (SIGNED)
  *
  * Control API under /__sim (JSON, no auth, local only): see README of the
- * dev stack and `handleControl` below. Beyond SPEC §9:
+ * dev stack and `handleControl` below. Beyond the README (Local stack):
  *   PUT /__sim/account        also {multi_assets?: bool, wallets?: {ASSET: amount},
  *                             asset_prices?: {ASSET: usd}}: single-asset mode (totals =
  *                             USDT only) or multi-assets mode (totals in USD, all assets)
@@ -503,6 +503,7 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
     const params = parseParams(rawQuery, formBody);
     const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
     const weight = route ? route.weight(params ?? new Map()) : 0;
+    const startedAt = performance.timeOrigin + performance.now();
     state.addWeight(weight);
     let status = 200;
     const finish = (s: number) => {
@@ -594,6 +595,8 @@ export async function startExchangeSim(options: ExchangeSimOptions): Promise<Exc
         weight,
         status,
         at: state.now(),
+        started_at: startedAt,
+        ended_at: performance.timeOrigin + performance.now(),
       });
     }
   }

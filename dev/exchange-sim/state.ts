@@ -270,6 +270,9 @@ export interface RequestLogEntry {
   weight: number;
   status: number;
   at: number;
+  /** Wall-clock unix ms (sub-ms precision) the request arrived and its answer was sent (benchmark). */
+  started_at?: number;
+  ended_at?: number;
 }
 
 export interface AppliedPlan {

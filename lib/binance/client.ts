@@ -236,7 +236,7 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     query.append("recvWindow", String(recvWindow));
     query.append("timestamp", String(Math.round(now() + timeOffsetMs)));
     const payload = query.toString();
-    signingKey ??= importHmacSha256Key(options.apiSecret);
+    signingKey ??= isolateSigningKey(options.apiSecret);
     return `${payload}&signature=${await signHex(await signingKey, payload)}`;
   }
 
@@ -275,6 +275,22 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
       return { requests, lastUsedWeight1m, timeOffsetMs, backoffUntilMs };
     },
   };
+}
+
+/**
+ * The imported HMAC key per secret, kept for the isolate's life: an evaluation
+ * builds a client, and importing the key anew each time cost a crypto round
+ * before the account call could leave (the key is not extractable).
+ */
+const signingKeys = new Map<string, Promise<CryptoKey>>();
+function isolateSigningKey(secret: string): Promise<CryptoKey> {
+  let key = signingKeys.get(secret);
+  if (!key) {
+    key = importHmacSha256Key(secret);
+    key.catch(() => signingKeys.delete(secret));
+    signingKeys.set(secret, key);
+  }
+  return key;
 }
 
 /**

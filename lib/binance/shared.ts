@@ -3,7 +3,7 @@ import type { GovernorContext } from "../context.ts";
 import type { RedisKeys } from "../keys.ts";
 import { createBinanceClient, type BinanceClient } from "./client.ts";
 
-/** The shared Binance state every invocation honours (SPEC §8). */
+/** The shared Binance state every invocation honours (docs/binance.md). */
 export interface SharedBinanceState {
   /** unix ms; 0 when no 403/418/429 backoff runs */
   backoffUntilMs: number;
@@ -83,6 +83,7 @@ export function sharedBinanceClient(
   const { keys, redis } = gov;
   return createBinanceClient({
     ...gov.config.binance,
+    fetch: gov.fetch,
     now: gov.now,
     backoffUntilMs: state.backoffUntilMs,
     timeOffsetMs: state.timeOffsetMs,

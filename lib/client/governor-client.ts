@@ -1,5 +1,5 @@
 /**
- * A small client for the governor's webhook (`POST /v1/plans`, SPEC §7), for the
+ * A small client for the governor's webhook (`POST /v1/plans`, docs/contract.md §4), for the
  * Apply Layer's TypeScript side, `npm run plan` and `npm run smoke`. Its Python
  * twin is clients/python/governor_client.py. Standalone: it uses only `fetch`,
  * WebCrypto and ./signature.ts, so it runs in Node ≥ 20, browsers and Workers.
@@ -57,7 +57,7 @@ export class InvalidPlanError extends GovernorError {
 export class UnauthorizedError extends GovernorError {
   override name = "UnauthorizedError";
 }
-/** 409: this plan_id already decided a different plan (SPEC §10); nothing was granted. */
+/** 409: this plan_id already decided a different plan (docs/contract.md); nothing was granted. */
 export class PlanIdConflictError extends GovernorError {
   override name = "PlanIdConflictError";
 }

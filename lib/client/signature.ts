@@ -1,5 +1,5 @@
 /**
- * The webhook signature (SPEC §7): lower-case hex HMAC-SHA256, keyed with the
+ * The webhook signature (docs/contract.md §4): lower-case hex HMAC-SHA256, keyed with the
  * webhook secret, over `{timestamp}.{raw body bytes}` with the timestamp in
  * unix seconds, sent as `X-Governor-Timestamp` and `X-Governor-Signature`.
  *

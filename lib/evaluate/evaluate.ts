@@ -16,7 +16,15 @@ import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
-import { recordBackoff } from "../binance/shared.ts";
+import { recordBackoff, type SharedBinanceState } from "../binance/shared.ts";
+import { BinanceBackoffActiveError } from "../binance/errors.ts";
+import {
+  confirmSpeculation,
+  maySpeculate,
+  rememberBinanceState,
+  rememberedBinanceState,
+  rememberRead,
+} from "../binance/isolate-state.ts";
 import { victimsForSlotStep } from "../rotation/victims.ts";
 import {
   balanceObservation,
@@ -50,7 +58,7 @@ interface Decided {
 }
 
 /**
- * Evaluate one plan (SPEC §5). Redis is touched twice on the hot path: one
+ * Evaluate one plan (docs/contract.md §3). Redis is touched twice on the hot path: one
  * read-only script, then one script that decides atomically and writes the
  * permit or block, the event and the decision cache. Throws StateStoreError
  * when Redis itself is unusable (the caller answers 503; nothing is granted).
@@ -79,9 +87,21 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     return finish(await record(plan, "ALLOW", REASONS.disabled, deps, measured));
   }
 
+  // The account call starts beside the state read when this isolate knows the
+  // shared Binance state; the read confirms it (lib/binance/isolate-state.ts).
+  const scope = deps.keys.binanceBackoff;
+  const writes: CacheWrite[] = [];
+  const known = rememberedBinanceState(scope);
+  const speculative =
+    known && maySpeculate(known, deps.now())
+      ? settle(binanceFor(deps, known, writes).account())
+      : undefined;
+
   const reads = await readState(plan, deps);
+  rememberRead(scope, reads, known);
+  // An early answer does not wait for the speculative call: its weight is spent, its result unused.
   if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
-  // REDUCING / HALTED: no Binance call is spent on an entry that cannot pass.
+  // REDUCING / HALTED: no further Binance call is spent on an entry that cannot pass.
   if (reads.tradingBlock) {
     return finish(await record(plan, "BLOCK", reads.tradingBlock, deps, measured));
   }
@@ -91,22 +111,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     return finish(await record(plan, "BLOCK", outsideUniverse, deps, measured));
   }
 
-  const writes: CacheWrite[] = [];
-  const binance = createBinanceClient({
-    ...deps.config.binance,
-    fetch: deps.fetch,
-    now: deps.now,
-    timeOffsetMs: reads.timeOffsetMs,
-    backoffUntilMs: reads.backoffUntilMs,
-    onTimeOffset: (offset) => {
-      writes.push([deps.keys.binanceTimeOffset, String(offset), 3_600_000]);
-    },
-    // The failure path writes the (escalated) backoff at once: lib/binance/shared.ts.
-    onBackoff: (_until, { retryAfterMs }) => recordBackoff(deps, retryAfterMs),
-    onWeight: (weight) => {
-      cacheWrite(writes, [deps.keys.binanceUsedWeight, String(weight), USED_WEIGHT_TTL_MS]);
-    },
-  });
+  const binance = binanceFor(deps, reads, writes);
   const marketOf = marketFetcher({
     ...deps,
     binance,
@@ -118,7 +123,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   // One Binance call on the warm path: the account (positions + margin), with the
   // plan's regime fetched alongside only when its cache is cold.
   const [account, planMarket] = await Promise.allSettled([
-    binance.account(),
+    speculative ? confirmed(speculative, reads, deps.now()) : binance.account(),
     marketOf(plan.symbol),
   ]);
   const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
@@ -233,6 +238,57 @@ async function decide(
     },
     (error) => error instanceof PlanConflictError,
   );
+}
+
+/**
+ * A Binance client on a given view of the shared state; what it learns (a
+ * resync's offset, a backoff) goes to Redis and to this isolate's memory.
+ */
+function binanceFor(deps: EvaluationDeps, state: SharedBinanceState, writes: CacheWrite[]) {
+  const scope = deps.keys.binanceBackoff;
+  return createBinanceClient({
+    ...deps.config.binance,
+    fetch: deps.fetch,
+    now: deps.now,
+    timeOffsetMs: state.timeOffsetMs,
+    backoffUntilMs: state.backoffUntilMs,
+    onTimeOffset: (offset) => {
+      rememberBinanceState(scope, { timeOffsetMs: offset });
+      writes.push([deps.keys.binanceTimeOffset, String(offset), 3_600_000]);
+    },
+    // The failure path writes the (escalated) backoff at once: lib/binance/shared.ts.
+    onBackoff: async (until, { retryAfterMs }) => {
+      rememberBinanceState(scope, { backoffUntilMs: until });
+      const shared = await recordBackoff(deps, retryAfterMs);
+      rememberBinanceState(scope, { backoffUntilMs: Math.max(until, shared) });
+      return shared;
+    },
+    onWeight: (weight) => {
+      cacheWrite(writes, [deps.keys.binanceUsedWeight, String(weight), USED_WEIGHT_TTL_MS]);
+    },
+  });
+}
+
+/** A promise that never rejects: a speculative call must not surface as an unhandled rejection. */
+function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return promise.then(
+    (value) => ({ status: "fulfilled", value }),
+    (reason: unknown) => ({ status: "rejected", reason }),
+  );
+}
+
+/** The speculative account answer as the read confirms it: a backoff the call did not honour fails closed. */
+async function confirmed<T>(
+  speculative: Promise<PromiseSettledResult<T>>,
+  read: SharedBinanceState,
+  nowMs: number,
+): Promise<T> {
+  const result = await speculative;
+  if (confirmSpeculation(read, nowMs) === "discard") {
+    throw new BinanceBackoffActiveError("/fapi/v3/account", read.backoffUntilMs);
+  }
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }
 
 /** The plan's fields the gates read, as a rotation lock keeps them. */
@@ -403,7 +459,7 @@ function lockEvent(body: DecisionBody): string | undefined {
   return undefined;
 }
 
-/** One structured log line per decision (SPEC §5). */
+/** One structured log line per decision (docs/contract.md §3). */
 function logDecision(
   plan: Plan,
   evaluation: Evaluation,

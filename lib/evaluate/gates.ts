@@ -72,7 +72,7 @@ export function parseUniverse(raw: string | null): Set<string> | null {
 }
 
 /**
- * SPEC §5 step 3, from Redis alone, so a plan outside the universe costs no
+ * docs/contract.md §3 step 3, from Redis alone, so a plan outside the universe costs no
  * Binance weight. Null when the symbol is allowed.
  */
 export function universeGate(
@@ -86,7 +86,7 @@ export function universeGate(
 }
 
 /**
- * SPEC §5 steps 4–7 for one entry plan whose symbol passed the universe:
+ * docs/contract.md §3 steps 4–7 for one entry plan whose symbol passed the universe:
  * the checks with no side effects, in order. Either a BLOCK, or the inputs of
  * the atomic slot step (step 8).
  */

@@ -3,7 +3,7 @@ import { webhookSignature } from "../client/signature.ts";
 
 const encoder = new TextEncoder();
 
-/** Seconds a webhook timestamp may differ from our clock (SPEC §7). */
+/** Seconds a webhook timestamp may differ from our clock (docs/contract.md §4). */
 export const SIGNATURE_MAX_SKEW_S = 300;
 
 export type SignatureCheck = { ok: true } | { ok: false; message: string };

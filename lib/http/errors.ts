@@ -32,7 +32,7 @@ export const INTERNAL_ERROR_CODES = {
 
 type InternalErrorCode = (typeof INTERNAL_ERROR_CODES)[keyof typeof INTERNAL_ERROR_CODES];
 
-/** The one JSON error shape of every route (SPEC §7). */
+/** The one JSON error shape of every route (docs/contract.md §4). */
 export function jsonError<S extends ContentfulStatusCode, C extends ErrorCode | InternalErrorCode>(
   c: Context,
   status: S,

@@ -1,5 +1,5 @@
 /**
- * Every route of the HTTP API as an OpenAPI route definition (SPEC §7). The
+ * Every route of the HTTP API as an OpenAPI route definition (docs/contract.md §4). The
  * handlers live in app.ts; the document at /openapi.json is generated from these.
  */
 import { createRoute, z } from "@hono/zod-openapi";
@@ -46,7 +46,7 @@ const unavailable = errors(
 );
 const internal = errors("An unexpected failure (logged; nothing is granted).", CODE.internal);
 
-/** How the Apply Layer signs a plan (SPEC §7), for the header parameters and security schemes. */
+/** How the Apply Layer signs a plan (docs/contract.md §4), for the header parameters and security schemes. */
 export const TIMESTAMP_HEADER =
   `Unix seconds (a decimal string) when the plan was signed; refused when more than ` +
   `${SIGNATURE_MAX_SKEW_S} s away from the governor's clock, in either direction.`;

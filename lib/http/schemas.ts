@@ -31,7 +31,7 @@ function component<S extends z.ZodType>(
 
 /**
  * `{ error: { code, message, issues? } }`: the one error shape of every route
- * (SPEC §7), with `code` one of `codes` (what a route answers with one status).
+ * (docs/contract.md §4), with `code` one of `codes` (what a route answers with one status).
  */
 export function errorSchema(codes: readonly [ErrorCode, ...ErrorCode[]]) {
   return z.object({
@@ -52,7 +52,7 @@ export const ErrorSchema = errorSchema(
 
 export const PlanBodySchema = component(PlanSchema, "Plan", {
   description:
-    "A proposed plan (SPEC §4). Closes are FULL_CLOSE_PROPOSED, PARTIAL_* or reduceOnly=true; any other action is an entry. Unknown fields are tolerated.",
+    "A proposed plan (docs/contract.md §2). Closes are FULL_CLOSE_PROPOSED, PARTIAL_* or reduceOnly=true; any other action is an entry. Unknown fields are tolerated.",
   example: {
     plan_id: "plan-20260101-0001",
     symbol: "BTCUSDT",

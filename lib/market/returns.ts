@@ -1,6 +1,6 @@
 /**
  * Log returns and their Pearson correlation, for the correlation gate
- * (SPEC §5 step 6: 1h log returns of the candidate vs each open position).
+ * (docs/contract.md §3 step 6: 1h log returns of the candidate vs each open position).
  */
 
 export interface ClosePoint {

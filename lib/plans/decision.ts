@@ -2,7 +2,7 @@ import { z } from "zod";
 import { REGIMES } from "../regime/classify.ts";
 import { REASONS } from "./reasons.ts";
 
-/** The decision body of SPEC §7, as answered over HTTP and stored for replays. */
+/** The decision body of docs/contract.md §4, as answered over HTTP and stored for replays. */
 export const DecisionBodySchema = z.object({
   plan_id: z.string(),
   symbol: z.string().optional(),

@@ -1,6 +1,6 @@
 /**
  * A decision explained for a person: one line of why, and where one exists,
- * what would change it. A pure function of the decision body (SPEC §7) and its
+ * what would change it. A pure function of the decision body (docs/contract.md §4) and its
  * `details`, so the CLI, the dashboard and tests all say the same thing.
  *
  * Every reason code in lib/plans/reasons.ts has an explainer here (a test

@@ -1,5 +1,5 @@
 /**
- * The gate-by-gate path of one decision (SPEC §5 steps 3–8), for a person:
+ * The gate-by-gate path of one decision (docs/contract.md §3 steps 3–8), for a person:
  * universe, positions, regime, correlation, margin, slots, then the answer.
  * A pure function of the decision body and what `GET /v1/status` showed right
  * after it (the universe, open positions, and the correlation and margin

@@ -1,4 +1,4 @@
-/** Stable reason codes (SPEC §5). Other systems match on these strings: never rename. */
+/** Stable reason codes (docs/contract.md §3). Other systems match on these strings: never rename. */
 export const REASONS = {
   closeAllowed: "active_slots_close_allowed",
   disabled: "active_slots_disabled",

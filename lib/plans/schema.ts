@@ -2,7 +2,7 @@ import { z } from "zod";
 
 const finiteNumber = z.number().finite();
 
-/** A proposed plan from the Apply Layer (SPEC §4). Unknown fields are tolerated but typed ones must match. */
+/** A proposed plan from the Apply Layer (docs/contract.md §2). Unknown fields are tolerated but typed ones must match. */
 export const PlanSchema = z.looseObject({
   plan_id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "1-128 of [A-Za-z0-9_.:-]"),
   symbol: z.string().regex(/^[A-Z0-9]{2,20}$/, "2-20 of [A-Z0-9]"),
@@ -20,7 +20,7 @@ export const PlanSchema = z.looseObject({
 
 export type Plan = z.infer<typeof PlanSchema>;
 
-/** Closes reduce risk and skip the controller (SPEC §4); any other action is an entry (fail-closed). */
+/** Closes reduce risk and skip the controller (docs/contract.md §2); any other action is an entry (fail-closed). */
 export function isClose(plan: Pick<Plan, "action" | "reduceOnly">): boolean {
   return (
     plan.reduceOnly === true ||

@@ -1,6 +1,6 @@
 /**
  * The queue's evaluation, run by the placed fetch handler (POST /__internal/queue):
- * the same evaluation per message as the webhook (SPEC §7). A dependency outage
+ * the same evaluation per message as the webhook (docs/contract.md §4). A dependency outage
  * (Redis down, or a BLOCK *_unavailable) retries the message with backoff; an
  * invalid message is acked and recorded, never looped; what the minute's Binance
  * weight budget cannot cover waits for the next minute. Each retry's reason is

@@ -1,5 +1,5 @@
 /**
- * Market regime of one symbol from its closed candles (SPEC §5 step 5).
+ * Market regime of one symbol from its closed candles (docs/contract.md §3 step 5).
  *
  * trend   = |EMA_fast − EMA_slow| / EMA_slow   (last values; EMA20 / EMA50 by default)
  * atr_pct = ATR / last close                    (ATR14 by default)

@@ -1,6 +1,6 @@
 import { alignedReturns, logReturns, pearson } from "../market/returns.ts";
 
-/** Fewest common 1h returns the correlation gate decides on (SPEC §5 step 6). */
+/** Fewest common 1h returns the correlation gate decides on (docs/contract.md §3 step 6). */
 export const MIN_COMMON_RETURNS = 30;
 
 /** Closes of one symbol: [openTime ms, close], oldest first (the market cache's shape). */

@@ -1,5 +1,5 @@
 /**
- * Projected initial-margin usage (SPEC §5 step 7), from what Binance documents
+ * Projected initial-margin usage (docs/contract.md §3 step 7), from what Binance documents
  * for `GET /fapi/v3/account` in both account modes, with no need to know which
  * mode the account is in:
  *

@@ -1,6 +1,6 @@
 /**
  * Weakness of an open position: how much it deserves to give its slot to a new
- * entry (SPEC §5 step 8). Losing and old positions are weak:
+ * entry (docs/contract.md §3 step 8). Losing and old positions are weak:
  *
  *   pnl_pct     = unRealizedProfit / (|positionAmt| × entryPrice)   (0 when the notional is 0)
  *   age_penalty = min(agePenaltyCap, agePenaltyPerHour × age_hours)
@@ -22,7 +22,7 @@ export const DEFAULT_AGE_PENALTY_PER_HOUR = 0.002;
 /** @default 0.05 (age never adds more than 5 %) */
 export const DEFAULT_AGE_PENALTY_CAP = 0.05;
 
-/** |positionAmt| above this is an open position (SPEC §5 step 4). */
+/** |positionAmt| above this is an open position (docs/contract.md §3 step 4). */
 const OPEN_EPSILON = 1e-8;
 const HOUR_MS = 3_600_000;
 

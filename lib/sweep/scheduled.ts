@@ -1,5 +1,5 @@
 /**
- * Cron (SPEC §6). Cron triggers are not moved by placement, so the cron handler
+ * Cron (docs/contract.md §6). Cron triggers are not moved by placement, so the cron handler
  * forwards the sweep to the placed fetch handler (lib/placement/forward.ts),
  * which runs it near Binance. Cron deliveries are at-least-once: the first
  * delivery of a scheduled time takes a short Redis guard and sweeps; a duplicate

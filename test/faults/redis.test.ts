@@ -156,7 +156,7 @@ describe("Redis REST endpoint faults", () => {
     );
   });
 
-  // SPEC §7: "503 ... (nothing granted)". A decision script that Redis runs after
+  // docs/contract.md §4: "503 ... (nothing granted)". A decision script that Redis runs after
   // the client's 2 s timeout finds its deadline passed (Redis TIME) and writes nothing.
   it("a 503 never leaves a permit behind, even when Redis runs the decision script late", async () => {
     const { id, answer } = await stallDecisionScript();

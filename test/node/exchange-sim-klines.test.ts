@@ -1,6 +1,6 @@
 /**
  * The kline presets must put a symbol clearly in the regime they are named
- * after (SPEC §5), computed the way the governor does: closed candles only,
+ * after (docs/contract.md §3), computed the way the governor does: closed candles only,
  * EMA20/EMA50 seeded with the SMA of the first N (TA-Lib), ATR14 with Wilder
  * smoothing seeded with the mean of the first 14 true ranges (true range from
  * the second bar). The indicators are re-implemented here on purpose, so the
@@ -74,7 +74,7 @@ function pearson(a: number[], b: number[]): number {
   return sab / Math.sqrt(saa * sbb);
 }
 
-/** Comfortable margins around SPEC §5's thresholds (trend 0.05 / 0.01, ATR% 0.02 / 0.03). */
+/** Comfortable margins around docs/contract.md §3's thresholds (trend 0.05 / 0.01, ATR% 0.02 / 0.03). */
 function expectClearly(preset: Preset, m: { trend: number; atrPct: number }) {
   expect(regime(m)).toBe(preset);
   if (preset === "TREND_STRONG") {

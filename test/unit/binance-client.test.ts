@@ -386,11 +386,10 @@ describe("createBinanceClient: unavailability", () => {
         init?.signal?.addEventListener("abort", () => reject(init.signal?.reason));
       });
     const { fetch } = scriptedFetch(hanging);
-    const startedAt = performance.now();
+    // The request never answers: only the client's own timeout can end it.
     const error = await rejectionOf(client(fetch, { timeoutMs: 50 }).positionRisk());
     expect(error).toBeInstanceOf(BinanceUnavailableError);
     expect(error).toMatchObject({ kind: "timeout" });
-    expect(performance.now() - startedAt).toBeLessThan(1_000);
   });
 
   it("reports a failed connection as a network error", async () => {

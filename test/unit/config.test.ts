@@ -22,7 +22,7 @@ function configError(env: Record<string, unknown>): ConfigError {
 }
 
 describe("parseConfig", () => {
-  it("applies the seed defaults (SPEC §2)", () => {
+  it("applies the seed defaults (lib/config.ts)", () => {
     const config = parseConfig(SECRETS);
     expect(config.enabled).toBe(true);
     expect(config.slots).toEqual({ BASE: 4, TREND_STRONG: 6, CHOP: 3 });

@@ -79,7 +79,7 @@ const plan = {
   side: "LONG" as const,
 };
 
-describe("runGates (SPEC §5 steps 3–7, pure)", () => {
+describe("runGates (docs/contract.md §3 steps 3–7, pure)", () => {
   it("universeGate: no policy, malformed policy, symbol outside, symbol inside", () => {
     expect(universeGate(plan, null)).toBe("active_slots_no_policy");
     expect(universeGate(plan, "{not json")).toBe("active_slots_no_policy");

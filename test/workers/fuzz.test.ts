@@ -13,7 +13,7 @@
  * Properties, for every request:
  *  - never a 5xx: no dependency outage is injected, so status ∈ {200, 400, 401, 413};
  *  - the status is the one the spec implies (413 > 16 KiB; 401 bad signature;
- *    400 invalid JSON or plan, judged by an oracle written from SPEC §4; 200
+ *    400 invalid JSON or plan, judged by an oracle written from docs/contract.md §2; 200
  *    otherwise), with "either" where the spec leaves room;
  *  - a 4xx is a JSON `{error: {code, message}}` and writes nothing (DBSIZE unchanged);
  *  - a 200 is a decision for that plan_id; IGNORED (decision ≠ EXECUTE) writes nothing.
@@ -67,7 +67,7 @@ async function sign(secret: string, timestamp: string, body: Uint8Array): Promis
 }
 
 // ---------------------------------------------------------------------------
-// The oracle: SPEC §4, written independently of lib/plans/schema.ts
+// The oracle: docs/contract.md §2, written independently of lib/plans/schema.ts
 
 type Verdict = "valid" | "invalid" | "either";
 
@@ -81,7 +81,7 @@ function worst(verdicts: Verdict[]): Verdict {
   return "valid";
 }
 
-/** Is this body (as text) a valid plan per SPEC §4? "either" where the spec is silent. */
+/** Is this body (as text) a valid plan per docs/contract.md §2? "either" where the spec is silent. */
 function planVerdict(text: string): Verdict {
   let value: unknown;
   try {
@@ -578,7 +578,7 @@ describe("POST /v1/plans fuzzing", () => {
 
   // Found by the fuzzer (fixed since): the signature was checked over the body
   // decoded as text (TextDecoder strips a BOM and replaces invalid UTF-8), not
-  // over the raw bytes SPEC §7 signs, so such a correctly signed body got 401.
+  // over the raw bytes docs/contract.md §4 signs, so such a correctly signed body got 401.
   it.each([
     [
       "a UTF-8 BOM",

@@ -190,7 +190,7 @@ export function closedHourlyRows(n: number, price = 100): (number | string)[][] 
 }
 
 /**
- * The signed endpoints the governor may read open positions from: SPEC §4 names
+ * The signed endpoints the governor may read open positions from: docs/contract.md §2 names
  * positionRisk; the v3 account lists the same positions (and feeds the margin gate).
  * Fault both so a test holds whichever one the product reads.
  */

@@ -1,6 +1,6 @@
 /**
  * A model-free checker of the Active Slots Controller's safety invariants
- * (SPEC §5 step 8, §6), judged only from what an outside observer can read:
+ * (docs/contract.md §3 step 8, §6), judged only from what an outside observer can read:
  * the governor's streams (events, apply.plan, apply.result), the slot-holder
  * state the Lua counts (reservations, rotation claims) and the exchange's open
  * positions. It does not re-implement the decision logic; the only inputs from
@@ -127,7 +127,7 @@ export const FINAL_EXCEPTIONS = [
   "active_slots_halted",
 ];
 
-/** SPEC §5.1: ALLOW and every BLOCK except waiting and *_unavailable are final. */
+/** docs/contract.md §2: ALLOW and every BLOCK except waiting and *_unavailable are final. */
 export function isFinalDecision(event: string, reason: string | undefined): boolean {
   if (event === "PLAN_ALLOWED") return true;
   const r = reason ?? "";
@@ -175,7 +175,7 @@ function before(a: Order, b: Order): boolean {
 export interface CheckerOptions {
   /**
    * Whether a ROTATION_COMPLETE ALLOW counts as a new entry for I1 (default
-   * true: after the regime tightened, SPEC §5 says "no rotation, entries wait
+   * true: after the regime tightened, docs/contract.md §3 says "no rotation, entries wait
    * until positions close", so completing a rotation while holders > desired is
    * a violation). With false, a completion is only blamed when holders grew.
    */

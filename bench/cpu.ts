@@ -1,0 +1,49 @@
+/**
+ * Process CPU of workerd, read from /proc (Linux): user + system time of a
+ * process, and the workerd processes below a given one (wrangler dev's, or the
+ * ones Miniflare started for this process).
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
+const TICKS_PER_S = 100;
+
+function stat(pid: number): { comm: string; ppid: number; cpuTicks: number } | undefined {
+  try {
+    const raw = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = raw.lastIndexOf(")");
+    const comm = raw.slice(raw.indexOf("(") + 1, close);
+    const fields = raw.slice(close + 2).split(" ");
+    // After ")": state(0) ppid(1) ... utime(11) stime(12).
+    return { comm, ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** ms of CPU the process has used so far (10 ms resolution). */
+export function cpuMs(pid: number): number {
+  const s = stat(pid);
+  if (!s) throw new Error(`process ${pid} is gone`);
+  return (s.cpuTicks * 1000) / TICKS_PER_S;
+}
+
+/** pids of the workerd processes descending from `root`. */
+export function workerdBelow(root: number): number[] {
+  const parent = new Map<number, number>();
+  const names = new Map<number, string>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = stat(Number(entry));
+    if (!s) continue;
+    parent.set(Number(entry), s.ppid);
+    names.set(Number(entry), s.comm);
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) return true;
+    }
+    return false;
+  };
+  return [...names].filter(([pid, comm]) => comm === "workerd" && below(pid)).map(([pid]) => pid);
+}

@@ -1,0 +1,108 @@
+/**
+ * The direct mode: the built Worker (`wrangler deploy --dry-run` bundle) and
+ * the floor worker, each served by workerd through Miniflare's API, with no
+ * `wrangler dev` proxy in front; both talk to the stack's bridge and simulator.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { stripTypeScriptTypes } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { unstable_readConfig } from "wrangler";
+import type { StackInfo } from "./clients.ts";
+import { workerdBelow } from "./cpu.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+export interface DirectWorker {
+  url: string;
+  /** the workerd process serving it */
+  pid: number;
+  dispose(): Promise<void>;
+}
+
+const text = (value: string) => ({ type: "text" as const, value });
+
+/** Serve one module on workerd; returns its URL and workerd's pid. */
+async function serve(
+  name: string,
+  source: string,
+  env: Record<string, unknown>,
+): Promise<DirectWorker> {
+  const before = new Set(workerdBelow(process.pid));
+  const config = {
+    name,
+    compatibilityDate: "2026-11-01",
+    compatibilityFlags: ["nodejs_compat"],
+    manifest: {
+      mainModule: "index.js",
+      modules: { "index.js": { type: "esm", contents: source } },
+    },
+    env,
+  };
+  // Miniflare 5's option types are a deep zod union; the shape above is what it validates.
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers: [{ config }] } as never);
+  const url = String(await mf.ready).replace(/\/$/, "");
+  const pid = workerdBelow(process.pid).find((p) => !before.has(p));
+  if (pid === undefined) throw new Error(`no workerd process found for ${name}`);
+  return { url, pid, dispose: () => mf.dispose() };
+}
+
+function secrets(stack: StackInfo, keyPrefix: string): Record<string, string> {
+  return {
+    UPSTASH_REDIS_REST_URL: stack.redis_rest.url,
+    UPSTASH_REDIS_REST_TOKEN: stack.redis_rest.token,
+    BINANCE_BASE_URL: stack.exchange.url,
+    BINANCE_API_KEY: stack.exchange.api_key,
+    BINANCE_API_SECRET: stack.exchange.api_secret,
+    GOV_WEBHOOK_SECRET: stack.webhook_secret,
+    GOV_READ_TOKEN: stack.read_token,
+    GOV_KEY_PREFIX: keyPrefix,
+  };
+}
+
+/** The governor as `wrangler deploy` would bundle it, with the default environment's vars. */
+export async function serveGovernor(stack: StackInfo, keyPrefix: string): Promise<DirectWorker> {
+  const outdir = mkdtempSync(join(tmpdir(), "gov-bench-"));
+  execFileSync(
+    process.execPath,
+    [
+      join(
+        dirname(fileURLToPath(import.meta.resolve("wrangler/package.json"))),
+        "bin",
+        "wrangler.js",
+      ),
+      "deploy",
+      "--dry-run",
+      "--env=",
+      "--outdir",
+      outdir,
+    ],
+    { cwd: ROOT, stdio: "ignore" },
+  );
+  const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
+  const vars = Object.fromEntries(
+    Object.entries(config.vars).map(([k, v]) => [
+      k,
+      text(typeof v === "string" ? v : JSON.stringify(v)),
+    ]),
+  );
+  const env = {
+    ...vars,
+    ...Object.fromEntries(Object.entries(secrets(stack, keyPrefix)).map(([k, v]) => [k, text(v)])),
+    PLACED: { type: "worker", worker: config.name },
+    PLANS_QUEUE: { type: "queue", name: "governor-plans" },
+  };
+  return serve(config.name ?? "governor", readFileSync(join(outdir, "index.js"), "utf8"), env);
+}
+
+/** The floor worker (bench/floor-worker.ts), types stripped. */
+export async function serveFloor(stack: StackInfo, keyPrefix: string): Promise<DirectWorker> {
+  const source = stripTypeScriptTypes(readFileSync(join(ROOT, "bench/floor-worker.ts"), "utf8"));
+  const env = Object.fromEntries(
+    Object.entries(secrets(stack, keyPrefix)).map(([k, v]) => [k, text(v)]),
+  );
+  return serve("governor-floor", source, env);
+}
