@@ -13,7 +13,9 @@
  *   2. the I/O floor: p50 of a bare bridge round trip (`["PING"]`) plus p50 of a
  *      bare simulator round trip (`GET /fapi/v1/time`);
  *   3. a mixed phase at the requested concurrency: p50/p99 latency, throughput,
- *      Redis requests and Binance weight per evaluation.
+ *      Redis requests and Binance weight per evaluation;
+ *   4. the counters' cost (./counters-cost.ts): the hot-path ALLOW on two more
+ *      private stacks, GOV_METRICS=on and off, side by side.
  *
  * Prints a table, notes on missed targets, and last one JSON line.
  */
@@ -34,6 +36,7 @@ import { prng } from "../dev/exchange-sim/klines.ts";
 import { workerdBelow } from "./cpu.ts";
 import { serveFloor, serveGovernor } from "./direct.ts";
 import { measureSerial, type OwnCost } from "./own-cost.ts";
+import { countersCostLines, measureCountersCost, type CountersCost } from "./counters-cost.ts";
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -48,6 +51,8 @@ const HELP = `Usage: npm run bench -- [options]
   --stack-file PATH   use a running stack (its Redis is FLUSHED, its simulator reset)
   --key-prefix P      GOV_KEY_PREFIX of that stack (default quantum)
   --seed S            seed of the mixed phase's order (default 1)
+  --cost-evaluations N  hot-path ALLOWs per side in the counters' cost comparison
+                      (two more private stacks, GOV_METRICS=on/off; default 200, 0 skips it)
   --help              this text
 
 Targets: hot-path ALLOW <= 2 Redis requests, Binance weight <= 5.5 per evaluation
@@ -65,6 +70,7 @@ interface Options {
   stackFile: string | undefined;
   keyPrefix: string;
   seed: number;
+  costEvaluations: number;
 }
 
 function parseOptions(argv: string[]): Options | null {
@@ -78,6 +84,7 @@ function parseOptions(argv: string[]): Options | null {
       "stack-file": { type: "string" },
       "key-prefix": { type: "string" },
       seed: { type: "string" },
+      "cost-evaluations": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -120,6 +127,7 @@ function parseOptions(argv: string[]): Options | null {
     stackFile: values["stack-file"],
     keyPrefix: values["key-prefix"] ?? "quantum",
     seed: int("seed", values.seed, 1, 0),
+    costEvaluations: int("cost-evaluations", values["cost-evaluations"], 200, 0),
   };
 }
 
@@ -725,6 +733,13 @@ async function runBench(
     `bench: mixed phase, ${options.evaluations} evaluations at concurrency ${options.concurrency} ...`,
   );
   const mixed = await mixedPhase(bench, options);
+  let cost: CountersCost | undefined;
+  if (options.costEvaluations > 0) {
+    console.error(
+      `bench: counters' cost, ${options.costEvaluations} hot-path ALLOWs on each of two more stacks (GOV_METRICS=on/off) ...`,
+    );
+    cost = await measureCountersCost(options.costEvaluations);
+  }
   const klinesLog = (await c.sim(
     "GET",
     `/__sim/requests?since=${measuredFrom}&path=/fapi/v1/klines`,
@@ -853,7 +868,22 @@ async function runBench(
       `${check(weightPerEval <= 5.5 && maxWarmWeight <= 5.5)}`,
   );
   say(`  ratio_p50_to_floor <= 1.5: ${f2(ratio)} -> ${check(ratio <= 1.5)}`);
+  if (cost) {
+    const ok = cost.on.redisRequestsPerEval <= 2;
+    say(
+      `  hot-path ALLOW with the counters on <= 2 Redis requests: ${f2(cost.on.redisRequestsPerEval)} -> ${check(ok)}`,
+    );
+  }
   say();
+  if (cost) {
+    for (const line of countersCostLines(cost)) say(line);
+    say(
+      "  The counters add no request: they are HINCRBY/HSET/EXPIRE inside the two scripts an " +
+        "evaluation runs anyway (the commands row is exact; CPU and latency rows are within this " +
+        "machine's noise when their difference is small against p50).",
+    );
+    say();
+  }
 
   say("Notes");
   say(
@@ -955,6 +985,31 @@ async function runBench(
         worker_cpu_ms_per_eval: round(own.wrangler.cpuMsPerRequest),
         sequential_round_trips: own.wrangler.sequentialRoundTrips,
       },
+      ...(cost
+        ? {
+            counters_cost: {
+              evaluations: cost.evaluations,
+              redis_requests_per_eval: {
+                on: cost.on.redisRequestsPerEval,
+                off: cost.off.redisRequestsPerEval,
+              },
+              redis_commands_per_eval: {
+                on: round(cost.on.redisCommandsPerEval),
+                off: round(cost.off.redisCommandsPerEval),
+              },
+              redis_script_usec_per_eval: {
+                on: round(cost.on.redisUsecPerEval),
+                off: round(cost.off.redisUsecPerEval),
+              },
+              workerd_cpu_ms_per_eval: {
+                on: cost.on.workerdCpuMsPerEval,
+                off: cost.off.workerdCpuMsPerEval,
+              },
+              p50_ms: { on: round(cost.on.p50Ms), off: round(cost.off.p50Ms) },
+              p99_ms: { on: round(cost.on.p99Ms), off: round(cost.off.p99Ms) },
+            },
+          }
+        : {}),
     }),
   );
   return 0;

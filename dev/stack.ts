@@ -397,6 +397,9 @@ function startWrangler(): void {
         "--show-interactive-dev-session=false",
         "--env-file",
         envFile,
+        // The bench compares a governor without its counters (GOV_METRICS=off). A var, not
+        // a secret: wrangler dev loads only `secrets.required` from the env file.
+        ...(env.GOV_METRICS ? ["--var", `GOV_METRICS:${env.GOV_METRICS}`] : []),
         "--persist-to",
         persistDir,
         ...Object.entries(optionalVars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),

@@ -65,6 +65,8 @@ export const EnvSchema = z.object({
   GOV_MODE: z.enum(["enforce", "shadow"]).default("enforce"),
   /** rotations started per rolling hour (churn budget) */
   GOV_ROTATION_MAX_PER_HOUR: int(0, 1000).default(6),
+  /** `off`: the deciding scripts skip counters and history (the bench measures their cost). */
+  GOV_METRICS: z.enum(["on", "off"]).default("on"),
   /** ms per Binance call */
   BINANCE_TIMEOUT_MS: int(100, 30_000).default(3000),
   /** testnet by default; production https://fapi.binance.com, demo https://demo-fapi.binance.com */
@@ -167,6 +169,7 @@ function toConfig(e: z.output<typeof EnvSchema>) {
     maxCorrelation: e.GOV_MAX_CORRELATION,
     maxMarginUsagePct: e.GOV_MAX_MARGIN_USAGE_PCT,
     rotationMaxPerHour: e.GOV_ROTATION_MAX_PER_HOUR,
+    metrics: e.GOV_METRICS === "on",
     ttl: {
       lock: e.GOV_ROTATION_LOCK_TTL,
       permit: e.GOV_PERMIT_TTL,

@@ -53,6 +53,12 @@ export function redisKeys(prefix: string) {
     rotationLog: `${p}:rotation:log`,
     /** string (JSON): last correlation / margin figures for the status page. */
     lastGates: `${p}:governor:last_gates`,
+    /** hash: metric series -> count, incremented by the deciding scripts (docs/contract.md §10). */
+    metrics: `${p}:governor:metrics`,
+    /** hash per unix minute: decisions by outcome, slots, rotations of that minute; expires after 25 h. */
+    history: (minute: number | string) => `${p}:governor:history:${minute}`,
+    /** string: the last `X-MBX-USED-WEIGHT-1M` Binance answered with; expires after a minute. */
+    binanceUsedWeight: `${p}:governor:binance:used_weight_1m`,
     /** string, TTL 300 s: the cron delivery for this scheduled time (unix ms) already ran. */
     sweepGuard: (scheduledTimeMs: number) => `${p}:governor:sweep:${scheduledTimeMs}`,
     /** stream (MAXLEN ~1000): dead letters of the plans queue, with why they died. */

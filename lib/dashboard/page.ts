@@ -4,11 +4,14 @@
  * `GET /v1/status` and ticks the rotation countdowns each second.
  */
 import type { Status } from "../status/schema.ts";
+import type { History } from "../metrics/history.ts";
 import { BOARD_RENDERER_SOURCE, esc, renderBoard } from "./render.ts";
 import { DASHBOARD_CSS } from "./styles.ts";
 
 /** ms between two refreshes of the board. */
 export const REFRESH_MS = 5_000;
+/** ms between two refreshes of the history charts (per-minute buckets). */
+export const HISTORY_REFRESH_MS = 60_000;
 
 /** JSON inside a `<script>` element: nothing in it may close the element. */
 function scriptJson(value: unknown): string {
@@ -22,7 +25,7 @@ function scriptJson(value: unknown): string {
  * The page script. The token comes from the page's own `?token=` (never
  * written into the page by the server); without one the board is not refreshed.
  */
-function pageScript(refreshMs: number): string {
+function pageScript(refreshMs: number, historyRefreshMs: number): string {
   const { code, names } = BOARD_RENDERER_SOURCE;
   return `(() => {
 "use strict";
@@ -31,6 +34,8 @@ const board = document.getElementById("board");
 const banner = document.getElementById("banner");
 const token = new URLSearchParams(location.search).get("token");
 let status = JSON.parse(document.getElementById("status-data").textContent);
+let historyData = JSON.parse(document.getElementById("history-data").textContent);
+let historyWindow = historyData ? historyData.window : "24h";
 let receivedAt = Date.now();
 let timer;
 // The governor's clock, carried forward by the browser's: browser clock skew does not matter.
@@ -71,7 +76,7 @@ async function refresh() {
     }
     status = await response.json();
     receivedAt = Date.now();
-    board.innerHTML = ${names.renderBoard}(status, status.at);
+    board.innerHTML = ${names.renderBoard}(status, status.at, historyData);
     banner.hidden = true;
   } catch (error) {
     showProblem("Refresh failed: " + error.message + ". The figures below are not current.");
@@ -119,7 +124,43 @@ function refreshNow() {
   refresh();
 }
 
+async function refreshHistory() {
+  try {
+    const response = await fetch("/v1/history?window=" + encodeURIComponent(historyWindow), {
+      headers: { authorization: "Bearer " + token },
+      cache: "no-store",
+    });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    historyData = await response.json();
+    board.innerHTML = ${names.renderBoard}(status, status.at, historyData);
+    tick();
+  } catch (error) {
+    showProblem("History refresh failed: " + error.message + ". The charts are not current.");
+  }
+}
+
+async function historyLoop() {
+  if (!document.hidden) await refreshHistory();
+  setTimeout(historyLoop, ${historyRefreshMs});
+}
+
+// The window switch: with the token in the URL the charts are re-read in place; without, the page reloads.
+board.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-window]");
+  if (!button) return;
+  const params = new URLSearchParams(location.search);
+  params.set("window", button.dataset.window);
+  if (!token) {
+    location.search = params.toString();
+    return;
+  }
+  historyWindow = button.dataset.window;
+  history.replaceState(null, "", "?" + params.toString());
+  void refreshHistory();
+});
+
 setInterval(tick, 1000);
+if (token) setTimeout(historyLoop, ${historyRefreshMs});
 if (token) timer = setTimeout(refresh, ${refreshMs});
 else showProblem("Not refreshing: open this page with ?token=<read token> to refresh it every ${refreshMs / 1000} s.");
 })();`;
@@ -139,8 +180,15 @@ function pageHead(title: string): string {
 </head>`;
 }
 
-/** The dashboard with its figures as of `status.at`. `nonce` allows its one inline script. */
-export function renderDashboardPage(status: Status, nonce: string): string {
+/**
+ * The dashboard with its figures as of `status.at` and, when given, the history
+ * charts of `history`'s window. `nonce` allows its one inline script.
+ */
+export function renderDashboardPage(
+  status: Status,
+  nonce: string,
+  history: History | null = null,
+): string {
   return `${pageHead("Governor · Active Slots")}
 <body>
 <header class="top">
@@ -149,10 +197,11 @@ export function renderDashboardPage(status: Status, nonce: string): string {
 </header>
 <div id="banner" class="banner" role="status" hidden></div>
 ${renderStateControls()}
-<main id="board">${renderBoard(status, status.at)}</main>
+<main id="board">${renderBoard(status, status.at, history)}</main>
 <noscript><p class="banner">JavaScript is off: reload the page to refresh the figures.</p></noscript>
 <script type="application/json" id="status-data">${scriptJson(status)}</script>
-<script nonce="${esc(nonce)}">${pageScript(REFRESH_MS)}</script>
+<script type="application/json" id="history-data">${scriptJson(history)}</script>
+<script nonce="${esc(nonce)}">${pageScript(REFRESH_MS, HISTORY_REFRESH_MS)}</script>
 </body>
 </html>`;
 }

@@ -11,6 +11,8 @@
  * functions (a bundler may wrap those in helpers the browser does not have).
  */
 import type { LockView, PositionView, Status } from "../status/schema.ts";
+import type { History } from "../metrics/history.ts";
+import { HISTORY_RENDERERS, renderHistory } from "./history.ts";
 
 /** HTML-escape any value for text and attribute positions. */
 export function esc(value: unknown): string {
@@ -442,11 +444,15 @@ export function renderDeadLetters(status: Status, nowMs: number): string {
   );
 }
 
-/** The whole board (the page's `<main>`), as the status stood at `status.at`, seen at `nowMs`. */
-export function renderBoard(status: Status, nowMs: number): string {
+/**
+ * The whole board (the page's `<main>`), as the status stood at `status.at`, seen at `nowMs`;
+ * with `history`, its charts (./history.ts) under the cards.
+ */
+export function renderBoard(status: Status, nowMs: number, history?: History | null): string {
   return (
     renderStatusLine(status, nowMs) +
     `<div class="cards">${renderRegimeCard(status)}${renderGauge(status)}${renderRotationCard(status, nowMs)}</div>` +
+    (history ? renderHistory(history) : "") +
     `<div class="columns"><div class="col-main">${renderLocks(status, nowMs)}${renderPositions(status)}` +
     `${renderReservations(status, nowMs)}${renderRegimes(status)}${renderGates(status)}</div>` +
     `<div class="col-side">${renderEvents(status, nowMs)}${renderDeadLetters(status, nowMs)}</div></div>`
@@ -481,6 +487,7 @@ const RENDERERS = [
   renderEvents,
   renderDeadLetters,
   renderBoard,
+  ...HISTORY_RENDERERS,
 ];
 
 /** The name a function is declared with in the running bundle (which may have renamed it). */

@@ -128,5 +128,36 @@ button.halt { background: var(--bad); } button.reduce { background: var(--warn);
 form { display: grid; gap: 8px; margin-top: 10px; }
 input { font: 14px var(--mono); padding: 6px 8px; border: 1px solid var(--line); border-radius: 4px; }
 button { font: 600 14px var(--sans); padding: 7px 12px; border: 0; border-radius: 4px; background: var(--info); color: #fff; }
-@media (max-width: 1000px) { .cards, .columns { grid-template-columns: minmax(0, 1fr); } }
+#history { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px 8px;
+  margin-bottom: 12px; }
+.switch { display: inline-flex; gap: 2px; margin-left: 6px; }
+.switch button { font: 600 11px var(--mono); padding: 1px 7px; border-radius: 4px; background: var(--row);
+  color: var(--ink); border: 1px solid var(--line); cursor: pointer; }
+.switch button.on { background: var(--info); color: #fff; border-color: var(--info); }
+.charts { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 18px; }
+figure.chart { margin: 0; min-width: 0; }
+figure.chart figcaption { font-size: 13px; font-weight: 600; margin-bottom: 2px; }
+figure.chart figcaption small { font-weight: 400; color: var(--muted); }
+figure.chart svg { display: block; width: 100%; height: auto; overflow: visible; }
+svg .grid { stroke: var(--row); stroke-width: 1; } svg .grid.zero { stroke: #aab4bf; }
+svg .tick { stroke: #aab4bf; }
+svg text { font: 11px var(--mono); fill: var(--muted); }
+svg .ylab { text-anchor: end; }
+svg .allow, .sw.allow { fill: var(--good); background: var(--good); }
+svg .block, .sw.block { fill: var(--bad); background: var(--bad); }
+svg .wait, .sw.wait { fill: var(--rot); background: var(--rot); }
+svg .unavailable, .sw.unavailable { fill: var(--warn); background: var(--warn); }
+svg .started, .sw.started { fill: var(--info); background: var(--info); }
+svg .completed, .sw.completed { fill: var(--good); background: var(--good); }
+svg .not-granted, .sw.not-granted { fill: var(--warn); background: var(--warn); }
+svg .timed-out, .sw.timed-out { fill: var(--bad); background: var(--bad); }
+svg path.holders { fill: none; stroke: var(--ink); stroke-width: 2; }
+svg path.desired { fill: none; stroke: var(--info); stroke-width: 2; stroke-dasharray: 5 3; }
+svg circle.holders { fill: var(--ink); } svg circle.desired { fill: var(--info); }
+.sw.holders { background: var(--ink); height: 3px; } .sw.desired { background: var(--info); height: 3px; }
+ul.legend { list-style: none; margin: 2px 0 0; padding: 0; display: flex; flex-wrap: wrap; gap: 2px 12px;
+  font-size: 12px; color: var(--muted); }
+ul.legend b { color: var(--ink); }
+.sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: middle; }
+@media (max-width: 1000px) { .cards, .columns, .charts { grid-template-columns: minmax(0, 1fr); } }
 `;

@@ -31,6 +31,7 @@ import {
   dependencyObservation,
   type Observations,
 } from "../operators/observe.ts";
+import { noteFailure, recordingFailures, type Failures } from "../metrics/failures.ts";
 
 export interface EvaluationDeps {
   redis: Redis;
@@ -39,6 +40,8 @@ export interface EvaluationDeps {
   /** unix ms */
   now: () => number;
   fetch?: typeof fetch;
+  /** The HTTP request id (or queue message id) every log line of this evaluation carries. */
+  requestId?: string;
 }
 
 export interface Evaluation {
@@ -65,9 +68,11 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const logged: { weakest?: SlotStep["victims"][number] } = {};
   const finish = ({ body, alerts }: Decided): Evaluation => {
     const evaluation = { body, latencyMs: deps.now() - started, alertsQueued: alerts > 0 };
-    logDecision(plan, evaluation, deps.config, logged.weakest);
+    logDecision(plan, evaluation, deps, logged.weakest);
     return evaluation;
   };
+  // What the deciding script counts besides the decision (docs/contract.md §10).
+  const measured: Measured = { started, failures: {} };
 
   if (plan.decision !== "EXECUTE") {
     return finish({
@@ -75,8 +80,12 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
       alerts: 0,
     });
   }
-  if (isClose(plan)) return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps));
-  if (!deps.config.enabled) return finish(await record(plan, "ALLOW", REASONS.disabled, deps));
+  if (isClose(plan)) {
+    return finish(await record(plan, "ALLOW", REASONS.closeAllowed, deps, measured));
+  }
+  if (!deps.config.enabled) {
+    return finish(await record(plan, "ALLOW", REASONS.disabled, deps, measured));
+  }
 
   // The account call starts beside the state read when this isolate knows the
   // shared Binance state; the read confirms it (lib/binance/isolate-state.ts).
@@ -93,13 +102,23 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   // An early answer does not wait for the speculative call: its weight is spent, its result unused.
   if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
   // REDUCING / HALTED: no further Binance call is spent on an entry that cannot pass.
-  if (reads.tradingBlock) return finish(await record(plan, "BLOCK", reads.tradingBlock, deps));
+  if (reads.tradingBlock) {
+    return finish(await record(plan, "BLOCK", reads.tradingBlock, deps, measured));
+  }
 
   const outsideUniverse = universeGate(plan, reads.universe);
-  if (outsideUniverse) return finish(await record(plan, "BLOCK", outsideUniverse, deps));
+  if (outsideUniverse) {
+    return finish(await record(plan, "BLOCK", outsideUniverse, deps, measured));
+  }
 
   const binance = binanceFor(deps, reads, writes);
-  const marketOf = marketFetcher({ ...deps, binance, cached: reads.markets, writes });
+  const marketOf = marketFetcher({
+    ...deps,
+    binance,
+    cached: reads.markets,
+    writes,
+    failures: measured.failures,
+  });
 
   // One Binance call on the warm path: the account (positions + margin), with the
   // plan's regime fetched alongside only when its cache is cold.
@@ -108,6 +127,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     marketOf(plan.symbol),
   ]);
   const markets = new Map<string, Fetched<MarketCache>>([[plan.symbol, settled(planMarket)]]);
+  if (account.status === "rejected") measured.failures.binance = 1;
   const observed: Observations = {
     ...balanceObservation(deps.config, account.status === "fulfilled" ? account.value : undefined),
     ...dependencyObservation(account, planMarket),
@@ -145,6 +165,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
         "BLOCK",
         outcome.reason,
         deps,
+        measured,
         writes,
         { details: outcome.details, regime: outcome.regime },
         observed,
@@ -157,22 +178,66 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     ...deps,
     binance,
   });
-  const answer = await runScript(deps.redis, SCRIPTS.evaluateSlots, scriptKeys(deps.keys), {
-    ...scriptContext(deps, writes),
-    ...observed,
-    deadline_ms: answerDeadline(),
-    fingerprint: planFingerprint(plan),
-    // The whole plan: a rotation keeps it, so its completion can run the gates again.
-    plan: planRecord(plan),
-    desired: step.desired,
-    open_symbols: step.openSymbols,
-    victims,
-    regime: step.regime,
-    required_victim: step.requiredVictim ?? undefined,
-    threshold: deps.config.rotationThreshold,
-    max_rotations_per_hour: deps.config.rotationMaxPerHour,
-  }).catch(stateStoreFailure);
-  return finish(decided(answer));
+  return finish(
+    await decide(SCRIPTS.evaluateSlots, deps, measured, {
+      ...scriptContext(deps, writes),
+      ...observed,
+      fingerprint: planFingerprint(plan),
+      // The whole plan: a rotation keeps it, so its completion can run the gates again.
+      plan: planRecord(plan),
+      desired: step.desired,
+      open_symbols: step.openSymbols,
+      victims,
+      regime: step.regime,
+      required_victim: step.requiredVictim ?? undefined,
+      threshold: deps.config.rotationThreshold,
+      max_rotations_per_hour: deps.config.rotationMaxPerHour,
+    }),
+  );
+}
+
+/** ms the last `X-MBX-USED-WEIGHT-1M` is kept: after a minute without a Binance answer it is stale. */
+const USED_WEIGHT_TTL_MS = 60_000;
+
+/** Queue a cache write, replacing an earlier one of the same key. */
+function cacheWrite(writes: CacheWrite[], write: CacheWrite): void {
+  const at = writes.findIndex(([key]) => key === write[0]);
+  if (at >= 0) writes[at] = write;
+  else writes.push(write);
+}
+
+/** What an evaluation measured before its deciding script: its start, the dependencies that failed. */
+interface Measured {
+  /** unix ms */
+  started: number;
+  failures: Failures;
+}
+
+/**
+ * Run a deciding script. Its context carries, for the counters it writes
+ * (docs/contract.md §10), the failures this evaluation met and its duration so
+ * far: from the start of the evaluation to this call, i.e. everything but the
+ * deciding round trip itself.
+ */
+async function decide(
+  script: (typeof SCRIPTS)["evaluateSlots" | "recordDecision"],
+  deps: EvaluationDeps,
+  measured: Measured,
+  ctx: object,
+): Promise<Decided> {
+  return recordingFailures(
+    measured.failures,
+    async (failures) => {
+      const answer = await runScript(deps.redis, script, scriptKeys(deps.keys), {
+        ...ctx,
+        deadline_ms: answerDeadline(),
+        failures,
+        duration_ms: deps.now() - measured.started,
+      }).catch(stateStoreFailure);
+      return decided(answer);
+    },
+    (error) => error instanceof PlanConflictError,
+  );
 }
 
 /**
@@ -197,6 +262,9 @@ function binanceFor(deps: EvaluationDeps, state: SharedBinanceState, writes: Cac
       const shared = await recordBackoff(deps, retryAfterMs);
       rememberBinanceState(scope, { backoffUntilMs: Math.max(until, shared) });
       return shared;
+    },
+    onWeight: (weight) => {
+      cacheWrite(writes, [deps.keys.binanceUsedWeight, String(weight), USED_WEIGHT_TTL_MS]);
     },
   });
 }
@@ -247,6 +315,7 @@ async function record(
   decision: "ALLOW" | "BLOCK",
   reason: Reason,
   deps: EvaluationDeps,
+  measured: Measured,
   writes: CacheWrite[] = [],
   extra: Partial<DecisionBody> = {},
   observed: Observations = {},
@@ -258,14 +327,12 @@ async function record(
     reason,
     ...withoutUndefined(extra),
   };
-  const answer = await runScript(deps.redis, SCRIPTS.recordDecision, scriptKeys(deps.keys), {
+  return decide(SCRIPTS.recordDecision, deps, measured, {
     ...scriptContext(deps, writes),
     ...observed,
-    deadline_ms: answerDeadline(),
     fingerprint: planFingerprint(plan),
     response,
-  }).catch(stateStoreFailure);
-  return decided(answer);
+  });
 }
 
 /** ms of slack between the script's deadline and the client's timeout (clock skew, transit). */
@@ -350,7 +417,10 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       fingerprint: planFingerprint(plan),
       market_prefix: keys.klines("", config.regime.interval),
     },
-  ).catch(stateStoreFailure);
+  ).catch((error: unknown) => {
+    noteFailure("redis");
+    return stateStoreFailure(error);
+  });
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
   throwIfConflict(json);
   const parsed = ReadStateSchema.safeParse(json);
@@ -393,13 +463,14 @@ function lockEvent(body: DecisionBody): string | undefined {
 function logDecision(
   plan: Plan,
   evaluation: Evaluation,
-  config: Config,
+  deps: Pick<EvaluationDeps, "config" | "requestId">,
   weakest: SlotStep["victims"][number] | undefined,
 ): void {
   const { body } = evaluation;
   console.log(
     JSON.stringify({
       msg: "governor.decision",
+      request_id: deps.requestId,
       plan_id: plan.plan_id,
       symbol: plan.symbol,
       decision: body.decision,
@@ -418,7 +489,7 @@ function logDecision(
       lock: lockEvent(body),
       close_symbol: body.rotation?.close_symbol,
       lock_age: body.rotation?.lock_age,
-      shadow: config.mode === "shadow",
+      shadow: deps.config.mode === "shadow",
       latency_ms: evaluation.latencyMs,
     }),
   );

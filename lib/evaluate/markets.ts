@@ -6,6 +6,7 @@ import { marketCacheEntry, type MarketCache } from "../market/cache.ts";
 import { computeRegime, DEFAULT_REGIME_THRESHOLDS } from "../regime/classify.ts";
 import type { CacheWrite } from "../rotation/scripts.ts";
 import type { Fetched } from "./gates.ts";
+import type { Failures } from "../metrics/failures.ts";
 
 export interface MarketSource {
   binance: BinanceClient;
@@ -17,6 +18,8 @@ export interface MarketSource {
   cached: ReadonlyMap<string, MarketCache>;
   /** Fetched markets are queued here, to be cached by the next script call. */
   writes: CacheWrite[];
+  /** A failed klines request is noted here (once per evaluation), for its deciding script to count. */
+  failures?: Failures;
 }
 
 /**
@@ -65,7 +68,10 @@ function describe(error: unknown): string {
 
 async function fetchMarket(symbol: string, source: MarketSource): Promise<MarketCache> {
   const { interval, lookback } = source.config.regime;
-  const rows = await source.binance.klines(symbol, interval, lookback);
+  const rows = await source.binance.klines(symbol, interval, lookback).catch((error: unknown) => {
+    if (source.failures) source.failures.klines = 1;
+    throw error;
+  });
   const now = source.now();
   const closed = closedCandles(rows, now);
   const regime = computeRegime(closed, { ...DEFAULT_REGIME_THRESHOLDS, ...source.config.regime });

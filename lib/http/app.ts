@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { requestId, type RequestIdVariables } from "hono/request-id";
 import { ConfigError, PlanConflictError, StateStoreError } from "../errors.ts";
 import { governorContext, type GovernorContext } from "../context.ts";
 import { evaluatePlan } from "../evaluate/evaluate.ts";
@@ -19,6 +20,13 @@ import { internalRoutes } from "./internal.ts";
 import { ErrorSchema, PlanBodySchema, TradingStateChangeBodySchema } from "./schemas.ts";
 import { ERROR_CODES, jsonError } from "./errors.ts";
 import {
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  metricFamilies,
+  readMetrics,
+} from "../metrics/exposition.ts";
+import { HistoryWindowSchema, readHistory } from "../metrics/history.ts";
+import {
   MAX_PLAN_BYTES,
   SECURITY,
   SIGNATURE_HEADER,
@@ -28,6 +36,8 @@ import {
   getPlanRoute,
   getTradingStateRoute,
   healthRoute,
+  historyRoute,
+  metricsRoute,
   MAX_ADMIN_BODY_BYTES,
   openApiRoute,
   postPlanRoute,
@@ -44,9 +54,16 @@ import { deliverAlerts } from "../alerts/deliver.ts";
 
 export { MAX_PLAN_BYTES };
 
-type AppEnv = { Bindings: Env; Variables: { gov: GovernorContext } };
+type AppEnv = { Bindings: Env; Variables: { gov: GovernorContext } & RequestIdVariables };
 
 export const app = new OpenAPIHono<AppEnv>();
+
+/**
+ * One id per request, answered in `X-Request-Id` and carried by every log line
+ * of the request (a caller's own `X-Request-Id` of [A-Za-z0-9_=-], at most 128
+ * characters, is kept).
+ */
+app.use("*", requestId({ limitLength: 128 }));
 
 app.onError((error, c) => {
   if (error instanceof ConfigError) {
@@ -59,7 +76,14 @@ app.onError((error, c) => {
   if (error instanceof StateStoreError) {
     return jsonError(c, 503, "dependency_unavailable", error.message);
   }
-  console.error(JSON.stringify({ msg: "governor.error", name: error.name, error: error.message }));
+  console.error(
+    JSON.stringify({
+      msg: "governor.error",
+      request_id: c.var.requestId,
+      name: error.name,
+      error: error.message,
+    }),
+  );
   return jsonError(c, 500, "internal", "internal error");
 });
 app.notFound((c) => jsonError(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
@@ -70,6 +94,7 @@ const withGovernor = async (c: Context<AppEnv>, next: () => Promise<void>) => {
 };
 app.use("/v1/*", withGovernor);
 app.use("/", withGovernor);
+app.use("/metrics", withGovernor);
 app.use("/__internal/*", withGovernor);
 app.route("/__internal", internalRoutes);
 
@@ -127,7 +152,7 @@ app.openapi(postPlanRoute, async (c) => {
   if (!plan.success) {
     return jsonError(c, 400, "invalid_plan", "plan does not match the schema", plan.error.issues);
   }
-  const evaluation = await evaluatePlan(plan.data, gov);
+  const evaluation = await evaluatePlan(plan.data, { ...gov, requestId: c.var.requestId });
   // Alerts the decision queued go out after the answer (the cron delivers them otherwise).
   if (evaluation.alertsQueued) afterResponse(c, deliverAlerts(gov));
   return c.json(evaluation.body, 200);
@@ -167,10 +192,32 @@ app.openapi(dashboardRoute, async (c) => {
     }
     return c.body(renderTokenPage(message), 401, pageHeaders());
   }
-  const status = await readStatus(gov);
+  const requested = HistoryWindowSchema.safeParse(c.req.query("window"));
+  const [status, history] = await Promise.all([
+    readStatus(gov),
+    readHistory(gov, requested.success ? requested.data : "24h"),
+  ]);
   const nonce = randomNonce();
-  return c.body(renderDashboardPage(status, nonce), 200, pageHeaders(nonce));
+  return c.body(renderDashboardPage(status, nonce, history), 200, pageHeaders(nonce));
 });
+
+app.openapi({ ...metricsRoute, middleware: [requireReadToken] }, async (c) => {
+  const text = exposition(metricFamilies(await readMetrics(c.var.gov)));
+  return c.text(text, 200, {
+    "content-type": EXPOSITION_CONTENT_TYPE,
+    "cache-control": "no-store",
+  });
+});
+
+app.openapi(
+  { ...historyRoute, middleware: [requireReadToken] },
+  async (c) => c.json(await readHistory(c.var.gov, c.req.valid("query").window), 200),
+  (result, c) => {
+    if (!result.success) {
+      return jsonError(c, 400, ERROR_CODES.invalidWindow, "window must be 1h, 6h or 24h");
+    }
+  },
+);
 
 // ---- Operators' controls (docs/contract.md §9) -----------------------------
 

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   invalidTradingState: "invalid_trading_state",
   forbidden: "forbidden",
   adminNotConfigured: "admin_not_configured",
+  invalidWindow: "invalid_window",
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

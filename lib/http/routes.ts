@@ -10,6 +10,8 @@ import {
   DecisionSchema,
   errorSchema,
   HealthSchema,
+  HistoryBodySchema,
+  HistoryQuerySchema,
   PlanIdParamsSchema,
   PlanStateSchema,
   StatusBodySchema,
@@ -279,5 +281,50 @@ export const putTradingStateRoute = createRoute({
       CODE.dependencyUnavailable,
     ),
     500: internal,
+  },
+});
+
+// Metrics and history (docs/contract.md §10).
+
+export const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  tags: ["operators"],
+  summary: "Prometheus metrics (text exposition format 0.0.4)",
+  description:
+    "Counters written by the same atomic scripts that decide (exact across isolates): " +
+    "`governor_decisions_total{decision,reason}`, `governor_rotations_total{outcome}`, " +
+    "`governor_dependency_failures_total{dependency}`, the histogram " +
+    "`governor_evaluation_duration_seconds`; gauges read at scrape time: slots desired and " +
+    "holders, rotation locks, reservations, trading state, Binance used weight. One Redis " +
+    "request; Binance is never called.",
+  security: [{ [SECURITY.readToken]: [] }],
+  responses: {
+    200: {
+      description: "Every family with `# HELP` and `# TYPE`.",
+      content: { "text/plain; version=0.0.4": { schema: z.string() } },
+    },
+    401: unauthorized,
+    500: internal,
+    503: unavailable,
+  },
+});
+
+export const historyRoute = createRoute({
+  method: "get",
+  path: "/v1/history",
+  tags: ["operators"],
+  summary: "Decisions, slots and rotations per minute over the last 1, 6 or 24 hours",
+  description:
+    "Per-minute buckets kept 25 hours in Redis (written by the deciding scripts, one hash per " +
+    "minute); one Redis request whatever the window.",
+  security: [{ [SECURITY.readToken]: [] }],
+  request: { query: HistoryQuerySchema },
+  responses: {
+    200: json(HistoryBodySchema, "The window's series."),
+    400: errors("window must be 1h, 6h or 24h.", CODE.invalidWindow),
+    401: unauthorized,
+    500: internal,
+    503: unavailable,
   },
 });

@@ -13,6 +13,7 @@ import {
   TradingStateChangeSchema,
   TradingStateSchema,
 } from "../operators/trading-state.ts";
+import { HistorySchema, HistoryWindowSchema } from "../metrics/history.ts";
 
 /**
  * Name a schema from lib/ as an OpenAPI component. Its own `.openapi()` may be
@@ -128,6 +129,27 @@ export const DashboardQuerySchema = z.object({
       param: { name: "token", in: "query" },
       description: "The read token, for a browser (the Authorization header works too).",
     }),
+  window: z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: "window", in: "query" },
+      description: "The history charts' window: 1h, 6h or 24h (the default, also for others).",
+    }),
+});
+
+// Metrics and history (docs/contract.md §10).
+
+export const HistoryBodySchema = component(HistorySchema, "History", {
+  description:
+    "Per-minute buckets of the window, oldest first, one element per minute in every series.",
+});
+
+export const HistoryQuerySchema = z.object({
+  window: HistoryWindowSchema.default("24h").openapi({
+    param: { name: "window", in: "query" },
+    description: "How far back: the last hour, 6 hours or 24 hours (default).",
+  }),
 });
 
 export const TradingStateBodySchema = component(TradingStateSchema, "TradingState", {

@@ -82,7 +82,8 @@ export async function evaluateQueuedPlans(
       granted -= 1;
     }
     try {
-      const { body: decision } = await evaluatePlan(plan, gov);
+      // The message id stands for a request id in the evaluation's log line.
+      const { body: decision } = await evaluatePlan(plan, { ...gov, requestId: message.id });
       // A restricted location (HTTP 451) will not pass on a retry: the message is done.
       const restricted = decision.details?.detail === "restricted_location";
       if (

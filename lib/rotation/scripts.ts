@@ -20,6 +20,9 @@
  * these transitions through the same Lua (`resolve_lock` in ./lua/locks.ts),
  * which acts on a lock's phase (`lock_phase`); the status view (STATUS_VIEW,
  * read-only) reports that same phase, so it says what the next sweep will do.
+ * The same steps count each start and end in `governor_rotations_total`
+ * (started, completed, not_granted for not granted or cancelled, timed_out;
+ * docs/contract.md §10).
  */
 import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";
@@ -60,6 +63,7 @@ function planKeyPrefixes(keys: RedisKeys) {
     permit: keys.permit(""),
     block: keys.block(""),
     decision: keys.decision(""),
+    history: keys.history(""),
   };
 }
 
@@ -76,6 +80,8 @@ export function scriptContext(
     now_ms: String(deps.now()),
     keys: planKeyPrefixes(deps.keys),
     shadow: deps.config.mode === "shadow",
+    // Counters and history (lib/metrics/lua/counters.ts); off only for the bench's comparison.
+    metrics: deps.config.metrics,
     cache_writes: writes,
     alert_cooldown_s: deps.config.alerts.cooldownS,
     ttl: {

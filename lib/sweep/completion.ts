@@ -8,6 +8,7 @@ import { PlanSchema, type Plan } from "../plans/schema.ts";
 import { completionVerdict, type CompletionVerdict, type Fetched } from "../evaluate/gates.ts";
 import { marketFetcher, marketsOf, settled } from "../evaluate/markets.ts";
 import type { CacheWrite } from "../rotation/scripts.ts";
+import type { Failures } from "../metrics/failures.ts";
 import { balanceObservation, type Observations } from "../operators/observe.ts";
 
 /** What a lock keeps of its plan (older locks kept only the symbol and score). */
@@ -40,6 +41,8 @@ export interface CompletionGates {
   verdicts(plans: readonly Plan[]): Promise<(CompletionVerdict | null)[]>;
   /** Market caches fetched meanwhile, to be written by the next script call. */
   writes: CacheWrite[];
+  /** Binance and klines failures met meanwhile, to be counted by the next script call. */
+  failures: Failures;
   /** Redis requests made. */
   redisRequests: number;
   /** The margin balance read, for the drawdown breaker (the sweep's script records it). */
@@ -59,11 +62,13 @@ export async function completionGates(gov: GovernorContext): Promise<CompletionG
     redis.hget<string>(keys.policy, "universe_symbols"),
   ]);
   const binance = sharedBinanceClient(gov, state);
+  const failures: Failures = {};
   let account: Fetched<FuturesAccount>;
   try {
     account = { ok: true, value: await binance.account() };
   } catch (error) {
     account = settled<FuturesAccount>({ status: "rejected", reason: error });
+    failures.binance = 1;
   }
   const openSymbols = account.ok
     ? [...new Set(openPositionsFromAccount(account.value).map((p) => p.symbol))]
@@ -71,10 +76,11 @@ export async function completionGates(gov: GovernorContext): Promise<CompletionG
   const writes: CacheWrite[] = [];
   const cached = new Map<string, MarketCache>();
   const known = new Map<string, Fetched<MarketCache>>();
-  const marketOf = marketFetcher({ ...gov, binance, cached, writes });
+  const marketOf = marketFetcher({ ...gov, binance, cached, writes, failures });
   const gates: CompletionGates = {
     openSymbols,
     writes,
+    failures,
     redisRequests: 2,
     observed: balanceObservation(config, account.ok ? account.value : undefined),
     async verdicts(plans) {

@@ -4,6 +4,7 @@ import { runScript } from "../redis/scripts.ts";
 import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
 import type { CompletionVerdict } from "../evaluate/gates.ts";
 import { completionGates, planOfLock, type CompletionGates } from "./completion.ts";
+import { noteFailure, recordingFailures, type Failures } from "../metrics/failures.ts";
 
 /** Locks resolved per script call: Redis requests grow with N / batch, not N. */
 export const SWEEP_BATCH = 250;
@@ -79,12 +80,22 @@ export async function sweepLocks(
     script: (typeof SCRIPTS)[keyof typeof SCRIPTS],
     ctx: object,
     writes?: CacheWrite[],
+    failures?: Failures,
   ) => {
     report.redis_requests += 1;
-    const answer = await runScript(gov.redis, script, scriptKeys(gov.keys), {
-      ...scriptContext(gov, writes),
-      ...ctx,
-    });
+    const call = (all?: Failures) =>
+      runScript(gov.redis, script, scriptKeys(gov.keys), {
+        ...scriptContext(gov, writes),
+        ...ctx,
+        failures: all,
+      });
+    // SWEEP_LOCKS records the failures met since the last call (docs/contract.md §10).
+    const answer = failures
+      ? await recordingFailures(failures, call)
+      : await call().catch((error: unknown) => {
+          noteFailure("redis");
+          throw error;
+        });
     return typeof answer === "string" ? JSON.parse(answer) : answer;
   };
 
@@ -129,6 +140,7 @@ export async function sweepLocks(
           ...gates.observed,
         },
         gates.writes.splice(0),
+        takeAll(gates.failures),
       ),
     );
     report.locks_checked += stats.checked;
@@ -152,4 +164,11 @@ export async function sweepLocks(
     }),
   );
   return report;
+}
+
+/** The failures counted so far, handed over (the object is emptied). */
+function takeAll(failures: Failures): Failures {
+  const out = { ...failures };
+  for (const key of Object.keys(failures)) delete failures[key as keyof Failures];
+  return out;
 }

@@ -66,6 +66,7 @@ import { toHash, toStreamEntries } from "../../lib/redis/replies.ts";
 import type { Plan } from "../../lib/plans/schema.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import {
+  countersAgree,
   formatViolations,
   holdersOf,
   InvariantChecker,
@@ -782,6 +783,18 @@ class Sequence {
     totals.sweeps += 1;
     await sweepLocks({ ...gov, now: () => this.clock });
     await this.check(`final sweep at +${LOCK_TTL_MS / 1000 + 1}s`, undefined, true);
+    const disagreement = countersAgree(
+      toHash(await redis.hgetall(keys.metrics)),
+      this.last!.events,
+    );
+    if (disagreement) {
+      this.checker.violations.push({
+        invariant: "I12 counters agree with the events",
+        step: this.stepNo,
+        label: "final",
+        message: disagreement,
+      });
+    }
     const events = this.last!.events.map((e) => e.fields.event);
     totals.locks += events.filter((e) => e === "ROTATION_LOCK_CREATED").length;
     totals.completed += events.filter((e) => e === "ROTATION_COMPLETE").length;
@@ -1200,6 +1213,25 @@ describe("the invariant checker itself", () => {
   };
   const names = (checker: InvariantChecker) => checker.violations.map((v) => v.invariant);
 
+  it("I12: reports counters that disagree with the events", () => {
+    const events = [
+      lock("1-0", "p1", "SOLUSDT"),
+      entry("2-0", { event: "PLAN_BLOCKED", plan_id: "p1", reason: "x" }),
+      entry("3-0", { event: "ROTATION_COMPLETE", granted: "true" }),
+    ];
+    const agreeing = {
+      "decisions|BLOCK|x": "1",
+      "rotations|started": "1",
+      "rotations|completed": "1",
+    };
+    expect(countersAgree(agreeing, events)).toBeNull();
+    expect(countersAgree({ ...agreeing, "rotations|completed": "0" }, events)).toBe(
+      "rotations completed: counted 0, events 1",
+    );
+    expect(countersAgree({ ...agreeing, "decisions|ALLOW|y": "1" }, events)).toBe(
+      "ALLOW decisions: counted 1, events 0",
+    );
+  });
   it("flags holders above desired after a new entry, not in the reducing state", () => {
     const checker = new InvariantChecker();
     checker.observe(

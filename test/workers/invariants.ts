@@ -41,6 +41,10 @@
  *     is read inside the deciding script, so not even an evaluation released in
  *     this step (its snapshot older than the change) nor a sweep's completion
  *     is exempt. Closes pass in every state.
+ *  I12 the counters agree with the events (`countersAgree`, at the end of a
+ *     sequence): decisions counted = PLAN_ALLOWED / PLAN_BLOCKED events,
+ *     rotations started = ROTATION_LOCK_CREATED, completed / not granted /
+ *     timed out = the ends that say so.
  *
  * Entries of different streams are ordered by the harness step in which they
  * were first observed (then by stream-id time), so the checker needs the
@@ -103,6 +107,7 @@ export type InvariantName =
   | "I9 no slot freed while the victim is open"
   | "I10 replay only for the same plan"
   | "I11 no entry ALLOW while REDUCING or HALTED"
+  | "I12 counters agree with the events"
   | "E no evaluation error";
 
 export interface Violation {
@@ -460,4 +465,41 @@ export function formatViolations(violations: readonly Violation[]): string {
   return violations
     .map((v) => `[${v.invariant}] step ${v.step} (${v.label}): ${v.message}`)
     .join("\n");
+}
+
+/**
+ * I12: the counters hash (`P:governor:metrics`) against the event stream, both
+ * written by the same scripts. Null when they agree, else what differs.
+ */
+export function countersAgree(
+  counters: Record<string, string>,
+  events: readonly StreamEntry[],
+): string | null {
+  const count = (kind: string, match: (f: Record<string, string>) => boolean = () => true) =>
+    events.filter((e) => e.fields.event === kind && match(e.fields)).length;
+  const sum = (prefix: string) =>
+    Object.entries(counters)
+      .filter(([field]) => field.startsWith(prefix))
+      .reduce((total, [, value]) => total + Number(value), 0);
+  const n = (field: string) => Number(counters[field] ?? 0);
+  const pairs: [string, number, number][] = [
+    ["ALLOW decisions", sum("decisions|ALLOW|"), count("PLAN_ALLOWED")],
+    ["BLOCK decisions", sum("decisions|BLOCK|"), count("PLAN_BLOCKED")],
+    ["rotations started", n("rotations|started"), count("ROTATION_LOCK_CREATED")],
+    [
+      "rotations completed",
+      n("rotations|completed"),
+      count("ROTATION_COMPLETE", (f) => f.granted === "true"),
+    ],
+    [
+      "rotations not granted",
+      n("rotations|not_granted"),
+      count("ROTATION_COMPLETE", (f) => f.granted === "false") + count("ROTATION_CANCELLED"),
+    ],
+    ["rotations timed out", n("rotations|timed_out"), count("ROTATION_TIMEOUT")],
+  ];
+  const off = pairs.filter(([, counted, seen]) => counted !== seen);
+  return off.length === 0
+    ? null
+    : off.map(([what, counted, seen]) => `${what}: counted ${counted}, events ${seen}`).join("; ");
 }

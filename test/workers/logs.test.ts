@@ -1,5 +1,15 @@
+import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { postPlan, resetWorld, setPositions, setRegime, setUniverse, sim } from "./helpers.ts";
+import {
+  postPlan,
+  postRaw,
+  resetWorld,
+  setPositions,
+  setRegime,
+  setUniverse,
+  signedHeaders,
+  sim,
+} from "./helpers.ts";
 
 function logLines(spy: { mock: { calls: unknown[][] } }, msg: string) {
   return spy.mock.calls
@@ -57,5 +67,45 @@ describe("structured decision logs", () => {
     ]) {
       expect(all).not.toContain(secret!);
     }
+  });
+
+  it("gives every request one id, answered in X-Request-Id and carried by its log lines", async () => {
+    const send = async (planId: string, headers: Record<string, string> = {}) => {
+      const body = JSON.stringify({
+        plan_id: planId,
+        symbol: "BTCUSDT",
+        action: "OPEN",
+        decision: "EXECUTE",
+        score: 0,
+      });
+      const response = await postRaw(body, { ...(await signedHeaders(body)), ...headers });
+      expect(response.status).toBe(200);
+      return response.headers.get("x-request-id");
+    };
+    const [a, b] = await Promise.all([send("rid-a"), send("rid-b")]);
+    expect(a).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a).not.toBe(b);
+    // A caller's own id (e.g. from a proxy) is kept; a malformed one is replaced.
+    expect(await send("rid-c", { "x-request-id": "apply-layer-42" })).toBe("apply-layer-42");
+    const replaced = await send("rid-d", { "x-request-id": "bad id!" });
+    expect(replaced).not.toBe("bad id!");
+
+    const lines = log.mock.calls.map(
+      (call) => JSON.parse(String(call[0])) as Record<string, unknown>,
+    );
+    const byPlan = (planId: string) => lines.filter((line) => line.plan_id === planId);
+    for (const [planId, id] of [
+      ["rid-a", a],
+      ["rid-b", b],
+      ["rid-c", "apply-layer-42"],
+      ["rid-d", replaced],
+    ] as const) {
+      expect(byPlan(planId).length).toBeGreaterThan(0);
+      for (const line of byPlan(planId)) expect(line.request_id).toBe(id);
+    }
+    const read = await exports.default.fetch(new Request("http://governor/v1/status"));
+    expect(read.status).toBe(401);
+    expect(read.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

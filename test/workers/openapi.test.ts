@@ -19,6 +19,8 @@ const ROUTES: [method: string, path: string][] = [
   ["get", "/"],
   ["get", "/openapi.json"],
   ["get", "/docs"],
+  ["get", "/metrics"],
+  ["get", "/v1/history"],
 ];
 
 async function openApi(): Promise<Record<string, any>> {
@@ -35,6 +37,29 @@ describe("GET /openapi.json", () => {
       Object.keys(item).map((method) => [method, path]),
     );
     expect(documented.sort()).toEqual([...ROUTES].sort());
+  });
+
+  it("documents the history body and the metrics' text format", async () => {
+    const doc = await openApi();
+    const history = doc.paths["/v1/history"].get;
+    expect(history.parameters).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          name: "window",
+          in: "query",
+          schema: expect.objectContaining({ enum: ["1h", "6h", "24h"] }),
+        }),
+      ]),
+    );
+    expect(history.responses["200"].content["application/json"].schema).toEqual({
+      $ref: "#/components/schemas/History",
+    });
+    expect(doc.components.schemas.History.required).toEqual(
+      expect.arrayContaining(["decisions", "slots", "rotations"]),
+    );
+    expect(Object.keys(doc.paths["/metrics"].get.responses["200"].content)).toEqual([
+      "text/plain; version=0.0.4",
+    ]);
   });
 
   it("documents the plan with the schema the webhook validates with", async () => {

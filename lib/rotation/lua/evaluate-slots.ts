@@ -171,5 +171,6 @@ redis.call('XADD', K.applyPlanStream, '*', unpack(close_fields))
 local fields = lock_fields(new_lock)
 if reused then with(fields, 'close_plan_id_reused', 'true') end
 emit('ROTATION_LOCK_CREATED', fields)
+count_rotation('started')
 return decide('BLOCK', R.waitingRotationClose, { rotation = rotation_of(new_lock) })
 `;

@@ -208,6 +208,7 @@ local function cancel_lock(lock_pid, lock, why)
   if not state then cancel_close_plan(lock, why) end
   emit('ROTATION_CANCELLED', with(lock_fields(lock), 'reason', why,
     'confirmed', state and 'true' or 'false'))
+  count_rotation('not_granted')
 end
 
 -- The live lock of a plan, for resolving it: its key; else, once the key
@@ -286,6 +287,7 @@ local function resolve_lock(lock_pid, lock, verdict, seen)
       'granted', reason and 'false' or 'true')
     if reason then with(fields, 'reason', reason) end
     emit('ROTATION_COMPLETE', fields)
+    count_rotation(reason and 'not_granted' or 'completed')
     if reason then
       base.decision = 'BLOCK'; base.reason = reason
       base.details = details or {}
@@ -304,6 +306,7 @@ local function resolve_lock(lock_pid, lock, verdict, seen)
     local fields = with(lock_fields(lock), 'lock_age', age)
     if state then with(fields, 'close_state', state) end
     emit('ROTATION_TIMEOUT', fields)
+    count_rotation('timed_out')
     alert_rotation_timeout(lock, age)
     base.decision = 'BLOCK'; base.reason = R.rotationTimeout
     base.details = { lock_age = age, ttl = lock.ttl_s, close_state = state }

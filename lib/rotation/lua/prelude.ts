@@ -1,9 +1,11 @@
 /**
  * The fragment every decision-writing script starts with: reason codes, KEYS by
  * name, the JSON context `ctx` (lib/rotation/scripts.ts builds it), the
- * deadline guard, events, and `finalize`, which writes one plan's decision.
+ * deadline guard, events, the counters (lib/metrics/lua/counters.ts), and
+ * `finalize`, which writes (and counts) one plan's decision.
  */
 import { isFinal, REASONS } from "../../plans/reasons.ts";
+import { METRICS_LUA } from "../../metrics/lua/counters.ts";
 import { OPERATORS_LUA } from "../../operators/lua/operators.ts";
 
 /** Order of KEYS for every script (lib/keys.ts names them). */
@@ -28,6 +30,7 @@ export const SCRIPT_KEY_NAMES = [
   "alertOutbox",
   "alertAttempts",
   "alertIncidents",
+  "metrics",
 ] as const;
 
 /** Reason codes as a Lua table (R.overCapacity, ...): one source, lib/plans/reasons.ts. */
@@ -57,6 +60,7 @@ local PAGE = 500                             -- entries per XRANGE page
 local function int(x) return string.format('%.0f', x) end
 local alerts_queued = 0                      -- alerts this script queued (lib/operators/lua/operators.ts)
 
+${METRICS_LUA}
 -- A decision its caller no longer waits for must not take effect: past
 -- ctx.deadline_ms (unix ms) the client has timed out and answered 503.
 if ctx.deadline_ms then
@@ -74,6 +78,7 @@ end
 
 -- Values the caller asked to cache alongside the decision: {key, value, ttl ms}.
 for _, w in ipairs(ctx.cache_writes or {}) do redis.call('SET', w[1], w[2], 'PX', int(w[3])) end
+count_call()
 
 -- A plan is known by its id AND its content (ctx.fingerprint): a final
 -- decision or a rotation lock stored under this id for another plan is a
@@ -119,6 +124,7 @@ local function write_permit(response)
 end
 
 local function finalize(response, fingerprint)
+  count_decision(response)
   local pid = response.plan_id
   local final = response.decision == 'ALLOW' or not NON_FINAL[response.reason]
   if response.decision == 'ALLOW' then

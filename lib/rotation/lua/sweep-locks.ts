@@ -49,7 +49,9 @@ for _, lock_pid in ipairs(ctx.plan_ids) do
   local lock = lock_of(lock_pid)
   if not lock then
     local close_symbol = redis.call('HGET', K.claims, lock_pid)
-    redis.call('ZREM', K.lockIndex, lock_pid)
+    -- Still indexed: gone without an event (key and copy deleted); it ends here, without
+    -- an entry. (A lock lock_of just cancelled has left the index already.)
+    if redis.call('ZREM', K.lockIndex, lock_pid) == 1 then count_rotation('not_granted') end
     redis.call('HDEL', K.claims, lock_pid)
     if close_symbol then
       local close_plan_id = close_plan_id_of(lock_pid, close_symbol)
