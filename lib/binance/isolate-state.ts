@@ -70,6 +70,19 @@ export function maySpeculate(known: SharedBinanceState, nowMs: number): boolean 
   return known.backoffUntilMs <= nowMs;
 }
 
+/** Scopes whose last read showed REDUCING or HALTED: an entry there spends no early call. */
+const tradingBlocked = new Set<string>();
+
+/** What the last read said of the trading state (only entries in ACTIVE are worth a call). */
+export function rememberTradingBlock(scope: string, blocked: boolean): void {
+  if (blocked) tradingBlocked.add(scope);
+  else tradingBlocked.delete(scope);
+}
+
+export function lastReadTradingBlocked(scope: string): boolean {
+  return tradingBlocked.has(scope);
+}
+
 /**
  * What the read says of a speculative account answer: `discard` when a backoff
  * runs that the call did not honour (another isolate was told to stop), else

@@ -20,10 +20,12 @@ import { recordBackoff, type SharedBinanceState } from "../binance/shared.ts";
 import { BinanceBackoffActiveError } from "../binance/errors.ts";
 import {
   confirmSpeculation,
+  lastReadTradingBlocked,
   maySpeculate,
   rememberBinanceState,
   rememberedBinanceState,
   rememberRead,
+  rememberTradingBlock,
 } from "../binance/isolate-state.ts";
 import { victimsForSlotStep } from "../rotation/victims.ts";
 import {
@@ -93,12 +95,13 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const writes: CacheWrite[] = [];
   const known = rememberedBinanceState(scope);
   const speculative =
-    known && maySpeculate(known, deps.now())
+    known && maySpeculate(known, deps.now()) && !lastReadTradingBlocked(scope)
       ? settle(binanceFor(deps, known, writes).account())
       : undefined;
 
   const reads = await readState(plan, deps);
   rememberRead(scope, reads, known);
+  rememberTradingBlock(scope, reads.tradingBlock !== undefined && reads.tradingBlock !== null);
   // An early answer does not wait for the speculative call: its weight is spent, its result unused.
   if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
   // REDUCING / HALTED: no further Binance call is spent on an entry that cannot pass.

