@@ -21,12 +21,12 @@ export function scriptSha(script: NamedScript): Promise<string> {
 
 export type ScriptRedis = Pick<Redis, "evalsha" | "eval">;
 
-/**
- * Run a script by EVALSHA, falling back to EVAL (which also loads it) when
- * Redis answers NOSCRIPT. Returns the script's JSON answer, unparsed.
- */
-export async function runScript(
-  redis: ScriptRedis,
+type Eval = (script: string, keys: string[], args: string[]) => Promise<unknown>;
+
+/** EVALSHA, and on NOSCRIPT the source itself (which also loads it). */
+async function evalWithFallback(
+  bySha: Eval,
+  bySource: Eval,
   script: NamedScript,
   keys: string[],
   ctx: unknown,
@@ -34,29 +34,47 @@ export async function runScript(
   const arg = JSON.stringify(ctx);
   const sha = await scriptSha(script);
   try {
-    return await redis.evalsha(sha, keys, [arg]);
+    return await bySha(sha, keys, [arg]);
   } catch (error) {
     if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
-    return await redis.eval(script.source, keys, [arg]);
+    return await bySource(script.source, keys, [arg]);
   }
+}
+
+/**
+ * Run a script by EVALSHA, falling back to EVAL (which also loads it) when
+ * Redis answers NOSCRIPT. Returns the script's JSON answer, unparsed.
+ */
+export function runScript(
+  redis: ScriptRedis,
+  script: NamedScript,
+  keys: string[],
+  ctx: unknown,
+): Promise<unknown> {
+  return evalWithFallback(
+    (sha, k, a) => redis.evalsha(sha, k, a),
+    (source, k, a) => redis.eval(source, k, a),
+    script,
+    keys,
+    ctx,
+  );
 }
 
 /**
  * runScript for a script that only reads: EVALSHA_RO, falling back to EVAL_RO
  * on NOSCRIPT. Redis refuses any write such a script attempts.
  */
-export async function runReadOnlyScript(
+export function runReadOnlyScript(
   redis: Pick<Redis, "evalshaRo" | "evalRo">,
   script: NamedScript,
   keys: string[],
   ctx: unknown,
 ): Promise<unknown> {
-  const arg = JSON.stringify(ctx);
-  const sha = await scriptSha(script);
-  try {
-    return await redis.evalshaRo(sha, keys, [arg]);
-  } catch (error) {
-    if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
-    return await redis.evalRo(script.source, keys, [arg]);
-  }
+  return evalWithFallback(
+    (sha, k, a) => redis.evalshaRo(sha, k, a),
+    (source, k, a) => redis.evalRo(source, k, a),
+    script,
+    keys,
+    ctx,
+  );
 }
