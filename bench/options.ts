@@ -18,6 +18,10 @@ export const HELP = `Usage: npm run bench -- [options]
   --seed S            seed of the mixed phase's order (default 1)
   --cost-evaluations N  hot-path ALLOWs per side in the counters' cost comparison
                       (two more private stacks, GOV_METRICS=on/off; default 200, 0 skips it)
+  --scale             only the scale table: hot-path ALLOW latency and the governor's own CPU
+                      per evaluation on workerd directly, with 4, 20 and 100 open positions
+                      and with universes of 10, 200 and 2,000 symbols (then a JSON line)
+  --scale-evaluations N  serial evaluations per cell of the scale table (default 40)
   --help              this text
 
 Targets: hot-path ALLOW <= 2 Redis requests, Binance weight <= 5.5 per evaluation
@@ -41,6 +45,8 @@ export interface Options {
   keyPrefix: string;
   seed: number;
   costEvaluations: number;
+  scale: boolean;
+  scaleEvaluations: number;
 }
 
 export function parseOptions(argv: string[]): Options | null {
@@ -55,6 +61,8 @@ export function parseOptions(argv: string[]): Options | null {
       "key-prefix": { type: "string" },
       seed: { type: "string" },
       "cost-evaluations": { type: "string" },
+      scale: { type: "boolean" },
+      "scale-evaluations": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -98,5 +106,7 @@ export function parseOptions(argv: string[]): Options | null {
     keyPrefix: values["key-prefix"] ?? "quantum",
     seed: int("seed", values.seed, 1, 0),
     costEvaluations: int("cost-evaluations", values["cost-evaluations"], 200, 0),
+    scale: values.scale ?? false,
+    scaleEvaluations: int("scale-evaluations", values["scale-evaluations"], 40, 1),
   };
 }

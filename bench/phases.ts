@@ -16,8 +16,8 @@ import {
 import { workerdBelow } from "./cpu.ts";
 import { serveFloor, serveGovernor } from "./direct.ts";
 import { MIXED_KINDS, type MixedKind, type Options } from "./options.ts";
-import { measureSerial, type OwnCost } from "./own-cost.ts";
-import { f2, table } from "./report.ts";
+import { measureSerial, measureThroughput, type OwnCost, type Throughput } from "./own-cost.ts";
+import { f1, f2, table } from "./report.ts";
 import type { World } from "./world.ts";
 
 export interface Sample {
@@ -368,18 +368,26 @@ export async function mixedPhase(bench: Bench, options: Options): Promise<MixedR
   };
 }
 
+export interface OwnCostResult {
+  wrangler: OwnCost;
+  direct: OwnCost;
+  floor: OwnCost;
+  /** hot-path ALLOWs on workerd directly, 8 in flight */
+  directC8: Throughput;
+}
+
 /**
  * Serial hot-path ALLOWs (a held slot's re-entry) through `wrangler dev` and
  * on workerd directly, then the floor worker on workerd directly with the
- * Redis payload sizes the direct evaluations had. Printed here; returned for
- * the JSON line.
+ * Redis payload sizes the direct evaluations had; last the same ALLOWs on
+ * workerd directly at concurrency 8. Printed here; returned for the JSON line.
  */
 export async function ownCostPhase(
   world: World,
   options: Options,
   stack: StackInfo,
   stackPid: number | undefined,
-): Promise<{ wrangler: OwnCost; direct: OwnCost; floor: OwnCost }> {
+): Promise<OwnCostResult> {
   const n = Math.max(50, options.perKind * 5);
   const allow = (clients: StackClients) => async () => {
     const symbol = world.held[0]!;
@@ -414,6 +422,12 @@ export async function ownCostPhase(
       await response.text();
       if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
     });
+    const directC8 = await measureThroughput(
+      governor.pid,
+      Math.max(200, n * 2),
+      8,
+      allow(directClients),
+    );
     console.log(
       table(
         ["serial hot-path ALLOW", "p50 ms", "workerd CPU ms/request", "sequential round trips"],
@@ -445,7 +459,12 @@ export async function ownCostPhase(
         ],
       ),
     );
-    return { wrangler, direct, floor };
+    console.log(
+      `  workerd direct at concurrency ${directC8.concurrency}: ${f1(directC8.perS)} evaluations/s ` +
+        `(${directC8.requests} hot-path ALLOWs; serial: ${f1(1000 / direct.p50Ms)}/s at p50), ` +
+        `workerd CPU ${f2(directC8.cpuMsPerRequest)} ms/request`,
+    );
+    return { wrangler, direct, floor, directC8 };
   } finally {
     await governor.dispose();
     await floorWorker.dispose();

@@ -5,8 +5,7 @@ import { cpus } from "node:os";
 import { percentile, type StackInfo } from "./clients.ts";
 import { countersCostLines, type CountersCost } from "./counters-cost.ts";
 import { MIXED_KINDS, type Options } from "./options.ts";
-import type { OwnCost } from "./own-cost.ts";
-import type { Bench, Floor, MixedResult, Sample } from "./phases.ts";
+import type { Bench, Floor, MixedResult, OwnCostResult, Sample } from "./phases.ts";
 import type { World } from "./world.ts";
 
 export const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "-");
@@ -70,7 +69,7 @@ export interface RunResult {
   loadedFloor: Floor;
   mixed: MixedResult;
   cost: CountersCost | undefined;
-  own: { wrangler: OwnCost; direct: OwnCost; floor: OwnCost };
+  own: OwnCostResult;
   /** klines fetches after warm-up (the unlisted symbol's aside) */
   fetched: string[];
   newPositionFetches: number;
@@ -312,6 +311,7 @@ export function printReport(r: RunResult): void {
       worker_cpu_ms_per_eval: round(own.direct.cpuMsPerRequest),
       worker_cpu_ms_floor: round(own.floor.cpuMsPerRequest),
       own_cpu_ms: round(own.direct.cpuMsPerRequest - own.floor.cpuMsPerRequest),
+      direct_throughput_c8_per_s: round(own.directC8.perS),
       wrangler_dev: {
         eval_p50_ms: round(own.wrangler.p50Ms),
         worker_cpu_ms_per_eval: round(own.wrangler.cpuMsPerRequest),

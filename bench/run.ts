@@ -17,6 +17,11 @@
  *   4. the counters' cost (./counters-cost.ts): the hot-path ALLOW on two more
  *      private stacks, GOV_METRICS=on and off, side by side.
  *
+ * With --scale it measures only how the hot path grows with open positions and
+ * universe size (./scale.ts). The parts: options.ts (command line), world.ts
+ * (the arranged world), phases.ts (the measured phases), report.ts (tables and
+ * the JSON line); this file only composes them.
+ *
  * Prints a table, notes on missed targets, and last one JSON line.
  */
 import { loadavg } from "node:os";
@@ -26,6 +31,7 @@ import { measureCountersCost, type CountersCost } from "./counters-cost.ts";
 import { HELP, parseOptions, type Options } from "./options.ts";
 import { Bench, measureFloor, mixedItems, mixedPhase, ownCostPhase } from "./phases.ts";
 import { printReport } from "./report.ts";
+import { runScale } from "./scale.ts";
 import { World } from "./world.ts";
 
 async function main(): Promise<number> {
@@ -60,7 +66,9 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", () => void stopStack().then(() => process.exit(130)));
   try {
-    return await runBench(options, stack, t0, own?.pid);
+    return options.scale
+      ? await runScale(options, stack)
+      : await runBench(options, stack, t0, own?.pid);
   } finally {
     await stopStack();
   }

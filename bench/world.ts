@@ -6,7 +6,7 @@ import { redisKeys } from "../lib/keys.ts";
 import type { StackClients } from "./clients.ts";
 
 export const sym = (prefix: string, n: number) => `${prefix}${String(n).padStart(3, "0")}USDT`;
-const range = (prefix: string, n: number, from = 1) =>
+export const range = (prefix: string, n: number, from = 1) =>
   Array.from({ length: n }, (_, i) => sym(prefix, from + i));
 
 export interface PositionSpec {
