@@ -43,7 +43,13 @@ async function serve(
     env,
   };
   // Miniflare 5's option types are a deep zod union; the shape above is what it validates.
-  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers: [{ config }] } as never);
+  // The worker's console lines (one JSON decision log per evaluation) are dropped, not printed.
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    handleStructuredLogs: () => undefined,
+    workers: [{ config }],
+  } as never);
   const url = String(await mf.ready).replace(/\/$/, "");
   const pid = workerdBelow(process.pid).find((p) => !before.has(p));
   if (pid === undefined) throw new Error(`no workerd process found for ${name}`);
@@ -63,8 +69,15 @@ function secrets(stack: StackInfo, keyPrefix: string): Record<string, string> {
   };
 }
 
-/** The governor as `wrangler deploy` would bundle it, with the default environment's vars. */
-export async function serveGovernor(stack: StackInfo, keyPrefix: string): Promise<DirectWorker> {
+/**
+ * The governor as `wrangler deploy` would bundle it, with the default environment's vars
+ * (`overrides` replace some of them).
+ */
+export async function serveGovernor(
+  stack: StackInfo,
+  keyPrefix: string,
+  overrides: Record<string, string> = {},
+): Promise<DirectWorker> {
   const outdir = mkdtempSync(join(tmpdir(), "gov-bench-"));
   execFileSync(
     process.execPath,
@@ -84,7 +97,7 @@ export async function serveGovernor(stack: StackInfo, keyPrefix: string): Promis
   );
   const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
   const vars = Object.fromEntries(
-    Object.entries(config.vars).map(([k, v]) => [
+    Object.entries({ ...config.vars, ...overrides }).map(([k, v]) => [
       k,
       text(typeof v === "string" ? v : JSON.stringify(v)),
     ]),

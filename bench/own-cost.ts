@@ -81,3 +81,41 @@ export async function measureSerial(
     },
   };
 }
+
+export interface Throughput {
+  concurrency: number;
+  requests: number;
+  perS: number;
+  cpuMsPerRequest: number;
+}
+
+/** `request` n times with `concurrency` in flight (after `warm` unmeasured ones): requests per second. */
+export async function measureThroughput(
+  pid: number,
+  n: number,
+  concurrency: number,
+  request: () => Promise<void>,
+  warm = 2 * concurrency,
+): Promise<Throughput> {
+  const run = async (count: number) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        next += 1;
+        await request();
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  };
+  await run(warm);
+  const cpu0 = cpuMs(pid);
+  const t0 = performance.now();
+  await run(n);
+  const wallMs = performance.now() - t0;
+  return {
+    concurrency,
+    requests: n,
+    perS: n / (wallMs / 1000),
+    cpuMsPerRequest: (cpuMs(pid) - cpu0) / n,
+  };
+}

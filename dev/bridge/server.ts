@@ -386,10 +386,10 @@ export function wallClockMs(): number {
 
 function send(res: ServerResponse, reply: Reply): void {
   const payload = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(payload),
-  });
+  // setHeader, not writeHead's object: the timings read it back with getHeader (bytes_out).
+  res.setHeader("content-type", "application/json");
+  res.setHeader("content-length", Buffer.byteLength(payload));
+  res.writeHead(reply.status);
   res.end(payload);
 }
 

@@ -352,3 +352,27 @@ describe("scripts", () => {
     ]);
   });
 });
+
+describe("request timings (/__bridge/timings)", () => {
+  it("record the bytes each request sent and received", async () => {
+    const headers = { authorization: `Bearer ${token}` };
+    const read = async (since: number) => {
+      const response = await fetch(`${bridge.url}/__bridge/timings?since=${since}`, { headers });
+      return (await response.json()) as {
+        count: number;
+        timings: { path: string; bytes_in: number; bytes_out: number }[];
+      };
+    };
+    const { count } = await read(0);
+    const body = JSON.stringify(["ECHO", "x".repeat(300)]);
+    const response = await fetch(`${bridge.url}/`, { method: "POST", headers, body });
+    const answer = await response.text();
+    const { timings } = await read(count);
+    expect(timings).toHaveLength(1);
+    expect(timings[0]).toMatchObject({
+      path: "/",
+      bytes_in: Buffer.byteLength(body),
+      bytes_out: Buffer.byteLength(answer),
+    });
+  });
+});
