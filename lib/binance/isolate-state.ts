@@ -70,17 +70,22 @@ export function maySpeculate(known: SharedBinanceState, nowMs: number): boolean 
   return known.backoffUntilMs <= nowMs;
 }
 
-/** Scopes whose last read showed REDUCING or HALTED: an entry there spends no early call. */
-const tradingBlocked = new Set<string>();
-
-/** What the last read said of the trading state (only entries in ACTIVE are worth a call). */
-export function rememberTradingBlock(scope: string, blocked: boolean): void {
-  if (blocked) tradingBlocked.add(scope);
-  else tradingBlocked.delete(scope);
+/** What the last state read of a scope said of the gates that need no Binance call. */
+export interface LastGateInputs {
+  /** REDUCING or HALTED */
+  tradingBlocked: boolean;
+  /** the policy's raw universe */
+  universe: string | null;
 }
 
-export function lastReadTradingBlocked(scope: string): boolean {
-  return tradingBlocked.has(scope);
+const lastReads = new Map<string, LastGateInputs>();
+
+export function rememberGateInputs(scope: string, inputs: LastGateInputs): void {
+  lastReads.set(scope, inputs);
+}
+
+export function lastGateInputs(scope: string): LastGateInputs | undefined {
+  return lastReads.get(scope);
 }
 
 /**

@@ -20,12 +20,12 @@ import { recordBackoff, type SharedBinanceState } from "../binance/shared.ts";
 import { BinanceBackoffActiveError } from "../binance/errors.ts";
 import {
   confirmSpeculation,
-  lastReadTradingBlocked,
+  lastGateInputs,
   maySpeculate,
   rememberBinanceState,
   rememberedBinanceState,
   rememberRead,
-  rememberTradingBlock,
+  rememberGateInputs,
 } from "../binance/isolate-state.ts";
 import { victimsForSlotStep } from "../rotation/victims.ts";
 import {
@@ -94,14 +94,20 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const scope = deps.keys.binanceBackoff;
   const writes: CacheWrite[] = [];
   const known = rememberedBinanceState(scope);
+  // Not for an entry the last read says cannot pass (trading state, universe): no weight spent.
+  const last = lastGateInputs(scope);
+  const mayPass = !last || (!last.tradingBlocked && universeGate(plan, last.universe) === null);
   const speculative =
-    known && maySpeculate(known, deps.now()) && !lastReadTradingBlocked(scope)
+    known && mayPass && maySpeculate(known, deps.now())
       ? settle(binanceFor(deps, known, writes).account())
       : undefined;
 
   const reads = await readState(plan, deps);
   rememberRead(scope, reads, known);
-  rememberTradingBlock(scope, reads.tradingBlock !== undefined && reads.tradingBlock !== null);
+  rememberGateInputs(scope, {
+    tradingBlocked: reads.tradingBlock !== undefined && reads.tradingBlock !== null,
+    universe: reads.universe,
+  });
   // An early answer does not wait for the speculative call: its weight is spent, its result unused.
   if (reads.decision) return finish({ body: { ...reads.decision, replayed: true }, alerts: 0 });
   // REDUCING / HALTED: no further Binance call is spent on an entry that cannot pass.

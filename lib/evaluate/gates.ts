@@ -60,9 +60,19 @@ export type GateOutcome =
 
 const UniverseSchema = z.array(z.string().regex(/^[A-Z0-9]{2,20}$/));
 
+/** The last universe parsed, by its raw text: a policy changes rarely, evaluations often. */
+let lastUniverse: { raw: string; symbols: ReadonlySet<string> | null } | undefined;
+
 /** Parse the policy's universe; null when missing or malformed (fail closed). */
-export function parseUniverse(raw: string | null): Set<string> | null {
+export function parseUniverse(raw: string | null): ReadonlySet<string> | null {
   if (raw === null) return null;
+  if (lastUniverse?.raw === raw) return lastUniverse.symbols;
+  const symbols = parseUniverseText(raw);
+  lastUniverse = { raw, symbols };
+  return symbols;
+}
+
+function parseUniverseText(raw: string): Set<string> | null {
   try {
     const parsed = UniverseSchema.safeParse(JSON.parse(raw));
     return parsed.success ? new Set(parsed.data) : null;

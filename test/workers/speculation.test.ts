@@ -55,6 +55,13 @@ describe("the account call beside the state read", () => {
     expect((await simRequests(next)).requests).toEqual([]);
   });
 
+  it("an entry the last read's universe excludes starts no early call: a universe block spends no weight", async () => {
+    const seen = (await simRequests()).count;
+    const { body } = await postPlan({ plan_id: "spec-outside", symbol: "DOGEUSDT" });
+    expect(body).toMatchObject({ decision: "BLOCK", reason: "active_slots_not_in_universe" });
+    expect((await simRequests(seen)).requests).toEqual([]);
+  });
+
   it("a stale clock offset in memory: Binance refuses the timestamp, the client resyncs, the entry is allowed", async () => {
     // Another isolate resynced: Redis holds the right offset, this isolate still has 0.
     await sim("PUT", "/__sim/clock", { skew_ms: 600_000 });
