@@ -21,7 +21,12 @@
  */
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { startStackProcess, readStackFile, type StackProcess } from "../dev/stack-process.ts";
+import {
+  ClientError,
+  readStackFile,
+  startPrivateStack,
+  type PrivateStack,
+} from "../dev/stack-client.ts";
 import { redisKeys } from "../lib/keys.ts";
 import {
   percentile,
@@ -680,16 +685,18 @@ async function main(): Promise<number> {
 
   startedAt = Date.now();
   loadAtStart = loadavg()[0] ?? 0;
-  let own: StackProcess | undefined;
+  let own: PrivateStack | undefined;
   let stack: StackInfo;
   const t0 = performance.now();
   if (options.stackFile) {
-    stack = readStackFile(options.stackFile);
+    const existing = readStackFile(options.stackFile);
+    if (!existing) throw new ClientError(`no stack file at ${options.stackFile}`);
+    stack = existing;
     console.error(`bench: using the running stack of ${options.stackFile} (Redis FLUSHED)`);
   } else {
     console.error("bench: starting a private stack (node dev/stack.ts on free ports) ...");
-    own = await startStackProcess();
-    stack = own.stack;
+    own = await startPrivateStack();
+    stack = own.info;
   }
   const stopStack = async () => {
     await own?.stop();
@@ -697,7 +704,7 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", () => void stopStack().then(() => process.exit(130)));
   try {
-    return await runBench(options, stack, t0, own?.pid);
+    return await runBench(options, stack, t0, own?.child.pid);
   } finally {
     await stopStack();
   }
