@@ -55,7 +55,7 @@ export const SIGNATURE_HEADER =
   "over the bytes `{X-Governor-Timestamp}.{raw request body}` exactly as sent; compared in " +
   'constant time. E.g. `hex(hmac_sha256(secret, timestamp + "." + body))`.';
 
-/** Names of the security schemes registered in app.ts. */
+/** Names of the security schemes registered in docs.ts. */
 export const SECURITY = {
   readToken: "readToken",
   readTokenQuery: "readTokenQuery",
