@@ -5,7 +5,7 @@
  * Shared by the benchmark (bench/run.ts) and the fault suite (test/faults).
  */
 import { createHmac } from "node:crypto";
-import type { StackInfo } from "../dev/stack-process.ts";
+import type { StackInfo } from "../dev/stack-client.ts";
 
 export type { StackInfo };
 

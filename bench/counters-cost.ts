@@ -16,7 +16,7 @@
  *     (/proc/<pid>/stat, 10 ms ticks: meaningful over the whole run only).
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { startStackProcess, type StackProcess } from "../dev/stack-process.ts";
+import { startPrivateStack, type PrivateStack } from "../dev/stack-client.ts";
 import { redisKeys } from "../lib/keys.ts";
 import { percentile, stackClients, type StackClients } from "./clients.ts";
 
@@ -39,7 +39,7 @@ export interface CountersCost {
 
 interface Side {
   name: "on" | "off";
-  stack: StackProcess;
+  stack: PrivateStack;
   c: StackClients;
   latencies: number[];
   /** usec Redis spent in the scripts of each evaluation. */
@@ -161,17 +161,17 @@ function figures(
 
 /** Start both stacks, run `evaluations` hot-path ALLOWs on each, stop them. */
 export async function measureCountersCost(evaluations: number): Promise<CountersCost> {
-  const started: StackProcess[] = [];
+  const started: PrivateStack[] = [];
   try {
     // One after the other: two wrangler dev starting at once race for their sockets.
     const sides: Side[] = [];
     for (const name of ["on", "off"] as const) {
-      const stack = await startStackProcess({ env: { GOV_METRICS: name } });
+      const stack = await startPrivateStack({ env: { GOV_METRICS: name } });
       started.push(stack);
       sides.push({
         name,
         stack,
-        c: stackClients(stack.stack),
+        c: stackClients(stack.info),
         latencies: [],
         scriptUsec: [],
         outcomes: new Map(),
@@ -184,7 +184,7 @@ export async function measureCountersCost(evaluations: number): Promise<Counters
         bridge: (await side.c.bridgeStats()).requests,
         own: side.c.ownRedisRequests,
         script: await scriptStats(side.c),
-        cpu: cpuMs(descendants(side.stack.pid, "workerd")),
+        cpu: cpuMs(descendants(side.stack.child.pid!, "workerd")),
       })),
     );
     const lastUsec = before.map((b) => b.script.usec);
@@ -208,7 +208,7 @@ export async function measureCountersCost(evaluations: number): Promise<Counters
     }
     const after = await Promise.all(
       sides.map(async (side, i) => {
-        const cpu = cpuMs(descendants(side.stack.pid, "workerd"));
+        const cpu = cpuMs(descendants(side.stack.child.pid!, "workerd"));
         const script = await scriptStats(side.c);
         const bridge = (await side.c.bridgeStats()).requests;
         const b = before[i]!;

@@ -231,7 +231,7 @@ export function printReport(r: RunResult): void {
   if (newPositionFetches > 0) {
     say(
       `  - ${newPositionFetches} klines fetches (weight 2 each) hit symbols whose regime WAS cached in Redis: ` +
-        "READ_STATE (lib/redis/lua.ts) returns the market caches of the plan's symbol and of the open symbols " +
+        "READ_STATE (lib/rotation/lua/read-state.ts) returns the market caches of the plan's symbol and of the open symbols " +
         "seen by the previous evaluation (key governor:open_symbols) only; a position that opened since (here: " +
         "every rotation's new entry) is missing from that list, so evaluatePlan's marketOf() goes to Binance " +
         "(lib/evaluate/evaluate.ts, `reads.markets.get(symbol) ?? fetchMarket(...)`), and every evaluation in " +

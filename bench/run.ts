@@ -25,7 +25,12 @@
  * Prints a table, notes on missed targets, and last one JSON line.
  */
 import { loadavg } from "node:os";
-import { startStackProcess, readStackFile, type StackProcess } from "../dev/stack-process.ts";
+import {
+  ClientError,
+  readStackFile,
+  startPrivateStack,
+  type PrivateStack,
+} from "../dev/stack-client.ts";
 import { stackClients, type StackInfo } from "./clients.ts";
 import { measureCountersCost, type CountersCost } from "./counters-cost.ts";
 import { HELP, parseOptions, type Options } from "./options.ts";
@@ -49,16 +54,18 @@ async function main(): Promise<number> {
 
   startedAt = Date.now();
   loadAtStart = loadavg()[0] ?? 0;
-  let own: StackProcess | undefined;
+  let own: PrivateStack | undefined;
   let stack: StackInfo;
   const t0 = performance.now();
   if (options.stackFile) {
-    stack = readStackFile(options.stackFile);
+    const existing = readStackFile(options.stackFile);
+    if (!existing) throw new ClientError(`no stack file at ${options.stackFile}`);
+    stack = existing;
     console.error(`bench: using the running stack of ${options.stackFile} (Redis FLUSHED)`);
   } else {
     console.error("bench: starting a private stack (node dev/stack.ts on free ports) ...");
-    own = await startStackProcess();
-    stack = own.stack;
+    own = await startPrivateStack();
+    stack = own.info;
   }
   const stopStack = async () => {
     await own?.stop();
@@ -68,7 +75,7 @@ async function main(): Promise<number> {
   try {
     return options.scale
       ? await runScale(options, stack)
-      : await runBench(options, stack, t0, own?.pid);
+      : await runBench(options, stack, t0, own?.child.pid);
   } finally {
     await stopStack();
   }

@@ -1,16 +1,20 @@
 /**
- * Shared helpers for the local-stack clients (`npm run plan`, `npm run demo`)
- * and their tests: read `.dev/stack.json`, send plans signed by the governor
- * client (lib/client), call the read endpoints, and start/stop `dev/stack.ts`.
+ * Shared helpers for the local-stack clients (`npm run plan`, `npm run demo`),
+ * the benchmark and the tests: the one reader of `.dev/stack.json`
+ * (`stackFilePath`, `readStackFile`), the one starter of `dev/stack.ts`
+ * (`startStack`; `startPrivateStack` for a stack of one's own on free ports),
+ * plans signed by the governor client (lib/client), and the read endpoints.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { GovernorClient, GovernorUnavailableError } from "../lib/client/governor-client.ts";
+import { freePort } from "./free-port.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -232,6 +236,74 @@ export async function startStack(options: {
     throw new ClientError(`the stack is ready but wrote no ${file}`);
   }
   return { info, readyLine, child, stop };
+}
+
+export interface PrivateStack extends RunningStack {
+  /** Its stack file, in a temporary directory removed by `stop`. */
+  stackFile: string;
+  /** The ports it was started on. */
+  ports: { governor: number; redisRest: number; exchange: number };
+}
+
+/**
+ * A stack of the caller's own (the benchmark, the fault suite, the browser
+ * tests): `startStack` on free ports with a private stack file and no demo
+ * world, this process's environment plus `options.env`. The local cron is off
+ * unless asked for: those callers run the sweep themselves, and a sweep at a
+ * minute boundary would add Redis requests to what they count. The child stops
+ * by itself when this process goes away (dev/stack.ts watches its parent).
+ */
+export async function startPrivateStack(
+  options: {
+    /** Extra environment, e.g. UPSTASH_REDIS_REST_URL for a bridge of the caller's. */
+    env?: Record<string, string>;
+    /** @default false */
+    cron?: boolean;
+    timeoutMs?: number;
+    onOutput?: (line: string) => void;
+  } = {},
+): Promise<PrivateStack> {
+  const [governor, redisRest, exchange] = await freePorts(3);
+  const dir = mkdtempSync(join(tmpdir(), "gov-stack-"));
+  const stackFile = join(dir, "stack.json");
+  try {
+    const running = await startStack({
+      env: {
+        ...process.env,
+        GOV_PORT: String(governor),
+        REDIS_REST_PORT: String(redisRest),
+        EXCHANGE_SIM_PORT: String(exchange),
+        GOV_STACK_FILE: stackFile,
+        GOV_STACK_EMPTY: "1",
+        ...options.env,
+      },
+      args: options.cron ? [] : ["--no-cron"],
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.onOutput === undefined ? {} : { onOutput: options.onOutput }),
+    });
+    return {
+      ...running,
+      stackFile,
+      ports: { governor, redisRest, exchange },
+      async stop(graceMs) {
+        try {
+          return await running.stop(graceMs);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** `n` distinct free TCP ports on 127.0.0.1. */
+async function freePorts(n: 3): Promise<[number, number, number]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports] as [number, number, number];
 }
 
 /** Variables that point a governor, the stack or the CLI at other services or ports. */

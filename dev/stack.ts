@@ -53,7 +53,7 @@ import { startDevServices, type DevServices, type ServicesOptions } from "./serv
 import { Redis } from "@upstash/redis";
 import { redisKeys } from "../lib/keys.ts";
 import { DEMO_WORLD, EMPTY_WORLD, describeWorld, seedWorld } from "./world.ts";
-import { wranglerKeyPrefix } from "./stack-client.ts";
+import { stackFilePath, wranglerKeyPrefix } from "./stack-client.ts";
 import { alertLine, startAlertReceiver, type AlertReceiverHandle } from "./alert-receiver.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -135,7 +135,7 @@ if (!remoteRedis && !redisServerAvailable()) {
   process.exit(1);
 }
 
-const stackFile = resolve(ROOT, env.GOV_STACK_FILE || ".dev/stack.json");
+const stackFile = stackFilePath(undefined, env);
 const stackDir = dirname(stackFile);
 const logFile = join(stackDir, "wrangler.log");
 const envFile = join(stackDir, "wrangler.env");

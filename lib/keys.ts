@@ -37,9 +37,9 @@ export function redisKeys(prefix: string) {
     decision: (planId: string) => `${p}:governor:decision:${planId}`,
     /** hash: symbol -> JSON {plan_id, score, at}; the governor's own entry record. */
     entries: `${p}:governor:entries`,
-    /** string (JSON): market cache of one symbol (regime and closes), until the next candle closes. */
-    klines: (symbol: string, interval: string) => `${p}:governor:klines:${interval}:${symbol}`,
-    /** string (JSON array): symbols open at the last evaluation, to prefetch their klines. */
+    /** string (JSON): market cache of one symbol (regime and closes), until the next candle closes (the key keeps its historical `klines` name). */
+    marketCache: (symbol: string, interval: string) => `${p}:governor:klines:${interval}:${symbol}`,
+    /** string (JSON array): symbols open at the last evaluation, to prefetch their market caches. */
     openSymbols: `${p}:governor:open_symbols`,
     /** string: unix ms until which Binance calls are refused (shared 429/418 backoff). */
     binanceBackoff: `${p}:governor:binance:backoff_until`,

@@ -95,7 +95,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
   const interval = config.regime.interval;
   const cacheMs = intervalMs(interval as KlineInterval);
   const cacheKeys = [...new Set([...market.symbols, ...options.universe])].map((symbol) =>
-    keys.klines(symbol, interval),
+    keys.marketCache(symbol, interval),
   );
   let cachesValidUntil = 0;
   async function expireMarketCaches(at: number): Promise<void> {

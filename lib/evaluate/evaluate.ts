@@ -424,7 +424,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       plan_id: plan.plan_id,
       symbol: plan.symbol,
       fingerprint: planFingerprint(plan),
-      market_prefix: keys.klines("", config.regime.interval),
+      market_prefix: keys.marketCache("", config.regime.interval),
     },
   ).catch((error: unknown) => {
     noteFailure("redis");

@@ -78,7 +78,7 @@ async function fetchMarket(symbol: string, source: MarketSource): Promise<Market
   const expiresAt = nextCloseAfter(interval, now);
   const entry = marketCacheEntry(regime, closed, expiresAt);
   source.writes.push([
-    source.keys.klines(symbol, interval),
+    source.keys.marketCache(symbol, interval),
     JSON.stringify(entry),
     expiresAt - now,
   ]);

@@ -5,34 +5,22 @@
  * `{timestamp}.{body}`), so a request from the internet is refused before any work.
  * Not part of the public API: absent from /openapi.json.
  */
-import { Hono, type Context } from "hono";
-import type { GovernorContext } from "../context.ts";
+import { Hono } from "hono";
 import { placementOf } from "../placement/forward.ts";
 import { evaluateQueuedPlans } from "../queue/evaluate-batch.ts";
 import { ForwardedBatchSchema, type BatchOutcome } from "../queue/wire.ts";
 import { runScheduledSweep, SweepRequestSchema } from "../sweep/scheduled.ts";
-import { verifyWebhookSignature } from "./auth.ts";
 import { INTERNAL_ERROR_CODES, jsonError } from "./errors.ts";
+import { webhookAuth, type WebhookEnv } from "./middleware.ts";
 
-type InternalEnv = { Variables: { gov: GovernorContext; body: unknown } };
+type InternalEnv = WebhookEnv & { Variables: { body: unknown } };
 
 export const internalRoutes = new Hono<InternalEnv>();
 
 /** Signature first (nothing is parsed or called for an unsigned request), then JSON. */
-internalRoutes.use("*", async (c: Context<InternalEnv>, next) => {
-  const gov = c.var.gov;
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  const auth = await verifyWebhookSignature({
-    secret: gov.config.webhookSecret,
-    previousSecret: gov.config.webhookSecretPrevious,
-    timestamp: c.req.header("x-governor-timestamp"),
-    signature: c.req.header("x-governor-signature"),
-    rawBody: bytes,
-    nowMs: gov.now(),
-  });
-  if (!auth.ok) return jsonError(c, 401, "unauthorized", auth.message);
+internalRoutes.use("*", webhookAuth, async (c, next) => {
   try {
-    c.set("body", JSON.parse(new TextDecoder().decode(bytes)));
+    c.set("body", JSON.parse(c.var.rawBody));
   } catch {
     return jsonError(c, 400, "invalid_json", "body is not valid JSON");
   }

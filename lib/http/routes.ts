@@ -1,6 +1,6 @@
 /**
  * Every route of the HTTP API as an OpenAPI route definition (docs/contract.md §4). The
- * handlers live in app.ts; the document at /openapi.json is generated from these.
+ * handlers live in plans.ts, operators.ts and docs.ts; the document at /openapi.json is generated from these.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { SIGNATURE_MAX_SKEW_S } from "./auth.ts";
@@ -55,7 +55,7 @@ export const SIGNATURE_HEADER =
   "over the bytes `{X-Governor-Timestamp}.{raw request body}` exactly as sent; compared in " +
   'constant time. E.g. `hex(hmac_sha256(secret, timestamp + "." + body))`.';
 
-/** Names of the security schemes registered in app.ts. */
+/** Names of the security schemes registered in docs.ts. */
 export const SECURITY = {
   readToken: "readToken",
   readTokenQuery: "readTokenQuery",
@@ -75,7 +75,8 @@ export const postPlanRoute = createRoute({
     "A BLOCK is a normal 200 answer with a stable reason code.",
   security: [{ [SECURITY.webhookTimestamp]: [], [SECURITY.webhookSignature]: [] }],
   // The signature headers as parameters too, so a generated client asks for them. Not
-  // `request.headers`: OpenAPIHono would validate them (400) before the signature check (401).
+  // `request.headers`: the signature check (webhookAuth, 401) is what refuses a missing or
+  // malformed one; a second validation would only duplicate it with another answer.
   parameters: [
     {
       name: "X-Governor-Timestamp",
@@ -96,9 +97,11 @@ export const postPlanRoute = createRoute({
     body: {
       required: true,
       description: `A plan as JSON, at most ${MAX_PLAN_BYTES} bytes.`,
-      // A reference, not the zod schema: OpenAPIHono would otherwise parse and
-      // validate the body itself, before the size and signature checks that
-      // must come first and that need the raw bytes. The handler validates it.
+      // A reference, not the zod schema. The route's middleware (size, then signature,
+      // plans.ts) do run before OpenAPIHono's validators, but with the zod schema here
+      // OpenAPIHono would also refuse a body sent without `Content-Type: application/json`
+      // (415) and answer malformed JSON in Hono's own shape instead of `invalid_json`. So
+      // the handler parses the raw body webhookAuth kept and validates it with PlanSchema.
       content: { "application/json": { schema: { $ref: "#/components/schemas/Plan" } } },
     },
   },

@@ -26,7 +26,7 @@ export interface VictimLegs {
 }
 
 /**
- * A victim as the slot script receives it (lib/redis/lua.ts EVALUATE_SLOTS).
+ * A victim as the slot script receives it (lib/rotation/lua/evaluate-slots.ts).
  * `side`/`position_side`/`qty` are the first leg's (the only one in one-way
  * mode); with two legs `legs_json` carries both, and the close plan gains the
  * fields `legs` (that JSON) and `leg_count`. No `legs` at all: the step size is

@@ -26,7 +26,7 @@ export const DEFAULT_AGE_PENALTY_CAP = 0.05;
 const OPEN_EPSILON = 1e-8;
 const HOUR_MS = 3_600_000;
 
-/** The fields of a Binance positionRisk row that weakness reads. */
+/** The fields of an open position (from the Binance account call, lib/binance/positions.ts) that weakness reads. */
 export interface WeaknessPosition {
   readonly symbol: string;
   readonly positionAmt: number;

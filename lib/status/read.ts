@@ -159,7 +159,9 @@ export async function readStatus(gov: GovernorContext): Promise<Status> {
   const caches =
     symbols.length > 0
       ? await redis
-          .mget<(string | null)[]>(...symbols.map((s) => keys.klines(s, config.regime.interval)))
+          .mget<(string | null)[]>(
+            ...symbols.map((s) => keys.marketCache(s, config.regime.interval)),
+          )
           .catch(stateStoreFailure)
       : [];
   const markets = new Map<string, MarketCache>();

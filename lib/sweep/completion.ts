@@ -90,7 +90,7 @@ export async function completionGates(gov: GovernorContext): Promise<CompletionG
       );
       if (wanted.length > 0) {
         const raws = await redis.mget<(string | null)[]>(
-          ...wanted.map((s) => keys.klines(s, config.regime.interval)),
+          ...wanted.map((s) => keys.marketCache(s, config.regime.interval)),
         );
         gates.redisRequests += 1;
         wanted.forEach((symbol, i) => {

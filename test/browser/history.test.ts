@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stackClients, type Loose, type StackClients } from "../../bench/clients.ts";
-import { startStackProcess, type StackProcess } from "../../dev/stack-process.ts";
+import { startPrivateStack, type PrivateStack } from "../../dev/stack-client.ts";
 import { prng } from "../../dev/exchange-sim/klines.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import { FIELD } from "../../lib/metrics/series.ts";
@@ -27,7 +27,7 @@ const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const VIEWPORT = { width: 1280, height: 800 };
 const keys = redisKeys("quantum");
 
-let stack: StackProcess | undefined;
+let stack: PrivateStack | undefined;
 let c: StackClients;
 let browser: Browser | undefined;
 let page: Page;
@@ -106,8 +106,8 @@ async function legend(chart: string): Promise<Record<string, string>> {
 
 describe.skipIf(!HAVE_CHROMIUM)("the history charts in headless Chromium", () => {
   beforeAll(async () => {
-    stack = await startStackProcess();
-    c = stackClients(stack.stack);
+    stack = await startPrivateStack();
+    c = stackClients(stack.info);
     const now = Date.now();
     const commands = pastDay(now).flatMap(([key, fields]) => [
       ["HSET", key, ...Object.entries(fields).flat()],
@@ -137,7 +137,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the history charts in headless Chromium", () =>
     page.on("console", (message) => {
       if (message.type() === "error") pageErrors.push(message.text());
     });
-    const url = `${stack.stack.governor}/?token=${encodeURIComponent(stack.stack.read_token)}`;
+    const url = `${stack.info.governor}/?token=${encodeURIComponent(stack.info.read_token)}`;
     expect((await page.goto(url))?.status()).toBe(200);
   });
 
@@ -217,7 +217,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the history charts in headless Chromium", () =>
     expect(hour.decisions.allow).toHaveLength(60);
     expect((await legend("chart-decisions")).ALLOW).toBe(String(hour.totals.decisions.allow));
     expect(new URL(page.url()).searchParams.get("window")).toBe("1h");
-    expect(new URL(page.url()).searchParams.get("token")).toBe(stack!.stack.read_token);
+    expect(new URL(page.url()).searchParams.get("token")).toBe(stack!.info.read_token);
     // The next board refresh (every 5 s) keeps the chosen window's charts.
     await page.waitForResponse((r) => r.url().includes("/v1/status"), { timeout: 15_000 });
     await expect

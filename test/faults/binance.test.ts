@@ -209,7 +209,7 @@ describe("Binance faults: BLOCK with the precise reason, nothing granted, then n
       const { body } = await expectBlocked(w, id, REGIME);
       expect(String(body.details?.error)).toMatch(message);
       // Nothing cached from the failed fetch.
-      expect(await w.redis.get(keys.klines("BTCUSDT", "1h"))).toBeNull();
+      expect(await w.redis.get(keys.marketCache("BTCUSDT", "1h"))).toBeNull();
       await expectRecovery([id]);
     },
   );

@@ -12,7 +12,7 @@ import { startRedisRestBridge, type RedisRestBridge } from "../../dev/bridge/ser
 import { startExchangeSim, type ExchangeSimHandle } from "../../dev/exchange-sim/index.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
 import { startLocalServices, type LocalServices } from "../../dev/services.ts";
-import { startStackProcess, type StackProcess } from "../../dev/stack-process.ts";
+import { startPrivateStack, type PrivateStack } from "../../dev/stack-client.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import { stackClients, type Loose, type StackClients } from "../../bench/clients.ts";
 import { waitUntil } from "../support/wait.ts";
@@ -22,7 +22,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export interface FaultWorld {
   services: LocalServices;
-  governor: StackProcess;
+  governor: PrivateStack;
   c: StackClients;
   /** Direct connection for arranging and inspecting state (survives a redis-server restart). */
   redis: IORedis;
@@ -53,9 +53,9 @@ export async function startFaultWorld(): Promise<FaultWorld> {
   let redisServer: RedisServerHandle = services.redis;
   let exchange: ExchangeSimHandle | null = services.exchange;
   const extraRedis: RedisServerHandle[] = [];
-  let governor: StackProcess;
+  let governor: PrivateStack;
   try {
-    governor = await startStackProcess({
+    governor = await startPrivateStack({
       env: {
         UPSTASH_REDIS_REST_URL: bridge.url,
         UPSTASH_REDIS_REST_TOKEN: credentials.redisToken,
@@ -77,7 +77,7 @@ export async function startFaultWorld(): Promise<FaultWorld> {
   process.once("exit", killLeftovers);
   const redis = new IORedis(services.redis.url, { maxRetriesPerRequest: 3 });
   redis.on("error", () => {});
-  const c = stackClients(governor.stack);
+  const c = stackClients(governor.info);
 
   return {
     services,

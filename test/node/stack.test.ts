@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
 import { stackClients } from "../../bench/clients.ts";
-import type { StackInfo } from "../../dev/stack-process.ts";
+import type { StackInfo } from "../../dev/stack-client.ts";
 import { waitUntil } from "../support/wait.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");

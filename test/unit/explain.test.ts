@@ -27,7 +27,7 @@ function body(reason: string, extra: Partial<DecisionBody> = {}): DecisionBody {
 
 /**
  * Each code as the governor answers it (details as lib/evaluate/gates.ts and
- * lib/redis/lua.ts write them), and what a person must read in its explanation.
+ * the Lua scripts in lib/rotation/lua/ write them), and what a person must read in its explanation.
  */
 const FIXTURES: Partial<Record<Reason, { body: DecisionBody; why: RegExp[]; next?: RegExp }>> = {
   [REASONS.closeAllowed]: { body: body(REASONS.closeAllowed), why: [/close reduces risk/] },

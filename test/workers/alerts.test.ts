@@ -436,7 +436,7 @@ describe("no secret in any alert", () => {
     );
     await decide({ plan_id: "sec-over", symbol: "BTCUSDT" }, vars);
     await setRegime("BTCUSDT", "BASE");
-    await redis.del(keys.klines("BTCUSDT", "1h")); // the cached CHOP would last until the candle closes
+    await redis.del(keys.marketCache("BTCUSDT", "1h")); // the cached CHOP would last until the candle closes
     await decide({ plan_id: "sec-rot", symbol: "BTCUSDT", score: 9 }, vars);
     await cron({ scheduledTime: Date.now() + 121_000 }, e);
     // config_invalid.

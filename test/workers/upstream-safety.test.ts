@@ -198,7 +198,7 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
       const lock = (await lockOf("tight-1"))!;
       // BTC's next candle says CHOP (3 slots): 3 positions stay open after the close.
       await setRegime("BTCUSDT", "CHOP");
-      await redis.del(keys.klines("BTCUSDT", "1h"));
+      await redis.del(keys.marketCache("BTCUSDT", "1h"));
       await closeOnExchange(lock.close_symbol);
       await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
       await sweepAt(Date.now());
