@@ -141,22 +141,6 @@ export function rankVictims<P extends WeaknessPosition>(
     .sort(weakestFirst);
 }
 
-/**
- * The rotation victim: the weakest open position (see `rankVictims`) whose
- * symbol no rotation has claimed yet. Null when every open position is
- * claimed, or none is open.
- */
-export function pickVictim<P extends WeaknessPosition>(
-  positions: readonly P[],
-  entries: ReadonlyMap<string, EntryRecord>,
-  claimedSymbols: ReadonlySet<string>,
-  nowMs: number,
-  settings: AgePenaltySettings,
-): Victim<P> | null {
-  const unclaimed = positions.filter((p) => !claimedSymbols.has(p.symbol));
-  return rankVictims(unclaimed, entries, nowMs, settings)[0] ?? null;
-}
-
 function weakestFirst(a: Victim<WeaknessPosition>, b: Victim<WeaknessPosition>): number {
   if (a.weakness !== b.weakness) return b.weakness - a.weakness;
   if (a.age_hours !== b.age_hours) return b.age_hours - a.age_hours;

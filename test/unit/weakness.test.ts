@@ -4,7 +4,6 @@ import {
   DEFAULT_AGE_PENALTY_PER_HOUR,
   type EntryRecord,
   type WeaknessPosition,
-  pickVictim,
   rankVictims,
   weakness,
 } from "../../lib/rotation/weakness.ts";
@@ -82,7 +81,23 @@ describe("weakness", () => {
   });
 });
 
-describe("pickVictim", () => {
+/**
+ * The victim as the slot script takes it: the first of `rankVictims` that no
+ * rotation claims (lib/rotation/lua/evaluate-slots.ts also skips a symbol
+ * whose permit is in flight, which needs Redis and is tested in workerd).
+ */
+function pickVictim(
+  positions: Parameters<typeof rankVictims>[0],
+  entries: ReadonlyMap<string, EntryRecord>,
+  claimed: ReadonlySet<string>,
+  nowMs: number,
+  settings: Parameters<typeof rankVictims>[3],
+) {
+  const unclaimed = positions.filter((p) => !claimed.has(p.symbol));
+  return rankVictims(unclaimed, entries, nowMs, settings)[0] ?? null;
+}
+
+describe("the victim: the weakest unclaimed position", () => {
   it("picks the open position with the highest weakness", () => {
     const victim = pickVictim(
       [position("WINUSDT", 50, 1), position("LOSEUSDT", -40, 1), position("FLATUSDT", 0, 1)],
