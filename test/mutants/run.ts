@@ -95,8 +95,8 @@ const MUTANTS: Mutant[] = [
   {
     name: "completion ignores the universe",
     file: "locks.ts",
-    from: "local reason, details = universe_block(lock.new_symbol), nil",
-    to: "local reason, details = nil, nil",
+    from: "local reason, details = by_state or universe_block(lock.new_symbol), nil",
+    to: "local reason, details = by_state, nil",
   },
   {
     name: "timed-out close plan not cancelled",
