@@ -48,25 +48,31 @@ export interface StepSizeDeps {
 }
 
 /**
- * Step sizes of `symbols`: from the cache, else (any missing) from one
- * exchangeInfo call that refills the cache for every symbol. A symbol still
- * unknown after that is absent from the map (its rotation is not started).
- * Throws only what `fetchInfo` throws.
+ * Step sizes of `symbols`: from `known` (what the state read brought), else
+ * from the cache, else (any missing) from one exchangeInfo call that refills
+ * the cache for every symbol. A symbol still unknown after that is absent
+ * from the map (its rotation is not started). Throws only what `fetchInfo` throws.
  */
 export async function loadStepSizes(
   deps: StepSizeDeps,
   symbols: readonly string[],
   fetchInfo: () => Promise<ExchangeInfo>,
+  known: ReadonlyMap<string, string> = new Map(),
 ): Promise<{ sizes: Map<string, string>; fetched: boolean }> {
   const sizes = new Map<string, string>();
-  if (symbols.length === 0) return { sizes, fetched: false };
-  // Without automatic deserialization the client answers HMGET's raw array, in field order.
-  const cached: unknown = await deps.redis.hmget(deps.keys.stepSizes, ...symbols);
-  symbols.forEach((symbol, i) => {
-    const step = Array.isArray(cached)
-      ? cached[i]
-      : (cached as Record<string, unknown> | null)?.[symbol];
+  const keep = (symbol: string, step: unknown) => {
     if (typeof step === "string" && STEP_RE.test(step)) sizes.set(symbol, step);
+  };
+  for (const symbol of symbols) keep(symbol, known.get(symbol));
+  const unread = symbols.filter((symbol) => !sizes.has(symbol));
+  if (unread.length === 0) return { sizes, fetched: false };
+  // Without automatic deserialization the client answers HMGET's raw array, in field order.
+  const cached: unknown = await deps.redis.hmget(deps.keys.stepSizes, ...unread);
+  unread.forEach((symbol, i) => {
+    keep(
+      symbol,
+      Array.isArray(cached) ? cached[i] : (cached as Record<string, unknown> | null)?.[symbol],
+    );
   });
   if (sizes.size === symbols.length) return { sizes, fetched: false };
 

@@ -186,6 +186,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
   const victims = await victimsForSlotStep(step, plan.symbol, reads.entries.keys(), {
     ...deps,
     binance,
+    cached: reads.stepSizes,
   });
   return finish(
     await decide(SCRIPTS.evaluateSlots, deps, measured, {
@@ -391,6 +392,8 @@ interface StateReads {
   /** Valid market caches of the plan's symbol and the symbols open at the last evaluation. */
   markets: Map<string, MarketCache>;
   entries: Map<string, EntryRecord>;
+  /** Cached step sizes (the close legs' quantities) of those same symbols. */
+  stepSizes: Map<string, string>;
   /** The trading state's BLOCK (REDUCING / HALTED), unless a rotation of this plan waits. */
   tradingBlock: typeof REASONS.reducing | typeof REASONS.halted | null;
 }
@@ -402,6 +405,7 @@ const ReadStateSchema = z.object({
   time_offset: z.string().optional(),
   entries: z.unknown(),
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+  step_sizes: z.record(z.string(), z.string()).or(z.array(z.never())),
   trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
 });
 
@@ -418,7 +422,13 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   const answer = await runScript(
     deps.redis,
     SCRIPTS.readState,
-    [...scriptKeys(keys), keys.binanceBackoff, keys.binanceTimeOffset, keys.openSymbols],
+    [
+      ...scriptKeys(keys),
+      keys.binanceBackoff,
+      keys.binanceTimeOffset,
+      keys.openSymbols,
+      keys.stepSizes,
+    ],
     {
       ...scriptContext(deps),
       plan_id: plan.plan_id,
@@ -450,6 +460,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     timeOffsetMs: Number(state.time_offset) || 0,
     markets,
     entries: parseEntries(state.entries),
+    stepSizes: new Map(Object.entries(state.step_sizes)),
     tradingBlock: state.trading_block ?? null,
   };
 }

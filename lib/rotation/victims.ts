@@ -17,7 +17,11 @@ export async function victimsForSlotStep(
   step: { desired: number; openSymbols: readonly string[]; victims: readonly VictimLegs[] },
   planSymbol: string,
   entrySymbols: Iterable<string>,
-  deps: StepSizeDeps & { binance: Pick<BinanceClient, "exchangeInfo"> },
+  deps: StepSizeDeps & {
+    binance: Pick<BinanceClient, "exchangeInfo">;
+    /** Step sizes the state read already brought (no second Redis request for them). */
+    cached?: ReadonlyMap<string, string>;
+  },
 ): Promise<SlotVictim[]> {
   const mayHold = new Set([...step.openSymbols, ...entrySymbols]);
   mayHold.delete(planSymbol);
@@ -28,6 +32,7 @@ export async function victimsForSlotStep(
       deps,
       step.victims.map((v) => v.symbol),
       () => deps.binance.exchangeInfo(),
+      deps.cached,
     );
     return onStepSizes(step.victims, sizes);
   } catch {

@@ -43,6 +43,34 @@ describe("hot-path request budget", () => {
     );
   });
 
+  it("a rotation start with the step sizes cached costs 2 Redis requests and 1 Binance call", async () => {
+    await setUniverse(["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT"]);
+    await setRegime("DOGEUSDT", "BASE");
+    await setPositions(
+      ["ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"].map((symbol, i) => ({
+        symbol,
+        amt: 1,
+        pnl: -i,
+      })),
+    );
+    // Full: the first rotation start fetches exchangeInfo and caches every step size.
+    const first = await postPlan({ plan_id: "rot-warm", symbol: "BTCUSDT", score: 3 });
+    expect(first.body.reason).toBe("active_slots_waiting_rotation_close");
+    // DOGEUSDT's regime cached by a candidate without a score (too weak to rotate).
+    const weak = await postPlan({ plan_id: "rot-weak", symbol: "DOGEUSDT" });
+    expect(weak.body.reason).toBe("active_slots_rotation_below_threshold");
+    await bridge("POST", "reset");
+    const before = (await sim("GET", "/__sim/requests")) as RequestLog;
+
+    // Another symbol, another victim: the state read brings the cached step sizes along.
+    const { body } = await postPlan({ plan_id: "rot-hot", symbol: "DOGEUSDT", score: 3 });
+
+    expect(body.reason).toBe("active_slots_waiting_rotation_close");
+    expect((await bridge("GET", "stats")).requests).toBe(2);
+    const after = (await sim("GET", "/__sim/requests")) as RequestLog;
+    expect(after.requests.slice(before.count).map((r) => r.path)).toEqual(["/fapi/v3/account"]);
+  });
+
   it("the drawdown breaker and the alert bookkeeping add no request: still 2 Redis requests and 1 Binance call", async () => {
     const breaker = {
       GOV_MAX_DRAWDOWN_PCT: "0.2",

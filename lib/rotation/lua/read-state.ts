@@ -4,10 +4,11 @@ import { PRELUDE } from "./prelude.ts";
  * READ_STATE: request 1 of an evaluation, read-only but for one case: a plan
  * id already used by another plan is recorded (PLAN_ID_CONFLICT) and answered
  * as a conflict. Extra KEYS after the shared ones: binance backoff, binance
- * time offset, open symbols. ctx: { plan_id, symbol, fingerprint,
+ * time offset, open symbols, step sizes. ctx: { plan_id, symbol, fingerprint,
  * market_prefix }. Returns the raw values plus the market caches of the plan's
  * symbol and of the symbols open at the last evaluation (the correlation gate
- * needs them: one round trip instead of two), and the trading state's BLOCK
+ * needs them: one round trip instead of two), their cached step sizes (a
+ * rotation's close legs need the victims'), and the trading state's BLOCK
  * reason (`trading_block`).
  */
 export const READ_STATE = `${PRELUDE}
@@ -19,8 +20,8 @@ local decision = get(ctx.keys.decision .. ctx.plan_id)
 local out = {
   decision = decision and cached_response(decision) or nil,
   universe = redis.call('HGET', K.policy, 'universe_symbols') or nil,
-  backoff_until = get(KEYS[n - 2]),
-  time_offset = get(KEYS[n - 1]),
+  backoff_until = get(KEYS[n - 3]),
+  time_offset = get(KEYS[n - 2]),
   entries = redis.call('HGETALL', K.entries),
   markets = {},
 }
@@ -32,15 +33,24 @@ if redis.call('HEXISTS', K.lockData, ctx.plan_id) == 0 then out.trading_block = 
 -- governor allowed since (their positions may have opened meanwhile).
 local symbols = { ctx.symbol }
 for i = 1, #out.entries, 2 do symbols[#symbols + 1] = out.entries[i] end
-local open_raw = get(KEYS[n])
+local open_raw = get(KEYS[n - 1])
 if open_raw then
   local ok, list = pcall(cjson.decode, open_raw)
   if ok and type(list) == 'table' then
     for _, s in ipairs(list) do if type(s) == 'string' then symbols[#symbols + 1] = s end end
   end
 end
+local distinct = {}
 for _, s in ipairs(symbols) do
-  if out.markets[s] == nil then out.markets[s] = get(ctx.market_prefix .. s) end
+  if out.markets[s] == nil then
+    out.markets[s] = get(ctx.market_prefix .. s)
+    distinct[#distinct + 1] = s
+  end
+end
+out.step_sizes = {}
+local steps = redis.call('HMGET', KEYS[n], unpack(distinct))
+for i, s in ipairs(distinct) do
+  if steps[i] then out.step_sizes[s] = steps[i] end
 end
 return cjson.encode(out)
 `;
