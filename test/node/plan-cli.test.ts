@@ -1,18 +1,16 @@
+import { runNodeScript } from "../support/run-node.ts";
 /**
  * `npm run plan` (dev/plan-cli.ts): flag handling without a governor, then
  * real plans against a local stack (dev/stack.ts on free ports).
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
 import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
 import { waitUntil } from "../support/wait.ts";
 
-const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "gov-plan-cli-test-"));
 
 /** The test's environment without anything that would point the CLI or the stack elsewhere. */
@@ -20,24 +18,8 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return envWithoutStackOverrides({ GOV_STACK_FILE: join(dir, "none.json"), ...extra });
 }
 
-function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = cleanEnv(),
-  script = "dev/plan-cli.ts",
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", fail);
-    child.once("close", (code) => done({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: NodeJS.ProcessEnv = cleanEnv(), script = "dev/plan-cli.ts") {
+  return runNodeScript(script, args, env);
 }
 
 afterAll(() => {

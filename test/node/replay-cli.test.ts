@@ -1,13 +1,12 @@
+import { runNodeScript } from "../support/run-node.ts";
 /**
  * `npm run replay` (replay/cli.ts) as a process: help, errors naming the flag
  * and the value, a small replay, and `export` from a real apply.plan stream
  * (redis-server behind the REST bridge).
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startRedisRestBridge, type RedisRestBridge } from "../../dev/bridge/server.ts";
@@ -16,7 +15,6 @@ import { main } from "../../replay/cli.ts";
 import { exportPlans } from "../../replay/export.ts";
 import { writeDataset } from "../../replay/generate.ts";
 
-const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "replay-cli-"));
 let data: { klines: string; plans: string };
 
@@ -39,19 +37,7 @@ async function mainIn(args: string[]): Promise<{ code: number; stdout: string; s
 
 /** The CLI as a process, as `npm run replay` starts it. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-    const child = spawn(process.execPath, ["replay/cli.ts", ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", fail);
-    child.once("close", (code) => done({ code, stdout, stderr }));
-  });
+  return runNodeScript("replay/cli.ts", args, { PATH: process.env.PATH, ...env });
 }
 
 beforeAll(() => {

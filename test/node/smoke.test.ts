@@ -1,18 +1,16 @@
+import { runNodeScript } from "../support/run-node.ts";
 /**
  * `npm run smoke` (scripts/smoke.ts): flag handling, then the checks against a
  * local stack (dev/stack.ts on free ports), passing and failing for the reasons
  * an operator meets after a deployment.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
 import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
 
-const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "gov-smoke-test-"));
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -22,23 +20,8 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Run the smoke CLI the way `npm run smoke -- ...` does. */
-function smoke(
-  args: string[],
-  env: NodeJS.ProcessEnv = cleanEnv(),
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["scripts/smoke.ts", "--", ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", fail);
-    child.once("close", (code) => done({ code, stdout, stderr }));
-  });
+function smoke(args: string[], env: NodeJS.ProcessEnv = cleanEnv()) {
+  return runNodeScript("scripts/smoke.ts", ["--", ...args], env);
 }
 
 function envFile(name: string, lines: Record<string, string>): string {

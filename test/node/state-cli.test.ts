@@ -1,13 +1,12 @@
+import { runNodeScript } from "../support/run-node.ts";
 /**
  * `npm run state` (dev/state-cli.ts): flag handling without a governor, then
  * show / halt / reduce / resume against a local stack (dev/stack.ts on free
  * ports), whose plans the trading state then decides.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
 import {
@@ -17,7 +16,6 @@ import {
   type RunningStack,
 } from "../../dev/stack-client.ts";
 
-const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const dir = mkdtempSync(join(tmpdir(), "gov-state-cli-test-"));
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -26,23 +24,8 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = cleanEnv(),
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["dev/state-cli.ts", ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", fail);
-    child.once("close", (code) => done({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: NodeJS.ProcessEnv = cleanEnv()) {
+  return runNodeScript("dev/state-cli.ts", args, env);
 }
 
 afterAll(() => {
