@@ -1,4 +1,4 @@
-import { runNodeScript } from "../support/run-node.ts";
+import { runNodeScript } from "./run-node.ts";
 /**
  * `npm run plan` (dev/plan-cli.ts): flag handling without a governor, then
  * real plans against a local stack (dev/stack.ts on free ports).

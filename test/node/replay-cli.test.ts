@@ -1,4 +1,4 @@
-import { runNodeScript } from "../support/run-node.ts";
+import { runNodeScript } from "./run-node.ts";
 /**
  * `npm run replay` (replay/cli.ts) as a process: help, errors naming the flag
  * and the value, a small replay, and `export` from a real apply.plan stream

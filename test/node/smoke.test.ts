@@ -1,4 +1,4 @@
-import { runNodeScript } from "../support/run-node.ts";
+import { runNodeScript } from "./run-node.ts";
 /**
  * `npm run smoke` (scripts/smoke.ts): flag handling, then the checks against a
  * local stack (dev/stack.ts on free ports), passing and failing for the reasons

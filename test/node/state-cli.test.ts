@@ -1,4 +1,4 @@
-import { runNodeScript } from "../support/run-node.ts";
+import { runNodeScript } from "./run-node.ts";
 /**
  * `npm run state` (dev/state-cli.ts): flag handling without a governor, then
  * show / halt / reduce / resume against a local stack (dev/stack.ts on free

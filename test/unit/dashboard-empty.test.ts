@@ -5,49 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { renderBoard } from "../../lib/dashboard/render.ts";
-import type { Status } from "../../lib/status/schema.ts";
+import { emptyStatus as emptyAt } from "./status-fixture.ts";
 
 const NOW = Date.UTC(2025, 0, 6, 12, 0, 0);
-
-/** The status of `npm start -- --empty`: nothing configured, nothing evaluated. */
-function emptyStatus(overrides: Partial<Status> = {}): Status {
-  const status: Status = {
-    at: NOW,
-    mode: "enforce",
-    enabled: true,
-    trading_state: { state: "ACTIVE" },
-    universe: null,
-    regime: null,
-    regimes: [],
-    slots: {
-      desired: null,
-      holders: 0,
-      free: null,
-      state: "unknown",
-      by_regime: { BASE: 4, TREND_STRONG: 6, CHOP: 3 },
-      holder_symbols: [],
-      holder_detail: [],
-    },
-    settings: {
-      rotation_threshold: 0.15,
-      lock_ttl_s: 120,
-      max_correlation: 0.8,
-      max_margin_usage_pct: 0.65,
-    },
-    positions: [],
-    positions_error: null,
-    reservations: [],
-    locks: [],
-    orphaned_locks: [],
-    locks_total: 0,
-    confirmations_read_to_end: true,
-    last_gates: null,
-    events: [],
-    dead_letters: { count: 0, recent: [] },
-    ...overrides,
-  };
-  return status;
-}
+const emptyStatus: typeof emptyAt = (overrides = {}) => emptyAt({ at: NOW, ...overrides });
 
 /** The page's text, tags stripped and entities decoded. */
 function text(html: string): string {

@@ -13,44 +13,11 @@ import {
 import { renderBoard } from "../../lib/dashboard/render.ts";
 import { buildHistory } from "../../lib/metrics/history.ts";
 import { FIELD } from "../../lib/metrics/series.ts";
-import type { Status } from "../../lib/status/schema.ts";
+import { emptyStatus } from "./status-fixture.ts";
 
 const NOW = Date.UTC(2026, 0, 2, 10, 30, 15);
 
-const STATUS = {
-  at: NOW,
-  mode: "enforce",
-  enabled: true,
-  trading_state: { state: "ACTIVE" },
-  universe: ["BTCUSDT"],
-  regime: null,
-  regimes: [],
-  slots: {
-    desired: null,
-    holders: 0,
-    free: null,
-    state: "unknown",
-    by_regime: { BASE: 4, TREND_STRONG: 6, CHOP: 3 },
-    holder_symbols: [],
-    holder_detail: [],
-  },
-  settings: {
-    rotation_threshold: 0.15,
-    lock_ttl_s: 120,
-    max_correlation: 0.8,
-    max_margin_usage_pct: 0.65,
-  },
-  positions: [],
-  positions_error: null,
-  reservations: [],
-  locks: [],
-  orphaned_locks: [],
-  locks_total: 0,
-  confirmations_read_to_end: true,
-  last_gates: null,
-  events: [],
-  dead_letters: { count: 0, recent: [] },
-} as Status;
+const STATUS = emptyStatus({ at: NOW, universe: ["BTCUSDT"] });
 
 /** An hour with decisions in two minutes, slots known in one, a rotation started and completed. */
 function anHour() {
