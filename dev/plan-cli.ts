@@ -6,6 +6,7 @@
  * error (400/401/413/503, ...) or the governor could not be reached, 2 bad
  * command-line flags.
  */
+import { usageMessage } from "./cli-args.ts";
 import { parseArgs } from "node:util";
 import {
   ClientError,
@@ -90,23 +91,6 @@ type Values = ReturnType<typeof parse>["values"];
 
 function parse(args: string[]) {
   return parseArgs({ args, options, strict: true, allowPositionals: false });
-}
-
-/** parseArgs' errors, as one short line. */
-function usageMessage(error: Error & { code?: string }): string {
-  const flag = /'(-[^' ]+)/.exec(error.message)?.[1] ?? "";
-  switch (error.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown flag ${flag}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return /argument missing|ambiguous/.test(error.message)
-        ? `${flag} needs a value; for one starting with "-" write ${flag}=VALUE`
-        : `${flag} takes no value`;
-    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[1] ?? ""}`.trim();
-    default:
-      return error.message.split("\n")[0] ?? "bad arguments";
-  }
 }
 
 function buildPlan(values: Values): Record<string, unknown> {

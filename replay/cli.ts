@@ -5,6 +5,7 @@
  * See `--help`. Exit codes: 0 done, 1 failed, 2 bad flags or inputs,
  * 3 report written but an invariant was violated.
  */
+import { usageMessage } from "../dev/cli-args.ts";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { exportPlans } from "./export.ts";
 import { writeDataset } from "./generate.ts";
@@ -49,23 +50,6 @@ or inputs; 3 report written but an invariant was violated (see report.md).
 Numbers starting with "-" need "=": --balance=-1.`;
 
 class UsageError extends Error {}
-
-/** parseArgs' errors, as one short line naming the flag. */
-function usageMessage(error: Error & { code?: string }): string {
-  const flag = /'(-[^' ]+)/.exec(error.message)?.[1] ?? "";
-  switch (error.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown flag ${flag}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return /argument missing|ambiguous/.test(error.message)
-        ? `${flag} needs a value; for one starting with "-" write ${flag}=VALUE`
-        : `${flag} takes no value`;
-    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[1] ?? ""}`.trim();
-    default:
-      return error.message.split("\n")[0] ?? "bad arguments";
-  }
-}
 
 function parse<const O extends ParseArgsOptionsConfig>(args: string[], options: O) {
   try {
