@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { redisKeys } from "../../lib/keys.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
-import { startExchangeSim, type ExchangeSimHandle } from "../../dev/exchange-sim/server.ts";
+import { startSimulatedExchange, type SimulatedExchange } from "../../dev/services.ts";
 import { ExchangeState } from "../../dev/exchange-sim/state.ts";
 import { startApplySim } from "../../dev/apply-sim/apply-sim.ts";
 import { signQuery } from "../../dev/exchange-sim/signature.ts";
@@ -16,14 +16,14 @@ const API_SECRET = "s";
 describe("Apply Layer simulator", () => {
   let redisServer: RedisServerHandle;
   let redis: Redis;
-  let sim: ExchangeSimHandle;
+  let sim: SimulatedExchange;
 
   beforeAll(async () => {
     redisServer = await startRedisServer();
     redis = new Redis(redisServer.url);
     // A plan already in the stream before the simulator starts must not be executed.
     await redis.xadd(keys.applyPlanStream, "*", ...closePlanFields("rot_old_BTCUSDT", "BTCUSDT"));
-    sim = await startExchangeSim({
+    sim = await startSimulatedExchange({
       apiKey: API_KEY,
       apiSecret: API_SECRET,
       redisUrl: redisServer.url,
