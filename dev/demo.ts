@@ -37,6 +37,7 @@ import { redisKeys } from "../lib/keys.ts";
 import { explainDecision } from "../lib/plans/explain.ts";
 import { DecisionBodySchema, type DecisionBody } from "../lib/plans/decision.ts";
 import { toStreamEntries, type StreamEntry } from "../lib/redis/replies.ts";
+import { closePlanId } from "../lib/rotation/close-plan-id.ts";
 import {
   ClientError,
   getWithToken,
@@ -157,7 +158,7 @@ class Story {
       enableAutoPipelining: false,
       enableTelemetry: false,
     });
-    this.closePlanId = `rot_${this.plan_id.slice(0, 8)}_${WEAKEST}`;
+    this.closePlanId = closePlanId(this.plan_id, WEAKEST);
   }
 
   get governor() {

@@ -61,6 +61,7 @@ import { sweepLocks } from "../../lib/sweep/sweep.ts";
 import { PlanConflictError } from "../../lib/errors.ts";
 import { changeTradingState, type TradingStateName } from "../../lib/operators/trading-state.ts";
 import { scriptSha } from "../../lib/redis/scripts.ts";
+import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
 import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { toHash, toStreamEntries } from "../../lib/redis/replies.ts";
 import type { Plan } from "../../lib/plans/schema.ts";
@@ -1193,11 +1194,11 @@ describe("the invariant checker itself", () => {
       new_plan_id: plan,
       new_symbol: "BTCUSDT",
       close_symbol: close,
-      close_plan_id: `rot_${plan.slice(0, 8)}_${close}`,
+      close_plan_id: closePlanId(plan, close),
     });
   const closePlan = (id: string, plan: string, close: string) =>
     entry(id, {
-      plan_id: `rot_${plan.slice(0, 8)}_${close}`,
+      plan_id: closePlanId(plan, close),
       symbol: close,
       rotation_trigger: "true",
       new_plan_id: plan,
@@ -1347,7 +1348,7 @@ describe("the invariant checker itself", () => {
   it("flags a lock resolved twice, a resolution without a lock, and a lock left open at the end", () => {
     const checker = new InvariantChecker();
     const end = (id: string, event: string, plan: string) =>
-      entry(id, { event, new_plan_id: plan, close_plan_id: `rot_${plan}_SOL` });
+      entry(id, { event, new_plan_id: plan, close_plan_id: closePlanId(plan, "SOL") });
     checker.observe(
       {
         ...base,
