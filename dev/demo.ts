@@ -45,6 +45,7 @@ import {
   newPlanId,
   postPlan,
   readStackFile,
+  REMOTE_SERVICE_ENV_VARS,
   request,
   stackFilePath,
   startStack,
@@ -493,15 +494,7 @@ class Story {
 function ownStackEnv(): NodeJS.ProcessEnv {
   // The demo seeds the world itself, after its reset.
   const env: NodeJS.ProcessEnv = { ...process.env, GOV_STACK_EMPTY: "1" };
-  for (const name of [
-    "UPSTASH_REDIS_REST_URL",
-    "UPSTASH_REDIS_REST_TOKEN",
-    "BINANCE_BASE_URL",
-    "BINANCE_API_KEY",
-    "BINANCE_API_SECRET",
-  ]) {
-    delete env[name];
-  }
+  for (const name of REMOTE_SERVICE_ENV_VARS) delete env[name];
   return env;
 }
 
