@@ -37,6 +37,7 @@ import { redisKeys } from "../lib/keys.ts";
 import { explainDecision } from "../lib/plans/explain.ts";
 import { DecisionBodySchema, type DecisionBody } from "../lib/plans/decision.ts";
 import { toStreamEntries, type StreamEntry } from "../lib/redis/replies.ts";
+import { closePlanId } from "../lib/rotation/close-plan-id.ts";
 import {
   ClientError,
   getWithToken,
@@ -44,6 +45,7 @@ import {
   newPlanId,
   postPlan,
   readStackFile,
+  REMOTE_SERVICE_ENV_VARS,
   request,
   stackFilePath,
   startStack,
@@ -157,7 +159,7 @@ class Story {
       enableAutoPipelining: false,
       enableTelemetry: false,
     });
-    this.closePlanId = `rot_${this.plan_id.slice(0, 8)}_${WEAKEST}`;
+    this.closePlanId = closePlanId(this.plan_id, WEAKEST);
   }
 
   get governor() {
@@ -492,15 +494,7 @@ class Story {
 function ownStackEnv(): NodeJS.ProcessEnv {
   // The demo seeds the world itself, after its reset.
   const env: NodeJS.ProcessEnv = { ...process.env, GOV_STACK_EMPTY: "1" };
-  for (const name of [
-    "UPSTASH_REDIS_REST_URL",
-    "UPSTASH_REDIS_REST_TOKEN",
-    "BINANCE_BASE_URL",
-    "BINANCE_API_KEY",
-    "BINANCE_API_SECRET",
-  ]) {
-    delete env[name];
-  }
+  for (const name of REMOTE_SERVICE_ENV_VARS) delete env[name];
   return env;
 }
 

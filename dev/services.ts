@@ -1,7 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { startRedisServer, type RedisServerHandle } from "./redis-server.ts";
 import { startRedisRestBridge, type RedisRestBridge } from "./bridge/server.ts";
-import { startExchangeSim, type ExchangeSimHandle } from "./exchange-sim/index.ts";
+import {
+  startExchangeSim,
+  type ExchangeSimHandle,
+  type ExchangeSimOptions,
+} from "./exchange-sim/index.ts";
+import { startApplySim, type ApplySim } from "./apply-sim/apply-sim.ts";
 
 /** Dev credentials: fresh random values each run, never committed. */
 export interface DevCredentials {
@@ -25,10 +30,52 @@ export function devCredentials(): DevCredentials {
   };
 }
 
+/** The exchange simulator, and the Apply Layer simulator executing close plans against it. */
+export interface SimulatedExchange extends ExchangeSimHandle {
+  /** Started when a Redis was given; stop() stops it with the exchange. */
+  applySim: ApplySim | undefined;
+}
+
+/**
+ * The exchange simulator; with `redisUrl`, also the Apply Layer simulator,
+ * reading the plans of `keyPrefix` (default "quantum") from that Redis and
+ * executing them against the exchange simulator's state.
+ */
+export async function startSimulatedExchange(
+  options: ExchangeSimOptions & { redisUrl?: string; keyPrefix?: string },
+): Promise<SimulatedExchange> {
+  const exchange = await startExchangeSim(options);
+  let applySim: ApplySim | undefined;
+  if (options.redisUrl) {
+    try {
+      applySim = await startApplySim({
+        redisUrl: options.redisUrl,
+        keyPrefix: options.keyPrefix ?? "quantum",
+        state: exchange.state,
+      });
+    } catch (e) {
+      await exchange.stop();
+      throw e;
+    }
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    ...exchange,
+    applySim,
+    stop() {
+      stopped ??= (async () => {
+        await applySim?.stop();
+        await exchange.stop();
+      })();
+      return stopped;
+    },
+  };
+}
+
 export interface LocalServices {
   redis: RedisServerHandle;
   bridge: RedisRestBridge;
-  exchange: ExchangeSimHandle;
+  exchange: SimulatedExchange;
   credentials: DevCredentials;
   stop(): Promise<void>;
 }
@@ -48,7 +95,7 @@ export interface ServicesOptions {
 export interface DevServices {
   redis: RedisServerHandle | undefined;
   bridge: RedisRestBridge | undefined;
-  exchange: ExchangeSimHandle | undefined;
+  exchange: SimulatedExchange | undefined;
   redisRest: { url: string; token: string };
   exchangeApi: { url: string; apiKey: string; apiSecret: string };
   credentials: DevCredentials;
@@ -102,10 +149,10 @@ export async function startDevServices(options: ServicesOptions = {}): Promise<D
       started.push(bridge);
       redisRest = { url: bridge.url, token: credentials.redisToken };
     }
-    let exchange: ExchangeSimHandle | undefined;
+    let exchange: SimulatedExchange | undefined;
     let exchangeApi = options.remoteExchange;
     if (!exchangeApi) {
-      exchange = await startExchangeSim({
+      exchange = await startSimulatedExchange({
         port: options.exchangePort,
         apiKey: credentials.apiKey,
         apiSecret: credentials.apiSecret,

@@ -306,17 +306,22 @@ async function freePorts(n: 3): Promise<[number, number, number]> {
   return [...ports] as [number, number, number];
 }
 
+/** Variables that point the stack at a remote Redis or Binance instead of the local services. */
+export const REMOTE_SERVICE_ENV_VARS = [
+  "UPSTASH_REDIS_REST_URL",
+  "UPSTASH_REDIS_REST_TOKEN",
+  "BINANCE_BASE_URL",
+  "BINANCE_API_KEY",
+  "BINANCE_API_SECRET",
+] as const;
+
 /** Variables that point a governor, the stack or the CLI at other services or ports. */
 export const STACK_ENV_VARS = [
   "GOV_URL",
   "GOV_WEBHOOK_SECRET",
   "GOV_ADMIN_TOKEN",
   "GOV_ALERT_WEBHOOK_URL",
-  "UPSTASH_REDIS_REST_URL",
-  "UPSTASH_REDIS_REST_TOKEN",
-  "BINANCE_BASE_URL",
-  "BINANCE_API_KEY",
-  "BINANCE_API_SECRET",
+  ...REMOTE_SERVICE_ENV_VARS,
   "GOV_PORT",
   "REDIS_REST_PORT",
   "EXCHANGE_SIM_PORT",

@@ -1,4 +1,4 @@
-import { readSharedBinanceState, sharedBinanceClient } from "./binance/shared.ts";
+import { readSharedBinanceState, sharedBinanceClient } from "./binance/redis-state.ts";
 import type { GovernorContext } from "./context.ts";
 
 interface Probe {

@@ -1,13 +1,13 @@
 /**
  * Run the Binance USD-M futures simulator (and, with REDIS_URL, the Apply
- * Layer simulator) from the command line:
+ * Layer simulator, started as dev/services.ts starts it) from the command line:
  *
  *   EXCHANGE_SIM_PORT=8090 BINANCE_API_KEY=... BINANCE_API_SECRET=... \
  *   REDIS_URL=redis://127.0.0.1:6379 GOV_KEY_PREFIX=quantum node dev/exchange-sim/main.ts
  *
  * Prints one JSON line when ready; stops cleanly on SIGINT/SIGTERM.
  */
-import { startExchangeSim } from "./server.ts";
+import { startSimulatedExchange } from "../services.ts";
 
 const DEV_API_KEY = "dev-binance-api-key";
 const DEV_API_SECRET = "dev-binance-api-secret";
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const apiKey = env.BINANCE_API_KEY || DEV_API_KEY;
   const redisUrl = env.REDIS_URL || undefined;
   const keyPrefix = env.GOV_KEY_PREFIX || "quantum";
-  const sim = await startExchangeSim({
+  const sim = await startSimulatedExchange({
     port,
     host: env.EXCHANGE_SIM_HOST || "127.0.0.1",
     apiKey,

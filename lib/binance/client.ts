@@ -48,7 +48,7 @@ export interface BinanceClientOptions {
   /**
    * Binance asked to back off (403 WAF, 418 ban, 429 rate limit) until `untilMs`;
    * persist it. May answer a later unix ms (the shared backoff grows on repeats,
-   * lib/binance/shared.ts); the client then stays closed until that. Errors are
+   * lib/binance/redis-state.ts); the client then stays closed until that. Errors are
    * ignored: the client stays closed locally until `untilMs`.
    */
   onBackoff?: (

@@ -10,7 +10,7 @@
  * stale clock offset is harmless: Binance refuses the timestamp (-1021) and
  * the client resyncs, as it does when Redis holds a stale offset.
  */
-import type { SharedBinanceState } from "./shared.ts";
+import type { SharedBinanceState } from "./redis-state.ts";
 
 /**
  * By scope (the backoff key: one per key prefix, i.e. per governor sharing a

@@ -16,7 +16,12 @@ import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
-import { recordBackoff, type SharedBinanceState } from "../binance/shared.ts";
+import {
+  binanceClientOptions,
+  recordBackoff,
+  TIME_OFFSET_TTL_MS,
+  type SharedBinanceState,
+} from "../binance/redis-state.ts";
 import { BinanceBackoffActiveError } from "../binance/errors.ts";
 import {
   confirmSpeculation,
@@ -257,16 +262,12 @@ async function decide(
 function binanceFor(deps: EvaluationDeps, state: SharedBinanceState, writes: CacheWrite[]) {
   const scope = deps.keys.binanceBackoff;
   return createBinanceClient({
-    ...deps.config.binance,
-    fetch: deps.fetch,
-    now: deps.now,
-    timeOffsetMs: state.timeOffsetMs,
-    backoffUntilMs: state.backoffUntilMs,
+    ...binanceClientOptions(deps, state),
     onTimeOffset: (offset) => {
       rememberBinanceState(scope, { timeOffsetMs: offset });
-      writes.push([deps.keys.binanceTimeOffset, String(offset), 3_600_000]);
+      writes.push([deps.keys.binanceTimeOffset, String(offset), TIME_OFFSET_TTL_MS]);
     },
-    // The failure path writes the (escalated) backoff at once: lib/binance/shared.ts.
+    // The failure path writes the (escalated) backoff at once: lib/binance/redis-state.ts.
     onBackoff: async (until, { retryAfterMs }) => {
       rememberBinanceState(scope, { backoffUntilMs: until });
       const shared = await recordBackoff(deps, retryAfterMs);

@@ -7,7 +7,7 @@
 import { readTradingState } from "../operators/trading-state.ts";
 import { z } from "zod";
 import { openPositionsFromAccount } from "../binance/positions.ts";
-import { sharedBinanceClient, type SharedBinanceState } from "../binance/shared.ts";
+import { sharedBinanceClient, type SharedBinanceState } from "../binance/redis-state.ts";
 import type { GovernorContext } from "../context.ts";
 import { stateStoreFailure } from "../errors.ts";
 import { readMarketCache, type MarketCache } from "../market/cache.ts";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { GovernorContext } from "../context.ts";
-import { readSharedBinanceState, sharedBinanceClient } from "../binance/shared.ts";
+import { readSharedBinanceState, sharedBinanceClient } from "../binance/redis-state.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 import type { FuturesAccount } from "../binance/schemas.ts";
 import { readMarketCache, type MarketCache } from "../market/cache.ts";

@@ -9,9 +9,13 @@
 import { Redis as IORedis } from "ioredis";
 import { expect } from "vitest";
 import { startRedisRestBridge, type RedisRestBridge } from "../../dev/bridge/server.ts";
-import { startExchangeSim, type ExchangeSimHandle } from "../../dev/exchange-sim/index.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
-import { startLocalServices, type LocalServices } from "../../dev/services.ts";
+import {
+  startLocalServices,
+  startSimulatedExchange,
+  type LocalServices,
+  type SimulatedExchange,
+} from "../../dev/services.ts";
 import { startPrivateStack, type PrivateStack } from "../../dev/stack-client.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import { stackClients, type Loose, type StackClients } from "../../bench/clients.ts";
@@ -51,7 +55,7 @@ export async function startFaultWorld(): Promise<FaultWorld> {
   let bridge: RedisRestBridge = services.bridge;
   let bridgeRunning = true;
   let redisServer: RedisServerHandle = services.redis;
-  let exchange: ExchangeSimHandle | null = services.exchange;
+  let exchange: SimulatedExchange | null = services.exchange;
   const extraRedis: RedisServerHandle[] = [];
   let governor: PrivateStack;
   try {
@@ -108,7 +112,7 @@ export async function startFaultWorld(): Promise<FaultWorld> {
     },
     async startExchange() {
       if (exchange) return;
-      exchange = await startExchangeSim({
+      exchange = await startSimulatedExchange({
         port: services.exchange.port,
         apiKey: credentials.apiKey,
         apiSecret: credentials.apiSecret,

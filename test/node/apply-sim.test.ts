@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { redisKeys } from "../../lib/keys.ts";
 import { startRedisServer, type RedisServerHandle } from "../../dev/redis-server.ts";
-import { startExchangeSim, type ExchangeSimHandle } from "../../dev/exchange-sim/server.ts";
+import { startSimulatedExchange, type SimulatedExchange } from "../../dev/services.ts";
 import { ExchangeState } from "../../dev/exchange-sim/state.ts";
 import { startApplySim } from "../../dev/apply-sim/apply-sim.ts";
 import { signQuery } from "../../dev/exchange-sim/signature.ts";
@@ -16,14 +16,14 @@ const API_SECRET = "s";
 describe("Apply Layer simulator", () => {
   let redisServer: RedisServerHandle;
   let redis: Redis;
-  let sim: ExchangeSimHandle;
+  let sim: SimulatedExchange;
 
   beforeAll(async () => {
     redisServer = await startRedisServer();
     redis = new Redis(redisServer.url);
     // A plan already in the stream before the simulator starts must not be executed.
-    await redis.xadd(keys.applyPlanStream, "*", ...closePlanFields("rot_old_BTCUSDT", "BTCUSDT"));
-    sim = await startExchangeSim({
+    await propose("rot_old_BTCUSDT", "BTCUSDT");
+    sim = await startSimulatedExchange({
       apiKey: API_KEY,
       apiSecret: API_SECRET,
       redisUrl: redisServer.url,
@@ -71,6 +71,11 @@ describe("Apply Layer simulator", () => {
     return Object.entries(fields).flat();
   }
 
+  /** Append a rotation close plan to apply.plan, as the governor does. */
+  function propose(planId: string, symbol: string, extra: Record<string, string> = {}) {
+    return redis.xadd(keys.applyPlanStream, "*", ...closePlanFields(planId, symbol, extra));
+  }
+
   async function openSymbols(): Promise<string[]> {
     const query = signQuery(API_SECRET, `timestamp=${sim.state.serverTime()}`);
     const res = await fetch(`${sim.url}/fapi/v3/positionRisk?${query}`, {
@@ -94,19 +99,16 @@ describe("Apply Layer simulator", () => {
 
   const waitFor = <T>(probe: () => Promise<T | undefined>, what = "the Apply Layer simulator") =>
     waitUntil(probe, what);
+  /** The plan's apply.result entry, once the simulator has appended it. */
+  const resultOf = (planId: string) =>
+    waitFor(async () => (await results()).find((r) => r.plan_id === planId));
 
   it("closes the position and appends the apply.result confirmation", async () => {
     const before = await results();
     expect(before.some((r) => r.plan_id === "rot_old_BTCUSDT")).toBe(false);
     const t0 = Date.now();
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_abcd1234_ETHUSDT", "ETHUSDT"),
-    );
-    const result = await waitFor(async () =>
-      (await results()).find((r) => r.plan_id === "rot_abcd1234_ETHUSDT"),
-    );
+    await propose("rot_abcd1234_ETHUSDT", "ETHUSDT");
+    const result = await resultOf("rot_abcd1234_ETHUSDT");
     expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
     expect(result).toEqual({
       plan_id: "rot_abcd1234_ETHUSDT",
@@ -138,18 +140,14 @@ describe("Apply Layer simulator", () => {
       { position_side: "LONG", side: "SELL", qty: "0.1" },
       { position_side: "SHORT", side: "BUY", qty: "0.2" }, // a partial close of the short
     ];
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_legs0001_SOLUSDT", "SOLUSDT", {
-        side: "SELL",
-        position_side: "LONG",
-        qty: "0.1",
-        legs: JSON.stringify(legs),
-        leg_count: "2",
-      }),
-    );
-    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_legs0001_SOLUSDT"));
+    await propose("rot_legs0001_SOLUSDT", "SOLUSDT", {
+      side: "SELL",
+      position_side: "LONG",
+      qty: "0.1",
+      legs: JSON.stringify(legs),
+      leg_count: "2",
+    });
+    await resultOf("rot_legs0001_SOLUSDT");
     const rows = sim.state.positions.map((r) => [r.positionSide, r.positionAmt]);
     expect(rows).toEqual([
       ["LONG", "0"],
@@ -162,16 +160,12 @@ describe("Apply Layer simulator", () => {
       { symbol: "SOLUSDT", positionSide: "LONG", positionAmt: "0.5", entryPrice: "100" },
       { symbol: "SOLUSDT", positionSide: "SHORT", positionAmt: "-0.5", entryPrice: "100" },
     ]);
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_oneleg01_SOLUSDT", "SOLUSDT", {
-        side: "BUY",
-        position_side: "SHORT",
-        qty: "0.5",
-      }),
-    );
-    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_oneleg01_SOLUSDT"));
+    await propose("rot_oneleg01_SOLUSDT", "SOLUSDT", {
+      side: "BUY",
+      position_side: "SHORT",
+      qty: "0.5",
+    });
+    await resultOf("rot_oneleg01_SOLUSDT");
     expect(sim.state.positions.map((r) => [r.positionSide, r.positionAmt])).toEqual([
       ["LONG", "0.5"],
       ["SHORT", "0"],
@@ -180,14 +174,8 @@ describe("Apply Layer simulator", () => {
 
   it("reports executed=false and leaves the position open when told to", async () => {
     await control("PUT", "/__sim/apply", { executed: false });
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_ffff0000_BTCUSDT", "BTCUSDT"),
-    );
-    const result = await waitFor(async () =>
-      (await results()).find((r) => r.plan_id === "rot_ffff0000_BTCUSDT"),
-    );
+    await propose("rot_ffff0000_BTCUSDT", "BTCUSDT");
+    const result = await resultOf("rot_ffff0000_BTCUSDT");
     expect(result.executed).toBe("false");
     expect(result.reduceOnly).toBe("true");
     expect(await openSymbols()).toEqual(["BTCUSDT", "ETHUSDT"]);
@@ -196,32 +184,16 @@ describe("Apply Layer simulator", () => {
   it("ignores plans when auto is off, and non-rotation plans always", async () => {
     await control("PUT", "/__sim/apply", { auto: false });
     const read = sim.applySim?.read ?? 0;
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_off00000_BTCUSDT", "BTCUSDT"),
-    );
+    await propose("rot_off00000_BTCUSDT", "BTCUSDT");
     await waitFor(async () => ((sim.applySim?.read ?? 0) > read ? true : undefined));
     await control("PUT", "/__sim/apply", { auto: true });
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("manual_close_ETHUSDT", "ETHUSDT", { rotation_trigger: "false" }),
-    );
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("open_SOLUSDT", "ETHUSDT", { action: "OPEN_PROPOSED" }),
-    );
+    await propose("manual_close_ETHUSDT", "ETHUSDT", { rotation_trigger: "false" });
+    await propose("open_SOLUSDT", "ETHUSDT", { action: "OPEN_PROPOSED" });
     // A rotation plan after them proves the simulator has read past them.
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_marker00_BTCUSDT", "BTCUSDT"),
-    );
+    await propose("rot_marker00_BTCUSDT", "BTCUSDT");
     // Entries are read in order and closes of equal delay run in order: once the marker's
     // result is there, any result for the plans before it would be there too.
-    await waitFor(async () => (await results()).find((r) => r.plan_id === "rot_marker00_BTCUSDT"));
+    await resultOf("rot_marker00_BTCUSDT");
     const ids = (await results()).map((r) => r.plan_id);
     expect(ids).not.toContain("rot_off00000_BTCUSDT");
     expect(ids).not.toContain("manual_close_ETHUSDT");
@@ -232,11 +204,7 @@ describe("Apply Layer simulator", () => {
   it("reset cancels a close that is still waiting for its delay", async () => {
     // A delay no test outlasts: the reset certainly comes first.
     await control("PUT", "/__sim/apply", { delay_ms: 600_000 });
-    await redis.xadd(
-      keys.applyPlanStream,
-      "*",
-      ...closePlanFields("rot_pending0_BTCUSDT", "BTCUSDT"),
-    );
+    await propose("rot_pending0_BTCUSDT", "BTCUSDT");
     await waitFor(async () => ((sim.applySim?.pending ?? 0) === 1 ? true : undefined));
     await control("POST", "/__sim/reset");
     expect(sim.applySim?.pending).toBe(0);

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
 import { stackClients } from "../../bench/clients.ts";
-import type { StackInfo } from "../../dev/stack-client.ts";
+import { REMOTE_SERVICE_ENV_VARS, type StackInfo } from "../../dev/stack-client.ts";
 import { waitUntil } from "../support/wait.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
@@ -153,15 +153,7 @@ describe.skipIf(process.platform !== "linux")("npm start (dev/stack.ts)", () => 
       // The cron every second instead of at each minute boundary.
       GOV_STACK_CRON_PERIOD_MS: "1000",
     };
-    for (const name of [
-      "UPSTASH_REDIS_REST_URL",
-      "UPSTASH_REDIS_REST_TOKEN",
-      "BINANCE_BASE_URL",
-      "BINANCE_API_KEY",
-      "BINANCE_API_SECRET",
-    ]) {
-      delete env[name];
-    }
+    for (const name of REMOTE_SERVICE_ENV_VARS) delete env[name];
     delete env.GOV_STACK_NO_CRON;
 
     const started = Date.now();

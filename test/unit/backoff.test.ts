@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BACKOFF_ESCALATION_CAP_MS, escalatedBackoffMs } from "../../lib/binance/shared.ts";
+import { BACKOFF_ESCALATION_CAP_MS, escalatedBackoffMs } from "../../lib/binance/redis-state.ts";
 
 describe("escalatedBackoffMs: the shared backoff grows on repeats", () => {
   it("is Retry-After on the first strike", () => {

@@ -8,29 +8,20 @@ import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { forwardScheduledSweep, SWEEP_GUARD_TTL_S } from "../../lib/sweep/scheduled.ts";
-import { keys, redis, resetWorld, simRequests } from "./helpers.ts";
+import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
+import { keys, redis, resetWorld, simRequests, waitingLock } from "./helpers.ts";
 
 /** One waiting rotation lock, as the evaluation path leaves it: the sweep then reads positions. */
 async function seedWaitingLock(planId: string) {
   const createdAt = Math.floor(Date.now() / 1000);
-  const closePlanId = `rot_${planId.slice(0, 8)}_ETHUSDT`;
   await redis.set(
     keys.rotationLock(planId),
-    JSON.stringify({
-      new_symbol: "BTCUSDT",
-      new_plan_id: planId,
-      close_symbol: "ETHUSDT",
-      close_plan_id: closePlanId,
-      created_at: createdAt,
-      created_at_ms: createdAt * 1000,
-      ttl_s: 120,
-      scan_from: "0-0",
-    }),
+    waitingLock({ planId, newSymbol: "BTCUSDT", closeSymbol: "ETHUSDT", createdAt }),
     { ex: 3600 },
   );
   await redis.zadd(keys.lockIndex, { score: createdAt * 1000, member: planId });
   await redis.hset(keys.claims, { [planId]: "ETHUSDT" });
-  await redis.hset(keys.closePlans, { [closePlanId]: planId });
+  await redis.hset(keys.closePlans, { [closePlanId(planId, "ETHUSDT")]: planId });
 }
 
 function deliver(scheduledTime: number) {

@@ -4,6 +4,7 @@ import { Redis } from "@upstash/redis/cloudflare";
 import worker from "../../functions/index.ts";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 import { redisKeys } from "../../lib/keys.ts";
+import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
 import { toStreamEntries } from "../../lib/redis/replies.ts";
 
 export const keys = redisKeys("quantum");
@@ -280,4 +281,24 @@ export async function putTradingState(
     }),
   );
   return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+/** A waiting rotation lock's stored value (`keys.rotationLock`), as the evaluation path writes it. */
+export function waitingLock(lock: {
+  planId: string;
+  newSymbol: string;
+  closeSymbol: string;
+  /** unix s */
+  createdAt: number;
+}): string {
+  return JSON.stringify({
+    new_symbol: lock.newSymbol,
+    new_plan_id: lock.planId,
+    close_symbol: lock.closeSymbol,
+    close_plan_id: closePlanId(lock.planId, lock.closeSymbol),
+    created_at: lock.createdAt,
+    created_at_ms: lock.createdAt * 1000,
+    ttl_s: 120,
+    scan_from: "0-0",
+  });
 }

@@ -10,6 +10,7 @@ import type { OpenPosition } from "../../lib/binance/positions.ts";
 import { governorContext } from "../../lib/context.ts";
 import { renderBoard } from "../../lib/dashboard/render.ts";
 import type { MarketCache } from "../../lib/market/cache.ts";
+import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
 import { readSlotsAndLocks } from "../../lib/status/read.ts";
 import { StatusSchema, type Status } from "../../lib/status/schema.ts";
 import { buildStatus, type StatusInputs, type StatusSettings } from "../../lib/status/view.ts";
@@ -68,7 +69,7 @@ function lock(planId: string, closeSymbol: string, createdAtS: number) {
     new_symbol: "BTCUSDT",
     new_plan_id: planId,
     close_symbol: closeSymbol,
-    close_plan_id: `rot_${planId.slice(0, 8)}_${closeSymbol}`,
+    close_plan_id: closePlanId(planId, closeSymbol),
     created_at: createdAtS,
     scan_from: "0-0",
     ttl_s: 120,

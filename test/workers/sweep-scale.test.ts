@@ -2,7 +2,8 @@ import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { SWEEP_BATCH } from "../../lib/sweep/sweep.ts";
-import { bridge, keys, redis, resetWorld } from "./helpers.ts";
+import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
+import { bridge, keys, redis, resetWorld, waitingLock } from "./helpers.ts";
 
 /** Index `n` waiting locks directly in Redis, as the evaluation path leaves them. */
 async function seedLocks(n: number, createdAt: number) {
@@ -11,24 +12,14 @@ async function seedLocks(n: number, createdAt: number) {
     for (let i = start; i < Math.min(n, start + 500); i++) {
       const planId = `bulk-${i}`;
       const closeSymbol = `S${i}USDT`;
-      const closePlanId = `rot_${planId.slice(0, 8)}_${closeSymbol}`;
       pipeline.set(
         keys.rotationLock(planId),
-        JSON.stringify({
-          new_symbol: `N${i}USDT`,
-          new_plan_id: planId,
-          close_symbol: closeSymbol,
-          close_plan_id: closePlanId,
-          created_at: createdAt,
-          created_at_ms: createdAt * 1000,
-          ttl_s: 120,
-          scan_from: "0-0",
-        }),
+        waitingLock({ planId, newSymbol: `N${i}USDT`, closeSymbol, createdAt }),
         { ex: 3600 },
       );
       pipeline.zadd(keys.lockIndex, { score: createdAt * 1000 + i, member: planId });
       pipeline.hset(keys.claims, { [planId]: closeSymbol });
-      pipeline.hset(keys.closePlans, { [closePlanId]: planId });
+      pipeline.hset(keys.closePlans, { [closePlanId(planId, closeSymbol)]: planId });
     }
     await pipeline.exec();
   }

@@ -9,6 +9,8 @@
  * plus its copy in `P:rotation:lock_data`, which lives until the lock ends, so
  * a lock whose key expired unobserved still times out properly.
  */
+import { CLOSE_PLAN_ID_LUA } from "../close-plan-id.ts";
+
 export const LOCKS = `
 -- Stream ids compare by (ms, seq).
 local function id_after(a, b)
@@ -91,11 +93,7 @@ local function scan_confirmations(max_pages, dry)
   return false
 end
 
--- rot_{first 8 chars of the new plan_id}_{close symbol}: the close plan id
--- format the Apply Layer relies on.
-local function close_plan_id_of(pid, close_symbol)
-  return 'rot_' .. string.sub(pid, 1, 8) .. '_' .. close_symbol
-end
+${CLOSE_PLAN_ID_LUA}
 
 local function end_lock(lock_pid, lock)
   redis.call('DEL', ctx.keys.lock .. lock_pid)

@@ -1,3 +1,10 @@
+/**
+ * The Binance state every invocation shares through Redis (docs/binance.md):
+ * the 403/418/429 backoff with its strikes, and the clock offset a -1021
+ * resync measured. Here: reading it, the backoff's escalation and its write,
+ * and the Binance client of the read paths (status, sweep, health), bound to
+ * it. What one isolate remembers of it is ./isolate-state.ts.
+ */
 import type { Redis } from "@upstash/redis/cloudflare";
 import type { GovernorContext } from "../context.ts";
 import type { RedisKeys } from "../keys.ts";
@@ -19,6 +26,9 @@ export async function readSharedBinanceState(gov: GovernorContext): Promise<Shar
   const [backoff, offset] = await pipeline.exec();
   return { backoffUntilMs: Number(backoff) || 0, timeOffsetMs: Number(offset) || 0 };
 }
+
+/** ms a measured clock offset is kept in Redis. */
+export const TIME_OFFSET_TTL_MS = 3_600_000;
 
 /** ms: the escalation never lengthens a backoff past this on its own (a longer Retry-After is honoured). */
 export const BACKOFF_ESCALATION_CAP_MS = 3_600_000;
@@ -73,6 +83,24 @@ export async function recordBackoff(
 }
 
 /**
+ * What every Binance client of the governor starts from: the configured
+ * endpoint and credentials, the transport and clock, and a view of the shared
+ * backoff and clock offset. The caller adds where what it learns goes.
+ */
+export function binanceClientOptions(
+  deps: Pick<GovernorContext, "config" | "fetch" | "now">,
+  state: SharedBinanceState,
+) {
+  return {
+    ...deps.config.binance,
+    fetch: deps.fetch,
+    now: deps.now,
+    backoffUntilMs: state.backoffUntilMs,
+    timeOffsetMs: state.timeOffsetMs,
+  };
+}
+
+/**
  * A Binance client for the read paths (status, sweep, health) that honours the
  * shared backoff and clock offset and writes any new one straight back to Redis.
  */
@@ -82,14 +110,10 @@ export function sharedBinanceClient(
 ): BinanceClient {
   const { keys, redis } = gov;
   return createBinanceClient({
-    ...gov.config.binance,
-    fetch: gov.fetch,
-    now: gov.now,
-    backoffUntilMs: state.backoffUntilMs,
-    timeOffsetMs: state.timeOffsetMs,
+    ...binanceClientOptions(gov, state),
     onBackoff: (_until, { retryAfterMs }) => recordBackoff(gov, retryAfterMs),
     onTimeOffset: async (offset) => {
-      await redis.set(keys.binanceTimeOffset, String(offset), { px: 3_600_000 });
+      await redis.set(keys.binanceTimeOffset, String(offset), { px: TIME_OFFSET_TTL_MS });
     },
   });
 }
