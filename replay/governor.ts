@@ -1,6 +1,6 @@
 /**
  * The governor as a replay gate: the project's own `evaluatePlan` and
- * `sweepLocks`, on the private Redis (store.ts) through the REST bridge, with
+ * `sweepLocks`, on the private Redis (store.ts) through the REST protocol, with
  * the virtual clock as `now` and the in-process exchange as Binance.
  */
 import { randomBytes } from "node:crypto";
