@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { parseConfig, type Config } from "../lib/config.ts";
 import type { GovernorContext } from "../lib/context.ts";
+import { endOfUtcDay } from "../lib/binance/step-sizes.ts";
 import { evaluatePlan } from "../lib/evaluate/evaluate.ts";
 import { redisKeys } from "../lib/keys.ts";
 import { intervalMs, type KlineInterval } from "../lib/market/klines.ts";
@@ -89,19 +90,26 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
   await store.direct.hset(keys.policy, "universe_symbols", JSON.stringify(options.universe));
   const observer = new GovernorObserver(store.direct, keys);
 
-  // Redis expires the kline caches on its own (real) clock, at the candle close the
-  // governor computed on the virtual one; a replay compresses hours into
-  // milliseconds, so it expires them itself when the virtual clock gets there.
+  // Redis expires the market caches (and the step sizes) on its own (real) clock, when
+  // the governor's TTL from the virtual clock runs out (the next candle close, the end of
+  // the UTC day); a replay compresses hours into milliseconds, so it expires them itself
+  // when the virtual clock gets there.
   const interval = config.regime.interval;
   const cacheMs = intervalMs(interval as KlineInterval);
   const cacheKeys = [...new Set([...market.symbols, ...options.universe])].map((symbol) =>
     keys.marketCache(symbol, interval),
   );
   let cachesValidUntil = 0;
-  async function expireMarketCaches(at: number): Promise<void> {
+  let stepSizesValidUntil = 0;
+  async function expireCaches(at: number): Promise<void> {
     if (at < cachesValidUntil) return;
     cachesValidUntil = (Math.floor(at / cacheMs) + 1) * cacheMs;
-    await store.direct.unlink(...cacheKeys);
+    const expired = [...cacheKeys];
+    if (at >= stepSizesValidUntil) {
+      stepSizesValidUntil = endOfUtcDay(at);
+      expired.push(keys.stepSizes);
+    }
+    await store.direct.unlink(...expired);
   }
 
   return {
@@ -111,7 +119,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
     // Disabled or in shadow mode it grants every entry by design: nothing to hold it to.
     gated: config.enabled && config.mode === "enforce",
     async evaluate(plan: ReplayPlan, at: number) {
-      await expireMarketCaches(at);
+      await expireCaches(at);
       // A retried evaluation whose first attempt did decide answers that decision
       // again (replayed): it is still this plan's decision.
       const { body } = await retried(() => evaluatePlan(plan, gov));
@@ -132,7 +140,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
       return observer.read(own, at);
     },
     async sweep(at: number) {
-      await expireMarketCaches(at);
+      await expireCaches(at);
       await retried(() => sweepLocks(gov));
       return observer.read(undefined, at);
     },
