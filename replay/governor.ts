@@ -101,15 +101,29 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
   );
   let cachesValidUntil = 0;
   let stepSizesValidUntil = 0;
-  async function expireCaches(at: number): Promise<void> {
-    if (at < cachesValidUntil) return;
+  /**
+   * Sends the UNLINK at once, without waiting for it: the governor's requests go
+   * through the same connection (store.ts), so Redis runs it before them. The
+   * caller awaits the answer once the governor's step is done.
+   */
+  function expireCaches(at: number): Promise<unknown> {
+    if (at < cachesValidUntil) return Promise.resolve();
     cachesValidUntil = (Math.floor(at / cacheMs) + 1) * cacheMs;
     const expired = [...cacheKeys];
     if (at >= stepSizesValidUntil) {
       stepSizesValidUntil = endOfUtcDay(at);
       expired.push(keys.stepSizes);
     }
-    await store.direct.unlink(...expired);
+    return store.direct.unlink(...expired);
+  }
+  /** A governor step after the caches due at `at` expired. */
+  async function afterExpiry<T>(at: number, step: () => Promise<T>): Promise<T> {
+    const expiring = expireCaches(at);
+    try {
+      return await step();
+    } finally {
+      await expiring;
+    }
   }
 
   return {
@@ -119,10 +133,9 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
     // Disabled or in shadow mode it grants every entry by design: nothing to hold it to.
     gated: config.enabled && config.mode === "enforce",
     async evaluate(plan: ReplayPlan, at: number) {
-      await expireCaches(at);
       // A retried evaluation whose first attempt did decide answers that decision
       // again (replayed): it is still this plan's decision.
-      const { body } = await retried(() => evaluatePlan(plan, gov));
+      const { body } = await afterExpiry(at, () => retried(() => evaluatePlan(plan, gov)));
       if (body.decision === "IGNORED") return { ...observer.last };
       const own: GateDecision = {
         plan_id: body.plan_id,
@@ -140,8 +153,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
       return observer.read(own, at);
     },
     async sweep(at: number) {
-      await expireCaches(at);
-      await retried(() => sweepLocks(gov));
+      await afterExpiry(at, () => retried(() => sweepLocks(gov)));
       return observer.read(undefined, at);
     },
     async confirm(order: CloseOrder, executed: boolean, at: number) {

@@ -7,12 +7,14 @@
  * HTTP bridge runs, without a socket and HTTP parsing per request. The
  * replay's own bookkeeping (what the governor wrote, the Apply Layer's
  * confirmations, flushing between runs) talks to redis-server directly, as the
- * local stack's Apply Layer simulator does.
+ * local stack's Apply Layer simulator does, on the connection the protocol
+ * sends the governor's commands on.
  */
 import { randomBytes } from "node:crypto";
-import { Redis as DirectRedis } from "ioredis";
+import type { Redis as DirectRedis } from "ioredis";
 import type { Redis } from "@upstash/redis/cloudflare";
 import { startRedisServer } from "../dev/redis-server.ts";
+import { openConnection } from "../dev/bridge/pool.ts";
 import { openRestProtocol, type RestProtocol } from "../dev/bridge/protocol.ts";
 import { createRedis } from "../lib/redis/client.ts";
 import { serveInProcess } from "./rest-fetch.ts";
@@ -22,7 +24,11 @@ export interface ReplayStore {
   rest: { url: string; token: string };
   /** the governor's client */
   redis: Redis;
-  /** the replay's own connection to redis-server */
+  /**
+   * The replay's own connection to redis-server. The governor's single
+   * commands and pipelines go through it too, so a command sent here before
+   * an evaluation starts runs before anything the evaluation sends.
+   */
   direct: DirectRedis;
   /** REST requests answered so far */
   requests(): number;
@@ -37,8 +43,10 @@ export async function startReplayStore(): Promise<ReplayStore> {
   const token = randomBytes(24).toString("hex");
   let unserve = () => {};
   let protocol: RestProtocol | undefined;
+  const direct = openConnection(server.url);
   try {
-    protocol = await openRestProtocol({ redisUrl: server.url, token });
+    await direct.connect();
+    protocol = await openRestProtocol({ redisUrl: server.url, token, connection: direct });
     const { handle } = protocol;
     let requests = 0;
     const counted: RestProtocol = {
@@ -50,17 +58,15 @@ export async function startReplayStore(): Promise<ReplayStore> {
     };
     const rest = { url: `http://redis-${randomBytes(6).toString("hex")}.replay.invalid`, token };
     unserve = serveInProcess(rest.url, counted);
-    const direct = new DirectRedis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await direct.connect();
     return {
       rest,
       redis: createRedis(rest),
       direct,
       requests: () => requests,
       async stop() {
-        direct.disconnect();
         unserve();
         await counted.close();
+        direct.disconnect();
         await server.stop();
         process.off("exit", killServer);
       },
@@ -68,6 +74,7 @@ export async function startReplayStore(): Promise<ReplayStore> {
   } catch (error) {
     unserve();
     await protocol?.close();
+    direct.disconnect();
     await server.stop();
     process.off("exit", killServer);
     throw error;

@@ -9,6 +9,7 @@
  *   POST /multi-exec  same, atomically (MULTI/EXEC on a dedicated connection)
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { Redis } from "ioredis";
 import {
   BadRequest,
   encodeReply,
@@ -28,6 +29,13 @@ export interface RestProtocolOptions {
   transactionConnections?: number;
   /** Largest accepted request body (default 10 MB). */
   maxBodyBytes?: number;
+  /**
+   * A connected ioredis connection (made by pool.ts's openConnection) to run
+   * single commands and pipelines on, kept open by its owner: whoever shares
+   * it knows its own commands reach Redis in order with the protocol's.
+   * Default: a connection of the protocol's own.
+   */
+  connection?: Redis;
 }
 
 /** One REST request as the protocol reads it. */
@@ -63,14 +71,16 @@ export async function openRestProtocol(options: RestProtocolOptions): Promise<Re
   if (!options.token) throw new Error("the Upstash REST bridge needs a non-empty token");
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const expectedToken = digest(options.token);
-  const shared = openConnection(options.redisUrl);
-  try {
-    await shared.connect();
-  } catch (error) {
-    shared.disconnect();
-    throw new Error(`cannot connect to Redis at ${options.redisUrl}: ${errorMessage(error)}`, {
-      cause: error,
-    });
+  const shared = options.connection ?? openConnection(options.redisUrl);
+  if (!options.connection) {
+    try {
+      await shared.connect();
+    } catch (error) {
+      shared.disconnect();
+      throw new Error(`cannot connect to Redis at ${options.redisUrl}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
   }
   const pool = new ConnectionPool(options.redisUrl, options.transactionConnections ?? 16);
   const authorized = (header: string | undefined) => isAuthorized(header, expectedToken);
@@ -173,7 +183,7 @@ export async function openRestProtocol(options: RestProtocolOptions): Promise<Re
     handle,
     async close() {
       await pool.close();
-      await shared.quit().catch(() => shared.disconnect());
+      if (!options.connection) await shared.quit().catch(() => shared.disconnect());
     },
   };
 }
