@@ -8,30 +8,11 @@
  */
 import type { Book } from "./book.ts";
 import { IntervalError, type Market } from "./market.ts";
+import { TextResponse } from "./text-response.ts";
 
 export interface ExchangeStats {
   /** requests answered, by path */
   requests: Record<string, number>;
-}
-
-const JSON_HEADERS = { "content-type": "application/json" };
-
-/**
- * A Response whose body is a string in hand: the body methods answer it
- * directly instead of through a byte stream, which costs more than the rest of
- * an in-process request (tens of thousands of them per replay).
- */
-class TextResponse extends Response {
-  readonly #body: string;
-  override readonly text = async (): Promise<string> => this.#body;
-  override readonly json = async (): Promise<unknown> => JSON.parse(this.#body);
-  override readonly arrayBuffer = async (): Promise<ArrayBuffer> =>
-    new TextEncoder().encode(this.#body).buffer as ArrayBuffer;
-
-  constructor(body: string, status: number) {
-    super(null, { status, headers: JSON_HEADERS });
-    this.#body = body;
-  }
 }
 
 function json(body: unknown, status = 200): Response {

@@ -1,11 +1,12 @@
 /**
  * The governor as a replay gate: the project's own `evaluatePlan` and
- * `sweepLocks`, on the private Redis (store.ts) through the REST bridge, with
+ * `sweepLocks`, on the private Redis (store.ts) through the REST protocol, with
  * the virtual clock as `now` and the in-process exchange as Binance.
  */
 import { randomBytes } from "node:crypto";
 import { parseConfig, type Config } from "../lib/config.ts";
 import type { GovernorContext } from "../lib/context.ts";
+import { endOfUtcDay } from "../lib/binance/step-sizes.ts";
 import { evaluatePlan } from "../lib/evaluate/evaluate.ts";
 import { redisKeys } from "../lib/keys.ts";
 import { intervalMs, type KlineInterval } from "../lib/market/klines.ts";
@@ -89,19 +90,40 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
   await store.direct.hset(keys.policy, "universe_symbols", JSON.stringify(options.universe));
   const observer = new GovernorObserver(store.direct, keys);
 
-  // Redis expires the kline caches on its own (real) clock, at the candle close the
-  // governor computed on the virtual one; a replay compresses hours into
-  // milliseconds, so it expires them itself when the virtual clock gets there.
+  // Redis expires the market caches (and the step sizes) on its own (real) clock, when
+  // the governor's TTL from the virtual clock runs out (the next candle close, the end of
+  // the UTC day); a replay compresses hours into milliseconds, so it expires them itself
+  // when the virtual clock gets there.
   const interval = config.regime.interval;
   const cacheMs = intervalMs(interval as KlineInterval);
   const cacheKeys = [...new Set([...market.symbols, ...options.universe])].map((symbol) =>
     keys.marketCache(symbol, interval),
   );
   let cachesValidUntil = 0;
-  async function expireMarketCaches(at: number): Promise<void> {
-    if (at < cachesValidUntil) return;
+  let stepSizesValidUntil = 0;
+  /**
+   * Sends the UNLINK at once, without waiting for it: the governor's requests go
+   * through the same connection (store.ts), so Redis runs it before them. The
+   * caller awaits the answer once the governor's step is done.
+   */
+  function expireCaches(at: number): Promise<unknown> {
+    if (at < cachesValidUntil) return Promise.resolve();
     cachesValidUntil = (Math.floor(at / cacheMs) + 1) * cacheMs;
-    await store.direct.unlink(...cacheKeys);
+    const expired = [...cacheKeys];
+    if (at >= stepSizesValidUntil) {
+      stepSizesValidUntil = endOfUtcDay(at);
+      expired.push(keys.stepSizes);
+    }
+    return store.direct.unlink(...expired);
+  }
+  /** A governor step after the caches due at `at` expired. */
+  async function afterExpiry<T>(at: number, step: () => Promise<T>): Promise<T> {
+    const expiring = expireCaches(at);
+    try {
+      return await step();
+    } finally {
+      await expiring;
+    }
   }
 
   return {
@@ -111,10 +133,9 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
     // Disabled or in shadow mode it grants every entry by design: nothing to hold it to.
     gated: config.enabled && config.mode === "enforce",
     async evaluate(plan: ReplayPlan, at: number) {
-      await expireMarketCaches(at);
       // A retried evaluation whose first attempt did decide answers that decision
       // again (replayed): it is still this plan's decision.
-      const { body } = await retried(() => evaluatePlan(plan, gov));
+      const { body } = await afterExpiry(at, () => retried(() => evaluatePlan(plan, gov)));
       if (body.decision === "IGNORED") return { ...observer.last };
       const own: GateDecision = {
         plan_id: body.plan_id,
@@ -132,8 +153,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
       return observer.read(own, at);
     },
     async sweep(at: number) {
-      await expireMarketCaches(at);
-      await retried(() => sweepLocks(gov));
+      await afterExpiry(at, () => retried(() => sweepLocks(gov)));
       return observer.read(undefined, at);
     },
     async confirm(order: CloseOrder, executed: boolean, at: number) {

@@ -1,24 +1,16 @@
 /**
  * The project's own Upstash REST bridge (the README (Local stack)): speaks the Upstash REST
  * protocol used by `@upstash/redis` 1.39 and forwards to a real redis-server.
+ * The protocol itself is protocol.ts; this file is its HTTP server, with
+ * request counts, timings, injected faults and the control routes.
  *
  *   POST /            ["set","k","v"]                 -> {"result": X}
  *   POST /pipeline    [["set","k","v"],["get","k"]]   -> [{"result": X} | {"error": "..."}]
  *   POST /multi-exec  same, atomically (MULTI/EXEC on a dedicated connection)
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import {
-  BadRequest,
-  encodeReply,
-  errorMessage,
-  isReplyError,
-  refusal,
-  toCommand,
-  toCommandList,
-  type RedisCommand,
-} from "./encoding.ts";
-import { ConnectionPool, openConnection } from "./pool.ts";
+import { errorMessage } from "./encoding.ts";
+import { openRestProtocol, type Reply } from "./protocol.ts";
 import { listen } from "../listen.ts";
 
 export interface RedisRestBridgeOptions {
@@ -71,30 +63,12 @@ export interface RedisRestBridge {
   stop(): Promise<void>;
 }
 
-interface Reply {
-  status: number;
-  body: unknown;
-}
-
-const ROUTES = new Set(["/", "/pipeline", "/multi-exec"]);
-
 export async function startRedisRestBridge(
   options: RedisRestBridgeOptions,
 ): Promise<RedisRestBridge> {
   if (!options.token) throw new Error("startRedisRestBridge: a non-empty token is required");
   const host = options.host ?? "127.0.0.1";
-  const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
-  const expectedToken = digest(options.token);
-  const shared = openConnection(options.redisUrl);
-  try {
-    await shared.connect();
-  } catch (error) {
-    shared.disconnect();
-    throw new Error(`cannot connect to Redis at ${options.redisUrl}: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  }
-  const pool = new ConnectionPool(options.redisUrl, options.transactionConnections ?? 16);
+  const protocol = await openRestProtocol(options);
 
   let counts: Record<string, number> = {};
   let fault: BridgeFault | null = null;
@@ -126,32 +100,13 @@ export async function startRedisRestBridge(
       if (status !== 0) return { status, body: { error: `ERR injected fault (HTTP ${status})` } };
     }
 
-    if (!authorized(req.headers.authorization, expectedToken)) {
-      return { status: 401, body: { error: "Unauthorized: invalid or missing bearer token" } };
-    }
-    if (req.method !== "POST")
-      return { status: 405, body: { error: "ERR only POST is supported" } };
-    if (!ROUTES.has(path)) return { status: 404, body: { error: `ERR unknown endpoint ${path}` } };
-
-    const raw = await readBody(req, maxBodyBytes);
-    if (raw === null)
-      return { status: 413, body: { error: `ERR request body larger than ${maxBodyBytes} bytes` } };
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      return { status: 400, body: { error: "ERR request body is not valid JSON" } };
-    }
-    const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
-    try {
-      if (path === "/") return await single(toCommand(parsed), base64);
-      if (path === "/pipeline") return await pipeline(toCommandList(parsed), base64);
-      return await transaction(toCommandList(parsed), base64);
-    } catch (error) {
-      if (error instanceof BadRequest || isReplyError(error))
-        return { status: 400, body: { error: error.message } };
-      return { status: 500, body: { error: `ERR bridge: ${errorMessage(error)}` } };
-    }
+    return protocol.handle({
+      method: req.method ?? "GET",
+      path,
+      authorization: req.headers.authorization,
+      encoding: req.headers["upstash-encoding"]?.toString(),
+      body: (limit) => readBody(req, limit),
+    });
   }
 
   /**
@@ -162,7 +117,7 @@ export async function startRedisRestBridge(
    * (held requests go on). Not counted.
    */
   async function control(req: IncomingMessage, path: string): Promise<Reply> {
-    if (!authorized(req.headers.authorization, expectedToken)) {
+    if (!protocol.authorized(req.headers.authorization)) {
       return { status: 401, body: { error: "Unauthorized: invalid or missing bearer token" } };
     }
     if (path === "/__bridge/stats" && req.method === "GET") {
@@ -204,69 +159,6 @@ export async function startRedisRestBridge(
       return { status: 200, body: { ok: true } };
     }
     return { status: 404, body: { error: `ERR unknown control route ${req.method} ${path}` } };
-  }
-
-  async function single(command: RedisCommand, base64: boolean): Promise<Reply> {
-    const refused = refusal(command);
-    if (refused) throw new BadRequest(refused);
-    const reply = await shared.callBuffer(command.name, ...command.args);
-    return { status: 200, body: { result: encodeReply(reply, base64) } };
-  }
-
-  async function pipeline(commands: RedisCommand[], base64: boolean): Promise<Reply> {
-    // Not atomic (nor is Upstash's): commands go out in order on the shared connection.
-    const settled = await Promise.allSettled(
-      commands.map((command) => {
-        const refused = refusal(command);
-        return refused
-          ? Promise.reject(new BadRequest(refused))
-          : shared.callBuffer(command.name, ...command.args);
-      }),
-    );
-    const body = settled.map((outcome) => {
-      if (outcome.status === "fulfilled") return { result: encodeReply(outcome.value, base64) };
-      if (outcome.reason instanceof BadRequest || isReplyError(outcome.reason))
-        return { error: outcome.reason.message };
-      throw outcome.reason;
-    });
-    return { status: 200, body };
-  }
-
-  async function transaction(commands: RedisCommand[], base64: boolean): Promise<Reply> {
-    for (const command of commands) {
-      const refused = refusal(command);
-      if (refused) throw new BadRequest(refused);
-    }
-    const connection = await pool.acquire();
-    let healthy = false;
-    try {
-      const sent = [
-        connection.callBuffer("MULTI"),
-        ...commands.map((command) => connection.callBuffer(command.name, ...command.args)),
-        connection.callBuffer("EXEC"),
-      ];
-      const settled = await Promise.allSettled(sent);
-      const exec = settled[settled.length - 1];
-      // Everything came back as Redis replies: the connection is out of MULTI and reusable.
-      healthy = settled.every((s) => s.status === "fulfilled" || isReplyError(s.reason));
-      if (!exec || exec.status === "rejected") {
-        const reason: unknown = exec?.reason;
-        if (!isReplyError(reason)) throw reason;
-        const firstQueueError = settled.find(
-          (s, i) => i < settled.length - 1 && s.status === "rejected",
-        );
-        const detail =
-          firstQueueError?.status === "rejected" ? `: ${errorMessage(firstQueueError.reason)}` : "";
-        throw new BadRequest(`${reason.message}${detail}`);
-      }
-      if (!Array.isArray(exec.value)) throw new BadRequest("EXECABORT transaction aborted");
-      const body = exec.value.map((reply: unknown) =>
-        isReplyError(reply) ? { error: reply.message } : { result: encodeReply(reply, base64) },
-      );
-      return { status: 200, body };
-    } finally {
-      pool.release(connection, healthy);
-    }
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -328,21 +220,9 @@ export async function startRedisRestBridge(
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await pool.close();
-      await shared.quit().catch(() => shared.disconnect());
+      await protocol.close();
     },
   };
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
-}
-
-/** Constant-time bearer token check (both sides hashed to equal length first). */
-function authorized(header: string | undefined, expected: Buffer): boolean {
-  const match = /^Bearer (.+)$/i.exec(header ?? "");
-  const given = digest(match?.[1] ?? "");
-  return timingSafeEqual(given, expected) && match !== null;
 }
 
 /** The body as UTF-8 text, or null when it exceeds `limit` bytes (the rest is discarded). */

@@ -81,7 +81,10 @@ export async function loadStepSizes(
     const pipeline = deps.redis.pipeline();
     pipeline.del(deps.keys.stepSizes);
     pipeline.hset(deps.keys.stepSizes, Object.fromEntries(all));
-    pipeline.pexpireat(deps.keys.stepSizes, endOfUtcDay(deps.now()));
+    // A TTL from the governor's clock (as the market caches' PX): an absolute PEXPIREAT would
+    // be read on Redis's clock, which a replay's virtual clock is years ahead of.
+    const now = deps.now();
+    pipeline.pexpire(deps.keys.stepSizes, endOfUtcDay(now) - now);
     await pipeline.exec();
   }
   for (const symbol of symbols) {

@@ -102,7 +102,75 @@ export const KlineRowSchema = z
   }))
   .pipe(CandleSchema);
 
-export const KlinesResponseSchema = z.array(KlineRowSchema);
+/**
+ * The whole `GET /fapi/v1/klines` response: every row as KlineRowSchema reads
+ * it. A response is hundreds of rows, so each row is first checked by hand
+ * (`quickCandle`, which accepts only rows KlineRowSchema accepts, and makes the
+ * same candle of them); a row it does not accept goes through KlineRowSchema,
+ * which decides and names what is wrong. Same results, same issues (with the
+ * row index in their path), a fraction of the time.
+ */
+export const KlinesResponseSchema = z.array(z.unknown()).transform((rows, ctx): Candle[] => {
+  const candles: Candle[] = [];
+  let failed = false;
+  for (let i = 0; i < rows.length; i++) {
+    const quick = quickCandle(rows[i]);
+    if (quick) {
+      candles.push(quick);
+      continue;
+    }
+    const parsed = KlineRowSchema.safeParse(rows[i]);
+    if (parsed.success) {
+      candles.push(parsed.data);
+      continue;
+    }
+    failed = true;
+    for (const issue of parsed.error.issues) {
+      ctx.addIssue({ ...issue, path: [i, ...issue.path] } as z.core.$ZodRawIssue);
+    }
+  }
+  return failed ? z.NEVER : candles;
+});
+
+const DECIMAL_RE = /^\d+(\.\d+)?$/;
+
+/** A decimal string as KlineRowSchema reads it, or undefined. */
+function quickDecimal(value: unknown): number | undefined {
+  if (typeof value !== "string" || !DECIMAL_RE.test(value)) return undefined;
+  const number = Number(value);
+  return Number.isFinite(number) ? number : undefined;
+}
+
+/** A time as KlineRowSchema reads it (a non-negative safe integer), or undefined. */
+function quickTime(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** The candle of a row every check of KlineRowSchema passes; undefined for any other row. */
+function quickCandle(row: unknown): Candle | undefined {
+  if (!Array.isArray(row) || row.length < 7) return undefined;
+  const openTime = quickTime(row[0]);
+  const open = quickDecimal(row[1]);
+  const high = quickDecimal(row[2]);
+  const low = quickDecimal(row[3]);
+  const close = quickDecimal(row[4]);
+  const volume = quickDecimal(row[5]);
+  const closeTime = quickTime(row[6]);
+  if (
+    openTime === undefined ||
+    open === undefined ||
+    high === undefined ||
+    low === undefined ||
+    close === undefined ||
+    volume === undefined ||
+    closeTime === undefined ||
+    !(closeTime > openTime) ||
+    !(high >= low)
+  ) {
+    return undefined;
+  }
+  return { openTime, closeTime, open, high, low, close, volume };
+}
 
 /**
  * The candles that have closed by `nowMs`, in ascending openTime. Binance's

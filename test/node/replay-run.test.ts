@@ -1,6 +1,6 @@
 /**
  * Replays end to end: the governor's own evaluation and sweep on a private
- * redis-server behind the REST bridge, over generated klines and plans.
+ * redis-server (the REST bridge's protocol, in-process), over generated klines and plans.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import {
   type Candle,
   CandleSchema,
@@ -100,6 +102,48 @@ describe("KlineRowSchema", () => {
     expect(KlinesResponseSchema.safeParse({ code: -1121, msg: "Invalid symbol." }).success).toBe(
       false,
     );
+  });
+});
+
+describe("KlinesResponseSchema", () => {
+  /** Row-by-row zod: what KlinesResponseSchema's quick check must agree with. */
+  const reference = z.array(KlineRowSchema);
+  const decimal = fc.oneof(
+    fc.stringMatching(/^\d{1,6}(\.\d{1,8})?$/),
+    fc.constantFrom("", "-1", "1.", ".5", "1e3", "abc", " 1", "9".repeat(400)),
+  );
+  const time = fc.oneof(
+    fc.integer({ min: 0, max: 2 ** 42 }),
+    fc.constantFrom(-1, 1.5, 2 ** 60, Number.NaN, "1700000000000"),
+  );
+  const field = fc.oneof(decimal, time, fc.constant(null));
+  const rowOf = fc.oneof(
+    fc.tuple(time, decimal, decimal, decimal, decimal, decimal, time, decimal, fc.nat()),
+    fc.array(field, { maxLength: 9 }),
+    fc.constantFrom(null, "row", { 0: T0 }),
+  );
+
+  it("accepts, builds and refuses exactly as KlineRowSchema does row by row", () => {
+    fc.assert(
+      fc.property(fc.array(rowOf, { maxLength: 5 }), (rows) => {
+        const quick = KlinesResponseSchema.safeParse(rows);
+        const slow = reference.safeParse(rows);
+        expect(quick.success).toBe(slow.success);
+        if (slow.success) expect(quick.data).toEqual(slow.data);
+        else expect(quick.error!.issues).toEqual(slow.error.issues);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("names the row and field of every bad row", () => {
+    const bad = [row(T0), row(T0 + HOUR, "abc"), [...row(T0 + 2 * HOUR)].slice(0, 5)];
+    const result = KlinesResponseSchema.safeParse(bad);
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((issue) => issue.path)).toEqual(
+      reference.safeParse(bad).error!.issues.map((issue) => issue.path),
+    );
+    expect(result.error!.issues[0]!.path).toEqual([1, 4]);
   });
 });
 
