@@ -38,16 +38,16 @@ interface Cell {
   klinesFetches: number;
 }
 
-const SLOT_CAPS = {
+export const SLOT_CAPS = {
   GOV_ACTIVE_SLOTS_BASE: "100",
   GOV_ACTIVE_SLOTS_TREND_STRONG: "100",
   GOV_ACTIVE_SLOTS_CHOP: "100",
 };
 
 /** All position symbols any cell uses; the first is the measured re-entry. */
-const OPEN = range("V", Math.max(...POSITIONS));
+export const OPEN = range("V", Math.max(...POSITIONS));
 
-async function arrange(
+export async function arrange(
   c: StackClients,
   gov: StackClients,
   keyPrefix: string,
@@ -85,7 +85,7 @@ async function arrange(
 let seq = 0;
 const run = Date.now().toString(36).slice(-4).toUpperCase();
 /** A plan id unique in its first 8 characters (close plan ids use them). */
-const planId = (tag: string) => `${tag[0]}${String(++seq).padStart(7, "0")}-${tag}-${run}`;
+export const planId = (tag: string) => `${tag[0]}${String(++seq).padStart(7, "0")}-${tag}-${run}`;
 
 async function measureCell(
   c: StackClients,
