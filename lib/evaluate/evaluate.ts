@@ -4,7 +4,8 @@ import type { Config } from "../config.ts";
 import { PlanConflictError, StateStoreError, stateStoreFailure } from "../errors.ts";
 import type { RedisKeys } from "../keys.ts";
 import { createBinanceClient } from "../binance/client.ts";
-import { readMarketCache, type MarketCache } from "../market/cache.ts";
+import type { MarketCache } from "../market/cache.ts";
+import { offerMarkets, offeredDigests, takeMarkets } from "../market/held.ts";
 import type { EntryRecord } from "../rotation/weakness.ts";
 import { parseEntries } from "../rotation/entries.ts";
 import { isClose, planFingerprint, type Plan } from "../plans/schema.ts";
@@ -405,6 +406,8 @@ const ReadStateSchema = z.object({
   time_offset: z.string().optional(),
   entries: z.unknown(),
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+  markets_held: z.record(z.string(), z.literal(true)).or(z.array(z.never())),
+  market_digests: z.record(z.string(), z.string()).or(z.array(z.never())),
   step_sizes: z.record(z.string(), z.string()).or(z.array(z.never())),
   trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
 });
@@ -419,6 +422,8 @@ function throwIfConflict(json: unknown): void {
 /** Request 1: everything the gates need from Redis, in one script that writes nothing. */
 async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> {
   const { keys, config } = deps;
+  const marketPrefix = keys.marketCache("", config.regime.interval);
+  const offer = offerMarkets(marketPrefix, plan.symbol, deps.now());
   const answer = await runScript(
     deps.redis,
     SCRIPTS.readState,
@@ -434,7 +439,8 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       plan_id: plan.plan_id,
       symbol: plan.symbol,
       fingerprint: planFingerprint(plan),
-      market_prefix: keys.marketCache("", config.regime.interval),
+      market_prefix: marketPrefix,
+      market_digests: offeredDigests(offer),
     },
   ).catch((error: unknown) => {
     noteFailure("redis");
@@ -445,12 +451,16 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   const parsed = ReadStateSchema.safeParse(json);
   if (!parsed.success) throw new StateStoreError("state read answered an unexpected shape");
   const state = parsed.data;
-  const now = deps.now();
-  const markets = new Map<string, MarketCache>();
-  for (const [symbol, raw] of Object.entries(state.markets)) {
-    const cache = readMarketCache(raw, now);
-    if (cache) markets.set(symbol, cache);
-  }
+  const markets = takeMarkets(
+    marketPrefix,
+    {
+      markets: recordOf(state.markets),
+      digests: recordOf(state.market_digests),
+      held: Object.keys(recordOf(state.markets_held)),
+    },
+    offer,
+    deps.now(),
+  );
   return {
     decision: state.decision
       ? decisionFrom({ replayed: false, response: JSON.parse(state.decision) })
@@ -463,6 +473,11 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     stepSizes: new Map(Object.entries(state.step_sizes)),
     tradingBlock: state.trading_block ?? null,
   };
+}
+
+/** cjson answers an empty table as `[]` or `{}`: a record either way. */
+function recordOf<V>(value: Record<string, V> | never[]): Record<string, V> {
+  return Array.isArray(value) ? {} : value;
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
