@@ -9,7 +9,7 @@ import { offerMarkets, offeredDigests, takeMarkets } from "../market/held.ts";
 import type { EntryRecord } from "../rotation/weakness.ts";
 import { parseEntries } from "../rotation/entries.ts";
 import { isClose, planFingerprint, type Plan } from "../plans/schema.ts";
-import { REASONS, type Reason } from "../plans/reasons.ts";
+import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { runScript } from "../redis/scripts.ts";
 import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
@@ -21,8 +21,10 @@ import { recordBackoff, type SharedBinanceState } from "../binance/shared.ts";
 import { BinanceBackoffActiveError } from "../binance/errors.ts";
 import {
   confirmSpeculation,
+  knownFinalPlan,
   lastGateInputs,
   maySpeculate,
+  rememberFinalPlan,
   rememberBinanceState,
   rememberedBinanceState,
   rememberRead,
@@ -69,8 +71,16 @@ interface Decided {
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
   const logged: { weakest?: SlotStep["victims"][number] } = {};
+  const scope = deps.keys.binanceBackoff;
   const finish = ({ body, alerts }: Decided): Evaluation => {
     const evaluation = { body, latencyMs: deps.now() - started, alertsQueued: alerts > 0 };
+    // A final decision is cached for ttl.decision from its first answer (a replay does not extend it).
+    const final =
+      body.decision === "ALLOW" ||
+      (body.decision === "BLOCK" && body.reason !== undefined && isFinal("BLOCK", body.reason));
+    if (final && !(body.replayed && knownFinalPlan(scope, plan.plan_id, started))) {
+      rememberFinalPlan(scope, plan.plan_id, started + deps.config.ttl.decision * 1000);
+    }
     logDecision(plan, evaluation, deps, logged.weakest);
     return evaluation;
   };
@@ -92,12 +102,14 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
 
   // The account call starts beside the state read when this isolate knows the
   // shared Binance state; the read confirms it (lib/binance/isolate-state.ts).
-  const scope = deps.keys.binanceBackoff;
   const writes: CacheWrite[] = [];
   const known = rememberedBinanceState(scope);
-  // Not for an entry the last read says cannot pass (trading state, universe): no weight spent.
+  // Not for an entry the last read says cannot pass (trading state, universe), nor for a
+  // plan whose decision this isolate saw become final (a replay): no weight spent.
   const last = lastGateInputs(scope);
-  const mayPass = !last || (!last.tradingBlocked && universeGate(plan, last.universe) === null);
+  const mayPass =
+    (!last || (!last.tradingBlocked && universeGate(plan, last.universe) === null)) &&
+    !knownFinalPlan(scope, plan.plan_id, deps.now());
   const speculative =
     known && mayPass && maySpeculate(known, deps.now())
       ? settle(binanceFor(deps, known, writes).account())
