@@ -16,7 +16,15 @@ import {
 import { workerdBelow } from "./cpu.ts";
 import { serveFloor, serveGovernor } from "./direct.ts";
 import { MIXED_KINDS, type MixedKind, type Options } from "./options.ts";
-import { measureSerial, measureThroughput, type OwnCost, type Throughput } from "./own-cost.ts";
+import {
+  HOLD_MS,
+  measureRoundTrips,
+  measureSerial,
+  measureThroughput,
+  type OwnCost,
+  type RoundTrips,
+  type Throughput,
+} from "./own-cost.ts";
 import { f1, f2, table } from "./report.ts";
 import type { World } from "./world.ts";
 
@@ -372,15 +380,19 @@ export interface OwnCostResult {
   wrangler: OwnCost;
   direct: OwnCost;
   floor: OwnCost;
+  /** sequential dependency round trips, counted with the answers held */
+  trips: { wrangler: RoundTrips | undefined; direct: RoundTrips; floor: RoundTrips };
   /** hot-path ALLOWs on workerd directly, 8 in flight */
   directC8: Throughput;
 }
 
 /**
- * Serial hot-path ALLOWs (a held slot's re-entry) through `wrangler dev` and
- * on workerd directly, then the floor worker on workerd directly with the
- * Redis payload sizes the direct evaluations had; last the same ALLOWs on
- * workerd directly at concurrency 8. Printed here; returned for the JSON line.
+ * Serial hot-path ALLOWs (a held slot's re-entry) through `wrangler dev`;
+ * then on workerd directly, taking turns with the floor worker (on workerd
+ * directly, with the Redis payload sizes the direct evaluations had); the
+ * sequential round trips of each, counted with every dependency answer held;
+ * last the same ALLOWs on workerd directly at concurrency 8. Printed here;
+ * returned for the JSON line.
  */
 export async function ownCostPhase(
   world: World,
@@ -404,54 +416,83 @@ export async function ownCostPhase(
   const nan: OwnCost = {
     p50Ms: NaN,
     cpuMsPerRequest: NaN,
-    sequentialRoundTrips: NaN,
     sizes: { in1: 0, out1: 0, in2: 0, out2: 0 },
   };
-  const wrangler =
-    wranglerPid === undefined ? nan : await measureSerial(c, wranglerPid, n, allow(c));
+  const [wrangler] =
+    wranglerPid === undefined
+      ? [nan]
+      : await measureSerial(c, [{ pid: wranglerPid, request: allow(c) }], n);
+  const wranglerTrips =
+    wranglerPid === undefined
+      ? undefined
+      : await measureRoundTrips(c, 10, allow(c), wrangler!.p50Ms);
   const governor = await serveGovernor(stack, options.keyPrefix);
   const floorWorker = await serveFloor(stack, options.keyPrefix);
   try {
     const directClients = stackClients({ ...stack, governor: governor.url });
-    const direct = await measureSerial(c, governor.pid, n, allow(directClients));
-    const query = new URLSearchParams(
-      Object.entries(direct.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
+    const [sizing] = await measureSerial(
+      c,
+      [{ pid: governor.pid, request: allow(directClients) }],
+      10,
     );
-    const floor = await measureSerial(c, floorWorker.pid, n, async () => {
+    const query = new URLSearchParams(
+      Object.entries(sizing!.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
+    );
+    const floorRequest = async () => {
       const response = await fetch(`${floorWorker.url}/?${query}`);
       await response.text();
       if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
-    });
+    };
+    const [direct, floor] = (await measureSerial(
+      c,
+      [
+        { pid: governor.pid, request: allow(directClients) },
+        { pid: floorWorker.pid, request: floorRequest },
+      ],
+      n,
+    )) as [OwnCost, OwnCost];
+    const trips = {
+      wrangler: wranglerTrips,
+      direct: await measureRoundTrips(c, 10, allow(directClients), direct.p50Ms),
+      floor: await measureRoundTrips(c, 10, floorRequest, floor.p50Ms),
+    };
     const directC8 = await measureThroughput(
       governor.pid,
       Math.max(200, n * 2),
       8,
       allow(directClients),
     );
+    const tripsText = (t: RoundTrips | undefined) =>
+      t ? `${t.sequential} of ${t.requests} (${f1(t.byLatency)})` : "-";
     console.log(
       table(
-        ["serial hot-path ALLOW", "p50 ms", "workerd CPU ms/request", "sequential round trips"],
+        [
+          "serial hot-path ALLOW",
+          "p50 ms",
+          "workerd CPU ms/request",
+          `sequential round trips (by latency, answers held ${HOLD_MS} ms)`,
+        ],
         [
           [
             "through wrangler dev",
-            f2(wrangler.p50Ms),
-            f2(wrangler.cpuMsPerRequest),
-            String(wrangler.sequentialRoundTrips),
+            f2(wrangler!.p50Ms),
+            f2(wrangler!.cpuMsPerRequest),
+            tripsText(trips.wrangler),
           ],
           [
             "workerd direct (Miniflare)",
             f2(direct.p50Ms),
             f2(direct.cpuMsPerRequest),
-            String(direct.sequentialRoundTrips),
+            tripsText(trips.direct),
           ],
           [
             "floor worker, direct",
             f2(floor.p50Ms),
             f2(floor.cpuMsPerRequest),
-            String(floor.sequentialRoundTrips),
+            tripsText(trips.floor),
           ],
           [
-            "own cost (direct − floor)",
+            "own cost (direct − floor, taking turns)",
             f2(direct.p50Ms - floor.p50Ms),
             f2(direct.cpuMsPerRequest - floor.cpuMsPerRequest),
             "",
@@ -464,7 +505,7 @@ export async function ownCostPhase(
         `(${directC8.requests} hot-path ALLOWs; serial: ${f1(1000 / direct.p50Ms)}/s at p50), ` +
         `workerd CPU ${f2(directC8.cpuMsPerRequest)} ms/request`,
     );
-    return { wrangler, direct, floor, directC8 };
+    return { wrangler: wrangler!, direct, floor, trips, directC8 };
   } finally {
     await governor.dispose();
     await floorWorker.dispose();

@@ -304,7 +304,9 @@ export function printReport(r: RunResult): void {
       floor_ms: round(floor.floorMs),
       ratio_p50_to_floor: round(ratio),
       mode: "direct",
-      sequential_round_trips: own.direct.sequentialRoundTrips,
+      sequential_round_trips: own.trips.direct.sequential,
+      sequential_round_trips_by_latency: round(own.trips.direct.byLatency),
+      floor_sequential_round_trips: own.trips.floor.sequential,
       eval_p50_ms: round(own.direct.p50Ms),
       floor_worker_p50_ms: round(own.floor.p50Ms),
       overhead_ms: round(own.direct.p50Ms - own.floor.p50Ms),
@@ -315,7 +317,7 @@ export function printReport(r: RunResult): void {
       wrangler_dev: {
         eval_p50_ms: round(own.wrangler.p50Ms),
         worker_cpu_ms_per_eval: round(own.wrangler.cpuMsPerRequest),
-        sequential_round_trips: own.wrangler.sequentialRoundTrips,
+        sequential_round_trips: own.trips.wrangler?.sequential ?? null,
       },
       ...(cost
         ? {
