@@ -373,16 +373,20 @@ function answerDeadline(): string {
 
 /** A decision script's answer: the decision, and how many alerts the script queued. */
 function decided(answer: unknown): Decided {
-  const body = decisionFrom(answer);
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
-  const queued = AlertsQueuedSchema.safeParse(json);
-  return { body, alerts: queued.success ? queued.data.alerts : 0 };
+  const body = decisionFrom(answer, json);
+  const alerts = (json as { alerts?: unknown }).alerts;
+  return {
+    body,
+    alerts: Number.isInteger(alerts) && (alerts as number) >= 0 ? (alerts as number) : 0,
+  };
 }
 
-const AlertsQueuedSchema = z.object({ alerts: z.number().int().min(0) });
-
-export function decisionFrom(answer: unknown): DecisionBody {
-  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+/** The decision in a script's answer (`json`: the answer already parsed, when it was). */
+export function decisionFrom(
+  answer: unknown,
+  json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer,
+): DecisionBody {
   throwIfConflict(json);
   const parsed = ScriptDecisionSchema.safeParse(json);
   if (!parsed.success) {
