@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../dev/free-port.ts";
-import { stackClients, type StackInfo } from "./clients.ts";
+import { percentile, stackClients, type StackInfo } from "./clients.ts";
 import { cpuMs } from "./cpu.ts";
 import { serveGovernor } from "./direct.ts";
 import type { Options } from "./options.ts";
@@ -209,13 +209,21 @@ export async function runProfile(options: Options, stack: StackInfo): Promise<nu
       const session = await inspector(`ws://127.0.0.1:${port}/core:user:${governor.name}`);
       let profile: CpuProfile;
       let cpuPerEval = NaN;
+      let readBytes = NaN;
       try {
         await session.send("Profiler.enable");
         await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
         await session.send("Profiler.start");
         const cpu0 = cpuMs(governor.pid);
+        const bridgeFrom = (await c.bridgeTimings(0)).count;
         for (let i = 0; i < n; i++) await reEntry();
         cpuPerEval = (cpuMs(governor.pid) - cpu0) / n;
+        // Serial evaluations of two Redis requests each: the even ones are the state reads.
+        const timings = (await c.bridgeTimings(bridgeFrom)).timings as { bytes_out: number }[];
+        readBytes = percentile(
+          timings.filter((_, i) => i % 2 === 0).map((t) => t.bytes_out),
+          50,
+        );
         ({ profile } = await session.send<{ profile: CpuProfile }>("Profiler.stop"));
         await session.send("Profiler.disable");
       } finally {
@@ -235,7 +243,7 @@ export async function runProfile(options: Options, stack: StackInfo): Promise<nu
         `  ${t.busy} samples outside (idle), ${f1(t.busy / n)} per evaluation; workerd CPU ` +
           `${f2(cpuPerEval)} ms per evaluation while profiled (/proc, all threads); ` +
           `(program) ${f1(share(native("(program)")))} %, (garbage collector) ` +
-          `${f1(share(native("(garbage collector)")))} %`,
+          `${f1(share(native("(garbage collector)")))} %; state read answer ${readBytes} bytes (median)`,
       );
       console.log(
         table(
@@ -266,6 +274,7 @@ export async function runProfile(options: Options, stack: StackInfo): Promise<nu
         evaluations: n,
         samples_per_eval: Math.round((t.busy / n) * 10) / 10,
         workerd_cpu_ms_per_eval: Math.round(cpuPerEval * 100) / 100,
+        read_state_answer_bytes: readBytes,
         top: t.entries
           .slice(0, TOP)
           .map((e) => ({ name: e.name, file: e.file, pct: pct(e.samples) })),

@@ -33,6 +33,7 @@ export function outcomes(samples: Sample[]): string {
 export const KIND_LABEL: Record<string, string> = {
   allow_free: "allow (slot free)",
   allow: "allow (slot held)",
+  replay: "replay of that allow",
   threshold: "threshold block",
   universe: "universe block",
   universe_unlisted: "universe block, unlisted",
