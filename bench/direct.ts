@@ -31,6 +31,8 @@ export interface DirectWorker {
 export interface ServeOptions {
   /** workerd's V8 inspector (Chrome DevTools protocol) on this port of 127.0.0.1 */
   inspectorPort?: number;
+  /** the checkout to build the governor from (default: this one) */
+  root?: string;
 }
 
 const text = (value: string) => ({ type: "text" as const, value });
@@ -106,9 +108,9 @@ export async function serveGovernor(
       "--outdir",
       outdir,
     ],
-    { cwd: ROOT, stdio: "ignore" },
+    { cwd: options.root ?? ROOT, stdio: "ignore" },
   );
-  const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
+  const config = unstable_readConfig({ config: join(options.root ?? ROOT, "wrangler.toml") });
   const vars = Object.fromEntries(
     Object.entries({ ...config.vars, ...overrides }).map(([k, v]) => [
       k,

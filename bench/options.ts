@@ -18,6 +18,10 @@ export const HELP = `Usage: npm run bench -- [options]
   --seed S            seed of the mixed phase's order (default 1)
   --cost-evaluations N  hot-path ALLOWs per side in the counters' cost comparison
                       (two more private stacks, GOV_METRICS=on/off; default 200, 0 skips it)
+  --baseline DIR      also serve the governor built from DIR (another checkout of this
+                      repository, with its node_modules) on workerd directly, and measure it
+                      taking turns with this one and the floor worker: before and after a
+                      change under the same load (JSON: baseline)
   --scale             only the scale table: hot-path ALLOW latency and the governor's own CPU
                       per evaluation on workerd directly, with 4, 20 and 100 open positions
                       and with universes of 10, 200 and 2,000 symbols (then a JSON line)
@@ -50,6 +54,7 @@ export interface Options {
   keyPrefix: string;
   seed: number;
   costEvaluations: number;
+  baseline: string | undefined;
   scale: boolean;
   scaleEvaluations: number;
   profile: boolean;
@@ -69,6 +74,7 @@ export function parseOptions(argv: string[]): Options | null {
       "key-prefix": { type: "string" },
       seed: { type: "string" },
       "cost-evaluations": { type: "string" },
+      baseline: { type: "string" },
       scale: { type: "boolean" },
       "scale-evaluations": { type: "string" },
       profile: { type: "boolean" },
@@ -124,6 +130,7 @@ export function parseOptions(argv: string[]): Options | null {
     keyPrefix: values["key-prefix"] ?? "quantum",
     seed: int("seed", values.seed, 1, 0),
     costEvaluations: int("cost-evaluations", values["cost-evaluations"], 200, 0),
+    baseline: values.baseline,
     scale: values.scale ?? false,
     scaleEvaluations: int("scale-evaluations", values["scale-evaluations"], 40, 1),
     profile: values.profile ?? false,

@@ -3,6 +3,7 @@
  * at concurrency, and the governor's own cost (wrangler dev, workerd direct,
  * the floor worker).
  */
+import { resolve } from "node:path";
 import { prng } from "../dev/exchange-sim/klines.ts";
 import {
   percentile,
@@ -388,6 +389,8 @@ export interface OwnCostResult {
   wrangler: OwnCost;
   direct: OwnCost;
   floor: OwnCost;
+  /** the governor of --baseline, measured taking turns with the two above */
+  baseline: OwnCost | undefined;
   /** sequential dependency round trips, counted with the answers held */
   trips: { wrangler: RoundTrips | undefined; direct: RoundTrips; floor: RoundTrips };
   /** hot-path ALLOWs on workerd directly, 8 in flight */
@@ -436,6 +439,9 @@ export async function ownCostPhase(
       : await measureRoundTrips(c, 10, allow(c), wrangler!.p50Ms);
   const governor = await serveGovernor(stack, options.keyPrefix);
   const floorWorker = await serveFloor(stack, options.keyPrefix);
+  const baselineWorker = options.baseline
+    ? await serveGovernor(stack, options.keyPrefix, {}, { root: resolve(options.baseline) })
+    : undefined;
   try {
     const directClients = stackClients({ ...stack, governor: governor.url });
     const [sizing] = await measureSerial(
@@ -451,14 +457,22 @@ export async function ownCostPhase(
       await response.text();
       if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
     };
-    const [direct, floor] = (await measureSerial(
+    const [direct, floor, baseline] = (await measureSerial(
       c,
       [
         { pid: governor.pid, request: allow(directClients) },
         { pid: floorWorker.pid, request: floorRequest },
+        ...(baselineWorker
+          ? [
+              {
+                pid: baselineWorker.pid,
+                request: allow(stackClients({ ...stack, governor: baselineWorker.url })),
+              },
+            ]
+          : []),
       ],
       n,
-    )) as [OwnCost, OwnCost];
+    )) as [OwnCost, OwnCost, OwnCost | undefined];
     const trips = {
       wrangler: wranglerTrips,
       direct: await measureRoundTrips(c, 10, allow(directClients), direct.p50Ms),
@@ -505,6 +519,22 @@ export async function ownCostPhase(
             f2(direct.cpuMsPerRequest - floor.cpuMsPerRequest),
             "",
           ],
+          ...(baseline
+            ? [
+                [
+                  `baseline (${options.baseline}), direct`,
+                  f2(baseline.p50Ms),
+                  f2(baseline.cpuMsPerRequest),
+                  "",
+                ],
+                [
+                  "baseline own cost (− floor)",
+                  f2(baseline.p50Ms - floor.p50Ms),
+                  f2(baseline.cpuMsPerRequest - floor.cpuMsPerRequest),
+                  "",
+                ],
+              ]
+            : []),
         ],
       ),
     );
@@ -513,9 +543,10 @@ export async function ownCostPhase(
         `(${directC8.requests} hot-path ALLOWs; serial: ${f1(1000 / direct.p50Ms)}/s at p50), ` +
         `workerd CPU ${f2(directC8.cpuMsPerRequest)} ms/request`,
     );
-    return { wrangler: wrangler!, direct, floor, trips, directC8 };
+    return { wrangler: wrangler!, direct, floor, baseline, trips, directC8 };
   } finally {
     await governor.dispose();
     await floorWorker.dispose();
+    await baselineWorker?.dispose();
   }
 }

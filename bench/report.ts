@@ -315,6 +315,17 @@ export function printReport(r: RunResult): void {
       worker_cpu_ms_floor: round(own.floor.cpuMsPerRequest),
       own_cpu_ms: round(own.direct.cpuMsPerRequest - own.floor.cpuMsPerRequest),
       direct_throughput_c8_per_s: round(own.directC8.perS),
+      ...(own.baseline
+        ? {
+            baseline: {
+              root: options.baseline,
+              eval_p50_ms: round(own.baseline.p50Ms),
+              overhead_ms: round(own.baseline.p50Ms - own.floor.p50Ms),
+              worker_cpu_ms_per_eval: round(own.baseline.cpuMsPerRequest),
+              own_cpu_ms: round(own.baseline.cpuMsPerRequest - own.floor.cpuMsPerRequest),
+            },
+          }
+        : {}),
       wrangler_dev: {
         eval_p50_ms: round(own.wrangler.p50Ms),
         worker_cpu_ms_per_eval: round(own.wrangler.cpuMsPerRequest),
