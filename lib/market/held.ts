@@ -22,8 +22,11 @@ interface Held {
 
 /** By market cache key (the key prefix, the interval and the symbol). */
 const held = new Map<string, Held>();
-/** Caches kept at most (oldest first out). */
-const MAX_HELD = 2048;
+/**
+ * Caches kept at most (oldest first out): the open positions and the recent
+ * candidates; a parsed cache with its memoised returns is about 10 KB.
+ */
+const MAX_HELD = 512;
 /** By market key prefix: the symbols the last state read returned caches for. */
 const lastSymbols = new Map<string, readonly string[]>();
 
@@ -36,12 +39,14 @@ export type Offer = ReadonlyMap<string, Held>;
  */
 export function offerMarkets(prefix: string, symbol: string, nowMs: number): Offer {
   const offer = new Map<string, Held>();
-  for (const s of [symbol, ...(lastSymbols.get(prefix) ?? [])]) {
+  const consider = (s: string) => {
     const copy = held.get(prefix + s);
-    if (!copy) continue;
+    if (!copy) return;
     if (copy.cache.expires_at_ms <= nowMs) held.delete(prefix + s);
     else offer.set(s, copy);
-  }
+  };
+  consider(symbol);
+  for (const s of lastSymbols.get(prefix) ?? []) consider(s);
   return offer;
 }
 
