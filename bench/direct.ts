@@ -20,7 +20,19 @@ export interface DirectWorker {
   url: string;
   /** the workerd process serving it */
   pid: number;
+  /** the module workerd runs (the bundle's text) */
+  source: string;
+  /** the worker's name: its inspector target is `ws://127.0.0.1:{inspectorPort}/core:user:{name}` */
+  name: string;
   dispose(): Promise<void>;
+}
+
+/** Options of the workerd process itself. */
+export interface ServeOptions {
+  /** workerd's V8 inspector (Chrome DevTools protocol) on this port of 127.0.0.1 */
+  inspectorPort?: number;
+  /** the checkout to build the governor from (default: this one) */
+  root?: string;
 }
 
 const text = (value: string) => ({ type: "text" as const, value });
@@ -30,6 +42,7 @@ async function serve(
   name: string,
   source: string,
   env: Record<string, unknown>,
+  options: ServeOptions = {},
 ): Promise<DirectWorker> {
   const before = new Set(workerdBelow(process.pid));
   const config = {
@@ -48,12 +61,13 @@ async function serve(
     host: "127.0.0.1",
     port: 0,
     handleStructuredLogs: () => undefined,
+    ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
     workers: [{ config }],
   } as never);
   const url = String(await mf.ready).replace(/\/$/, "");
   const pid = workerdBelow(process.pid).find((p) => !before.has(p));
   if (pid === undefined) throw new Error(`no workerd process found for ${name}`);
-  return { url, pid, dispose: () => mf.dispose() };
+  return { url, pid, source, name, dispose: () => mf.dispose() };
 }
 
 function secrets(stack: StackInfo, keyPrefix: string): Record<string, string> {
@@ -77,6 +91,7 @@ export async function serveGovernor(
   stack: StackInfo,
   keyPrefix: string,
   overrides: Record<string, string> = {},
+  options: ServeOptions = {},
 ): Promise<DirectWorker> {
   const outdir = mkdtempSync(join(tmpdir(), "gov-bench-"));
   execFileSync(
@@ -93,9 +108,9 @@ export async function serveGovernor(
       "--outdir",
       outdir,
     ],
-    { cwd: ROOT, stdio: "ignore" },
+    { cwd: options.root ?? ROOT, stdio: "ignore" },
   );
-  const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
+  const config = unstable_readConfig({ config: join(options.root ?? ROOT, "wrangler.toml") });
   const vars = Object.fromEntries(
     Object.entries({ ...config.vars, ...overrides }).map(([k, v]) => [
       k,
@@ -108,7 +123,12 @@ export async function serveGovernor(
     PLACED: { type: "worker", worker: config.name },
     PLANS_QUEUE: { type: "queue", name: "governor-plans" },
   };
-  return serve(config.name ?? "governor", readFileSync(join(outdir, "index.js"), "utf8"), env);
+  return serve(
+    config.name ?? "governor",
+    readFileSync(join(outdir, "index.js"), "utf8"),
+    env,
+    options,
+  );
 }
 
 /** The floor worker (bench/floor-worker.ts), types stripped. */

@@ -18,10 +18,19 @@ export const HELP = `Usage: npm run bench -- [options]
   --seed S            seed of the mixed phase's order (default 1)
   --cost-evaluations N  hot-path ALLOWs per side in the counters' cost comparison
                       (two more private stacks, GOV_METRICS=on/off; default 200, 0 skips it)
+  --baseline DIR      also serve the governor built from DIR (another checkout of this
+                      repository, with its node_modules) on workerd directly, and measure it
+                      taking turns with this one and the floor worker: before and after a
+                      change under the same load (JSON: baseline)
   --scale             only the scale table: hot-path ALLOW latency and the governor's own CPU
                       per evaluation on workerd directly, with 4, 20 and 100 open positions
                       and with universes of 10, 200 and 2,000 symbols (then a JSON line)
   --scale-evaluations N  serial evaluations per cell of the scale table (default 40)
+  --profile           only the CPU profile: serial re-entries on an open position on workerd
+                      directly, sampled by V8 through workerd's inspector; prints the top
+                      self-time entries and writes .dev/profiles/*.cpuprofile (then a JSON line)
+  --profile-evaluations N  profiled evaluations per world (default 300)
+  --profile-positions LIST  open positions of each profiled world (default 4,100; at most 100)
   --help              this text
 
 Targets: hot-path ALLOW <= 2 Redis requests, Binance weight <= 5.5 per evaluation
@@ -45,8 +54,12 @@ export interface Options {
   keyPrefix: string;
   seed: number;
   costEvaluations: number;
+  baseline: string | undefined;
   scale: boolean;
   scaleEvaluations: number;
+  profile: boolean;
+  profileEvaluations: number;
+  profilePositions: number[];
 }
 
 export function parseOptions(argv: string[]): Options | null {
@@ -61,8 +74,12 @@ export function parseOptions(argv: string[]): Options | null {
       "key-prefix": { type: "string" },
       seed: { type: "string" },
       "cost-evaluations": { type: "string" },
+      baseline: { type: "string" },
       scale: { type: "boolean" },
       "scale-evaluations": { type: "string" },
+      profile: { type: "boolean" },
+      "profile-evaluations": { type: "string" },
+      "profile-positions": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -96,6 +113,13 @@ export function parseOptions(argv: string[]): Options | null {
     }
   }
   if (Object.values(mix).every((v) => v === 0)) throw new Error("--mix: all shares are 0");
+  const profilePositions = (values["profile-positions"] ?? "4,100").split(",").map((part) => {
+    const n = Number(part.trim());
+    if (!Number.isInteger(n) || n < 1 || n > 100) {
+      throw new Error("--profile-positions must list integers from 1 to 100");
+    }
+    return n;
+  });
   return {
     evaluations: int("evaluations", values.evaluations, 400, 1),
     concurrency: int("concurrency", values.concurrency, 8, 1),
@@ -106,7 +130,11 @@ export function parseOptions(argv: string[]): Options | null {
     keyPrefix: values["key-prefix"] ?? "quantum",
     seed: int("seed", values.seed, 1, 0),
     costEvaluations: int("cost-evaluations", values["cost-evaluations"], 200, 0),
+    baseline: values.baseline,
     scale: values.scale ?? false,
     scaleEvaluations: int("scale-evaluations", values["scale-evaluations"], 40, 1),
+    profile: values.profile ?? false,
+    profileEvaluations: int("profile-evaluations", values["profile-evaluations"], 300, 1),
+    profilePositions,
   };
 }

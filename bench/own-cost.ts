@@ -1,9 +1,9 @@
 /**
  * The governor's own cost: hot-path ALLOWs (a held slot's re-entry) one at a
  * time against a governor, the floor worker's requests one at a time, workerd
- * CPU per request from /proc, and the sequential dependency round trips of
- * each evaluation counted from the start/end times the bridge and the
- * simulator logged (not assumed).
+ * CPU per request from /proc; and the sequential dependency round trips of an
+ * evaluation, counted from the start/end times the bridge and the simulator
+ * logged (not assumed), with every dependency answer held a fixed time.
  */
 import { percentile, type StackClients } from "./clients.ts";
 import { cpuMs } from "./cpu.ts";
@@ -18,8 +18,6 @@ export interface Interval {
 export interface OwnCost {
   p50Ms: number;
   cpuMsPerRequest: number;
-  /** median over requests of the longest chain of non-overlapping dependency calls */
-  sequentialRoundTrips: number;
   /** median bytes of the 1st and 2nd Redis request (in = sent by the worker) */
   sizes: { in1: number; out1: number; in2: number; out2: number };
 }
@@ -39,46 +37,122 @@ export function sequentialSteps(calls: Interval[]): number {
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** `request` n times in a row (after `warm` unmeasured ones), with the dependency calls of each. */
+/** A worker to measure: the workerd process serving it, and one request. */
+export interface Target {
+  pid: number;
+  request: () => Promise<void>;
+}
+
+/**
+ * Each target's request n times, one at a time, the targets taking turns
+ * (A B A B ...: a drift of the machine's load reaches both alike), after
+ * `warm` unmeasured ones each: latency, workerd CPU per request (each target's
+ * own process), Redis payload sizes.
+ */
 export async function measureSerial(
   c: StackClients,
-  pid: number,
+  targets: readonly Target[],
+  n: number,
+  warm = 5,
+): Promise<OwnCost[]> {
+  for (let i = 0; i < warm; i++) for (const t of targets) await t.request();
+  const bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
+  const windows = targets.map((): [number, number][] => []);
+  const cpu0 = targets.map((t) => cpuMs(t.pid));
+  for (let i = 0; i < n; i++) {
+    for (const [k, t] of targets.entries()) {
+      const t0 = now();
+      await t.request();
+      windows[k]!.push([t0, now()]);
+    }
+  }
+  const cpu1 = targets.map((t) => cpuMs(t.pid));
+  const bridge = (await c.bridgeTimings(bridgeFrom)).timings as Interval[];
+  const median = (values: number[]) => percentile(values, 50);
+  return targets.map((_, k) => {
+    const perRequest = windows[k]!.map(([from, to]) =>
+      bridge.filter((r) => r.started_at >= from && r.ended_at <= to),
+    );
+    const nth = (i: number, field: "bytes_in" | "bytes_out") =>
+      median(perRequest.map((r) => r[i]?.[field] ?? NaN).filter(Number.isFinite));
+    return {
+      p50Ms: median(windows[k]!.map(([from, to]) => to - from)),
+      cpuMsPerRequest: (cpu1[k]! - cpu0[k]!) / n,
+      sizes: {
+        in1: nth(0, "bytes_in"),
+        out1: nth(0, "bytes_out"),
+        in2: nth(1, "bytes_in"),
+        out2: nth(1, "bytes_out"),
+      },
+    };
+  });
+}
+
+/** ms each dependency answer is held while the round trips are counted */
+export const HOLD_MS = 50;
+
+export interface RoundTrips {
+  /** median over evaluations of the longest chain of non-overlapping dependency requests */
+  sequential: number;
+  /** median dependency requests (bridge + simulator) per evaluation */
+  requests: number;
+  /** (p50 held − p50 not held) / hold: the chain as the latency sees it */
+  byLatency: number;
+  holdMs: number;
+}
+
+/**
+ * The sequential round trips of `request`, counted at the dependencies. Two
+ * requests a worker sends at once need not overlap at a fast single-threaded
+ * server (the bridge and the simulator share one Node process: one is
+ * answered before the other is even read), so their plain start/end times
+ * cannot tell "sent together" from "sent after". Here the bridge and the
+ * simulator hold every answer `holdMs` first: requests sent together then
+ * overlap by nearly `holdMs`, and a request sent only after an answer starts
+ * after it ended. Each evaluation's requests are those that started inside its
+ * window (bench clock; the processes' clocks agree far better than `holdMs`),
+ * and its chain is the number of steps in which each starts after every
+ * earlier one ended. `byLatency` checks the count from the other side: each
+ * step adds `holdMs` to the evaluation's latency.
+ */
+export async function measureRoundTrips(
+  c: StackClients,
   n: number,
   request: () => Promise<void>,
-  warm = 5,
-): Promise<OwnCost> {
-  for (let i = 0; i < warm; i++) await request();
-  const bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
-  const simFrom = (await c.simTotals()).count;
+  unheldP50Ms: number,
+  holdMs = HOLD_MS,
+): Promise<RoundTrips> {
+  await c.bridgeFault({ times: 1_000_000, status: 0, delayMs: holdMs });
+  await c.sim("PUT", "/__sim/faults", [{ path: "*", delay_ms: holdMs }]);
   const windows: [number, number][] = [];
-  const cpu0 = cpuMs(pid);
-  for (let i = 0; i < n; i++) {
-    const t0 = now();
+  let bridgeFrom: number;
+  let simFrom: number;
+  try {
     await request();
-    windows.push([t0, now()]);
+    bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
+    simFrom = (await c.simTotals()).count;
+    for (let i = 0; i < n; i++) {
+      const t0 = now();
+      await request();
+      windows.push([t0, now()]);
+    }
+  } finally {
+    await c.bridgeFault(null);
+    await c.sim("DELETE", "/__sim/faults");
   }
-  const cpu1 = cpuMs(pid);
   const bridge = (await c.bridgeTimings(bridgeFrom)).timings as Interval[];
   const sim = (await c.sim("GET", `/__sim/requests?since=${simFrom}`)).requests as Interval[];
-  const perRequest = windows.map(([from, to]) => {
-    const inside = (r: Interval) => r.started_at >= from && r.ended_at <= to;
-    return { redis: bridge.filter(inside), binance: sim.filter(inside) };
-  });
+  const calls = [...bridge, ...sim];
+  const perRequest = windows.map(([from, to]) =>
+    calls.filter((r) => r.started_at >= from && r.started_at <= to),
+  );
   const median = (values: number[]) => percentile(values, 50);
-  const nth = (i: number, field: "bytes_in" | "bytes_out") =>
-    median(perRequest.map((r) => r.redis[i]?.[field] ?? NaN).filter(Number.isFinite));
+  const heldP50 = median(windows.map(([from, to]) => to - from));
   return {
-    p50Ms: median(windows.map(([from, to]) => to - from)),
-    cpuMsPerRequest: (cpu1 - cpu0) / n,
-    sequentialRoundTrips: median(
-      perRequest.map((r) => sequentialSteps([...r.redis, ...r.binance])),
-    ),
-    sizes: {
-      in1: nth(0, "bytes_in"),
-      out1: nth(0, "bytes_out"),
-      in2: nth(1, "bytes_in"),
-      out2: nth(1, "bytes_out"),
-    },
+    sequential: median(perRequest.map(sequentialSteps)),
+    requests: median(perRequest.map((r) => r.length)),
+    byLatency: (heldP50 - unheldP50Ms) / holdMs,
+    holdMs,
   };
 }
 

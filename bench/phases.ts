@@ -3,6 +3,7 @@
  * at concurrency, and the governor's own cost (wrangler dev, workerd direct,
  * the floor worker).
  */
+import { resolve } from "node:path";
 import { prng } from "../dev/exchange-sim/klines.ts";
 import {
   percentile,
@@ -16,7 +17,15 @@ import {
 import { workerdBelow } from "./cpu.ts";
 import { serveFloor, serveGovernor } from "./direct.ts";
 import { MIXED_KINDS, type MixedKind, type Options } from "./options.ts";
-import { measureSerial, measureThroughput, type OwnCost, type Throughput } from "./own-cost.ts";
+import {
+  HOLD_MS,
+  measureRoundTrips,
+  measureSerial,
+  measureThroughput,
+  type OwnCost,
+  type RoundTrips,
+  type Throughput,
+} from "./own-cost.ts";
 import { f1, f2, table } from "./report.ts";
 import type { World } from "./world.ts";
 
@@ -43,6 +52,7 @@ export function outcome(answer: PlanAnswer): { decision: string; reason: string 
 export const EXPECTED: Record<string, string> = {
   allow_free: "ALLOW active_slots_slot_free",
   allow: "ALLOW active_slots_symbol_holds_slot",
+  replay: "ALLOW active_slots_symbol_holds_slot",
   threshold: "BLOCK active_slots_rotation_below_threshold",
   universe: "BLOCK active_slots_not_in_universe",
   universe_unlisted: "BLOCK active_slots_not_in_universe",
@@ -59,7 +69,9 @@ export function sampleOf(kind: string, answer: PlanAnswer): Sample {
     status: answer.status,
     decision,
     reason,
-    expected: EXPECTED[kind] === `${decision} ${reason}`,
+    expected:
+      EXPECTED[kind] === `${decision} ${reason}` &&
+      (kind !== "replay" || answer.body.replayed === true),
     body: answer.body,
   };
 }
@@ -146,10 +158,15 @@ export class Bench {
       }
     }
     this.accounting = true;
+    const answered: Record<string, unknown>[] = [];
     for (let i = 0; i < perKind; i++) {
       const symbol = w.held[i % w.held.length]!;
-      await this.evaluate("allow", { plan_id: w.planId("held"), symbol, score: 1 });
+      const plan = { plan_id: w.planId("held"), symbol, score: 1 };
+      await this.evaluate("allow", plan);
+      answered.push(plan);
     }
+    // The same plans sent again: their final answers, replayed.
+    for (const plan of answered) await this.evaluate("replay", plan);
     for (let i = 0; i < perKind; i++) {
       const symbol = w.weak[i % w.weak.length]!;
       await this.evaluate("threshold", { plan_id: w.planId("weak"), symbol });
@@ -372,15 +389,21 @@ export interface OwnCostResult {
   wrangler: OwnCost;
   direct: OwnCost;
   floor: OwnCost;
+  /** the governor of --baseline, measured taking turns with the two above */
+  baseline: OwnCost | undefined;
+  /** sequential dependency round trips, counted with the answers held */
+  trips: { wrangler: RoundTrips | undefined; direct: RoundTrips; floor: RoundTrips };
   /** hot-path ALLOWs on workerd directly, 8 in flight */
   directC8: Throughput;
 }
 
 /**
- * Serial hot-path ALLOWs (a held slot's re-entry) through `wrangler dev` and
- * on workerd directly, then the floor worker on workerd directly with the
- * Redis payload sizes the direct evaluations had; last the same ALLOWs on
- * workerd directly at concurrency 8. Printed here; returned for the JSON line.
+ * Serial hot-path ALLOWs (a held slot's re-entry) through `wrangler dev`;
+ * then on workerd directly, taking turns with the floor worker (on workerd
+ * directly, with the Redis payload sizes the direct evaluations had); the
+ * sequential round trips of each, counted with every dependency answer held;
+ * last the same ALLOWs on workerd directly at concurrency 8. Printed here;
+ * returned for the JSON line.
  */
 export async function ownCostPhase(
   world: World,
@@ -404,58 +427,114 @@ export async function ownCostPhase(
   const nan: OwnCost = {
     p50Ms: NaN,
     cpuMsPerRequest: NaN,
-    sequentialRoundTrips: NaN,
     sizes: { in1: 0, out1: 0, in2: 0, out2: 0 },
   };
-  const wrangler =
-    wranglerPid === undefined ? nan : await measureSerial(c, wranglerPid, n, allow(c));
+  const [wrangler] =
+    wranglerPid === undefined
+      ? [nan]
+      : await measureSerial(c, [{ pid: wranglerPid, request: allow(c) }], n);
+  const wranglerTrips =
+    wranglerPid === undefined
+      ? undefined
+      : await measureRoundTrips(c, 10, allow(c), wrangler!.p50Ms);
   const governor = await serveGovernor(stack, options.keyPrefix);
   const floorWorker = await serveFloor(stack, options.keyPrefix);
+  const baselineWorker = options.baseline
+    ? await serveGovernor(stack, options.keyPrefix, {}, { root: resolve(options.baseline) })
+    : undefined;
   try {
     const directClients = stackClients({ ...stack, governor: governor.url });
-    const direct = await measureSerial(c, governor.pid, n, allow(directClients));
-    const query = new URLSearchParams(
-      Object.entries(direct.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
+    const [sizing] = await measureSerial(
+      c,
+      [{ pid: governor.pid, request: allow(directClients) }],
+      10,
     );
-    const floor = await measureSerial(c, floorWorker.pid, n, async () => {
+    const query = new URLSearchParams(
+      Object.entries(sizing!.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
+    );
+    const floorRequest = async () => {
       const response = await fetch(`${floorWorker.url}/?${query}`);
       await response.text();
       if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
-    });
+    };
+    const [direct, floor, baseline] = (await measureSerial(
+      c,
+      [
+        { pid: governor.pid, request: allow(directClients) },
+        { pid: floorWorker.pid, request: floorRequest },
+        ...(baselineWorker
+          ? [
+              {
+                pid: baselineWorker.pid,
+                request: allow(stackClients({ ...stack, governor: baselineWorker.url })),
+              },
+            ]
+          : []),
+      ],
+      n,
+    )) as [OwnCost, OwnCost, OwnCost | undefined];
+    const trips = {
+      wrangler: wranglerTrips,
+      direct: await measureRoundTrips(c, 10, allow(directClients), direct.p50Ms),
+      floor: await measureRoundTrips(c, 10, floorRequest, floor.p50Ms),
+    };
     const directC8 = await measureThroughput(
       governor.pid,
       Math.max(200, n * 2),
       8,
       allow(directClients),
     );
+    const tripsText = (t: RoundTrips | undefined) =>
+      t ? `${t.sequential} of ${t.requests} (${f1(t.byLatency)})` : "-";
     console.log(
       table(
-        ["serial hot-path ALLOW", "p50 ms", "workerd CPU ms/request", "sequential round trips"],
+        [
+          "serial hot-path ALLOW",
+          "p50 ms",
+          "workerd CPU ms/request",
+          `sequential round trips (by latency, answers held ${HOLD_MS} ms)`,
+        ],
         [
           [
             "through wrangler dev",
-            f2(wrangler.p50Ms),
-            f2(wrangler.cpuMsPerRequest),
-            String(wrangler.sequentialRoundTrips),
+            f2(wrangler!.p50Ms),
+            f2(wrangler!.cpuMsPerRequest),
+            tripsText(trips.wrangler),
           ],
           [
             "workerd direct (Miniflare)",
             f2(direct.p50Ms),
             f2(direct.cpuMsPerRequest),
-            String(direct.sequentialRoundTrips),
+            tripsText(trips.direct),
           ],
           [
             "floor worker, direct",
             f2(floor.p50Ms),
             f2(floor.cpuMsPerRequest),
-            String(floor.sequentialRoundTrips),
+            tripsText(trips.floor),
           ],
           [
-            "own cost (direct − floor)",
+            "own cost (direct − floor, taking turns)",
             f2(direct.p50Ms - floor.p50Ms),
             f2(direct.cpuMsPerRequest - floor.cpuMsPerRequest),
             "",
           ],
+          ...(baseline
+            ? [
+                [
+                  `baseline (${options.baseline}), direct`,
+                  f2(baseline.p50Ms),
+                  f2(baseline.cpuMsPerRequest),
+                  "",
+                ],
+                [
+                  "baseline own cost (− floor)",
+                  f2(baseline.p50Ms - floor.p50Ms),
+                  f2(baseline.cpuMsPerRequest - floor.cpuMsPerRequest),
+                  "",
+                ],
+              ]
+            : []),
         ],
       ),
     );
@@ -464,9 +543,10 @@ export async function ownCostPhase(
         `(${directC8.requests} hot-path ALLOWs; serial: ${f1(1000 / direct.p50Ms)}/s at p50), ` +
         `workerd CPU ${f2(directC8.cpuMsPerRequest)} ms/request`,
     );
-    return { wrangler, direct, floor, directC8 };
+    return { wrangler: wrangler!, direct, floor, baseline, trips, directC8 };
   } finally {
     await governor.dispose();
     await floorWorker.dispose();
+    await baselineWorker?.dispose();
   }
 }

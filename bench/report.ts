@@ -33,6 +33,7 @@ export function outcomes(samples: Sample[]): string {
 export const KIND_LABEL: Record<string, string> = {
   allow_free: "allow (slot free)",
   allow: "allow (slot held)",
+  replay: "replay of that allow",
   threshold: "threshold block",
   universe: "universe block",
   universe_unlisted: "universe block, unlisted",
@@ -304,7 +305,9 @@ export function printReport(r: RunResult): void {
       floor_ms: round(floor.floorMs),
       ratio_p50_to_floor: round(ratio),
       mode: "direct",
-      sequential_round_trips: own.direct.sequentialRoundTrips,
+      sequential_round_trips: own.trips.direct.sequential,
+      sequential_round_trips_by_latency: round(own.trips.direct.byLatency),
+      floor_sequential_round_trips: own.trips.floor.sequential,
       eval_p50_ms: round(own.direct.p50Ms),
       floor_worker_p50_ms: round(own.floor.p50Ms),
       overhead_ms: round(own.direct.p50Ms - own.floor.p50Ms),
@@ -312,10 +315,21 @@ export function printReport(r: RunResult): void {
       worker_cpu_ms_floor: round(own.floor.cpuMsPerRequest),
       own_cpu_ms: round(own.direct.cpuMsPerRequest - own.floor.cpuMsPerRequest),
       direct_throughput_c8_per_s: round(own.directC8.perS),
+      ...(own.baseline
+        ? {
+            baseline: {
+              root: options.baseline,
+              eval_p50_ms: round(own.baseline.p50Ms),
+              overhead_ms: round(own.baseline.p50Ms - own.floor.p50Ms),
+              worker_cpu_ms_per_eval: round(own.baseline.cpuMsPerRequest),
+              own_cpu_ms: round(own.baseline.cpuMsPerRequest - own.floor.cpuMsPerRequest),
+            },
+          }
+        : {}),
       wrangler_dev: {
         eval_p50_ms: round(own.wrangler.p50Ms),
         worker_cpu_ms_per_eval: round(own.wrangler.cpuMsPerRequest),
-        sequential_round_trips: own.wrangler.sequentialRoundTrips,
+        sequential_round_trips: own.trips.wrangler?.sequential ?? null,
       },
       ...(cost
         ? {

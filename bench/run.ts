@@ -18,7 +18,8 @@
  *      private stacks, GOV_METRICS=on and off, side by side.
  *
  * With --scale it measures only how the hot path grows with open positions and
- * universe size (./scale.ts). The parts: options.ts (command line), world.ts
+ * universe size (./scale.ts); with --profile it only samples where an
+ * evaluation's CPU goes (./profile.ts). The parts: options.ts (command line), world.ts
  * (the arranged world), phases.ts (the measured phases), report.ts (tables and
  * the JSON line); this file only composes them.
  *
@@ -35,6 +36,7 @@ import { stackClients, type StackInfo } from "./clients.ts";
 import { measureCountersCost, type CountersCost } from "./counters-cost.ts";
 import { HELP, parseOptions, type Options } from "./options.ts";
 import { Bench, measureFloor, mixedItems, mixedPhase, ownCostPhase } from "./phases.ts";
+import { runProfile } from "./profile.ts";
 import { printReport } from "./report.ts";
 import { runScale } from "./scale.ts";
 import { World } from "./world.ts";
@@ -73,6 +75,7 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", () => void stopStack().then(() => process.exit(130)));
   try {
+    if (options.profile) return await runProfile(options, stack);
     return options.scale
       ? await runScale(options, stack)
       : await runBench(options, stack, t0, own?.child.pid);

@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { stackClients, type StackClients, type StackInfo } from "./clients.ts";
 import { serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
 import type { Options } from "./options.ts";
-import { measureSerial, type OwnCost } from "./own-cost.ts";
+import { measureRoundTrips, measureSerial, type OwnCost, type RoundTrips } from "./own-cost.ts";
 import { f2, round, table } from "./report.ts";
 import { range } from "./world.ts";
 import { redisKeys } from "../lib/keys.ts";
@@ -34,20 +34,21 @@ interface Cell {
   outcome: string;
   governor: OwnCost;
   floor: OwnCost;
+  trips: RoundTrips;
   /** klines fetches (Binance) during the measured evaluations */
   klinesFetches: number;
 }
 
-const SLOT_CAPS = {
+export const SLOT_CAPS = {
   GOV_ACTIVE_SLOTS_BASE: "100",
   GOV_ACTIVE_SLOTS_TREND_STRONG: "100",
   GOV_ACTIVE_SLOTS_CHOP: "100",
 };
 
 /** All position symbols any cell uses; the first is the measured re-entry. */
-const OPEN = range("V", Math.max(...POSITIONS));
+export const OPEN = range("V", Math.max(...POSITIONS));
 
-async function arrange(
+export async function arrange(
   c: StackClients,
   gov: StackClients,
   keyPrefix: string,
@@ -85,7 +86,7 @@ async function arrange(
 let seq = 0;
 const run = Date.now().toString(36).slice(-4).toUpperCase();
 /** A plan id unique in its first 8 characters (close plan ids use them). */
-const planId = (tag: string) => `${tag[0]}${String(++seq).padStart(7, "0")}-${tag}-${run}`;
+export const planId = (tag: string) => `${tag[0]}${String(++seq).padStart(7, "0")}-${tag}-${run}`;
 
 async function measureCell(
   c: StackClients,
@@ -110,29 +111,32 @@ async function measureCell(
   for (let i = 0; i < 5; i++) await reEntry();
   outcomes.clear();
   const simFrom = (await c.simTotals()).count;
-  const governorCost = await measureSerial(c, governor.pid, n, reEntry, 0);
+  const [governorCost] = await measureSerial(c, [{ pid: governor.pid, request: reEntry }], n, 0);
   const klines = (await c.sim("GET", `/__sim/requests?since=${simFrom}&path=/fapi/v1/klines`)) as {
     requests: unknown[];
   };
   const query = new URLSearchParams(
-    Object.entries(governorCost.sizes).map(([k, v]): [string, string] => [
+    Object.entries(governorCost!.sizes).map(([k, v]): [string, string] => [
       k,
       String(Number.isFinite(v) ? Math.round(v) : 0),
     ]),
   );
-  const floor = await measureSerial(c, floorWorker.pid, n, async () => {
+  const floorRequest = async () => {
     const response = await fetch(`${floorWorker.url}/?${query}`);
     await response.text();
     if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
-  });
+  };
+  const [floor] = await measureSerial(c, [{ pid: floorWorker.pid, request: floorRequest }], n);
+  const trips = await measureRoundTrips(c, 5, reEntry, governorCost!.p50Ms);
   return {
     openPositions,
     universeSymbols,
     outcome: [...outcomes]
       .map(([k, count]) => (outcomes.size > 1 ? `${count}x ${k}` : k))
       .join(", "),
-    governor: governorCost,
-    floor,
+    governor: governorCost!,
+    floor: floor!,
+    trips,
     klinesFetches: klines.requests.length,
   };
 }
@@ -178,7 +182,7 @@ export async function runScale(options: Options, stack: StackInfo): Promise<numb
     f2(cell.floor.cpuMsPerRequest),
     f2(own(cell)),
     String(Math.round(cell.governor.sizes.out1)),
-    String(cell.governor.sequentialRoundTrips),
+    String(cell.trips.sequential),
     String(cell.klinesFetches),
   ];
   const header = [
@@ -235,7 +239,7 @@ export async function runScale(options: Options, stack: StackInfo): Promise<numb
     worker_cpu_ms_floor: round(cell.floor.cpuMsPerRequest),
     own_cpu_ms: round(own(cell)),
     read_state_answer_bytes: Math.round(cell.governor.sizes.out1),
-    sequential_round_trips: cell.governor.sequentialRoundTrips,
+    sequential_round_trips: cell.trips.sequential,
     klines_fetches: cell.klinesFetches,
   });
   console.log(

@@ -97,3 +97,37 @@ export function lastGateInputs(scope: string): LastGateInputs | undefined {
 export function confirmSpeculation(read: SharedBinanceState, nowMs: number): "keep" | "discard" {
   return read.backoffUntilMs > nowMs ? "discard" : "keep";
 }
+
+/**
+ * Plans whose decision this isolate saw become final (answered or replayed),
+ * by scope and plan id, until their decision cache expires: a resubmission is
+ * a replay, so no account call starts beside its state read (it would spend
+ * its weight for nothing). Only the speculation is skipped: the read still
+ * decides, and if it finds no final decision (the cache went early) the
+ * evaluation makes its account call after the read, as a first one does.
+ */
+const finalPlans = new Map<string, number>();
+/** Plan ids kept at most (oldest first out). */
+const MAX_FINAL_PLANS = 4096;
+
+export function rememberFinalPlan(scope: string, planId: string, untilMs: number): void {
+  const key = `${scope}\u0000${planId}`;
+  finalPlans.delete(key);
+  finalPlans.set(key, untilMs);
+  if (finalPlans.size > MAX_FINAL_PLANS) finalPlans.delete(finalPlans.keys().next().value!);
+}
+
+/** Whether this isolate last saw the plan's decision final, and its cache may still hold it. */
+export function knownFinalPlan(scope: string, planId: string, nowMs: number): boolean {
+  const key = `${scope}\u0000${planId}`;
+  const until = finalPlans.get(key);
+  if (until === undefined) return false;
+  if (until > nowMs) return true;
+  finalPlans.delete(key);
+  return false;
+}
+
+/** Forget the final plans (tests). */
+export function forgetFinalPlans(): void {
+  finalPlans.clear();
+}

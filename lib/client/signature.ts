@@ -13,6 +13,28 @@ export const SIGNATURE_HEADER = "X-Governor-Signature";
 
 const encoder = new TextEncoder();
 
+/** Imported keys by secret (a process or isolate signs with one or two secrets). */
+const keys = new Map<string, Promise<CryptoKey>>();
+
+/** The secret as an HMAC-SHA256 signing key, imported once per process or isolate. */
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey(
+      "raw",
+      encoder.encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    // A failed import is not kept: the next call tries again.
+    key.catch(() => keys.delete(secret));
+    if (keys.size >= 8) keys.clear();
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 /** Hex HMAC-SHA256 over `{timestamp}.` followed by exactly `body`'s bytes (a string as UTF-8). */
 export async function webhookSignature(
   secret: string,
@@ -24,14 +46,7 @@ export async function webhookSignature(
   const signed = new Uint8Array(prefix.length + bytes.length);
   signed.set(prefix);
   signed.set(bytes, prefix.length);
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, signed));
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), signed));
   let hex = "";
   for (const byte of mac) hex += byte.toString(16).padStart(2, "0");
   return hex;

@@ -4,11 +4,12 @@ import type { Config } from "../config.ts";
 import { PlanConflictError, StateStoreError, stateStoreFailure } from "../errors.ts";
 import type { RedisKeys } from "../keys.ts";
 import { createBinanceClient } from "../binance/client.ts";
-import { readMarketCache, type MarketCache } from "../market/cache.ts";
+import type { MarketCache } from "../market/cache.ts";
+import { offerMarkets, offeredDigests, takeMarkets } from "../market/held.ts";
 import type { EntryRecord } from "../rotation/weakness.ts";
 import { parseEntries } from "../rotation/entries.ts";
 import { isClose, planFingerprint, type Plan } from "../plans/schema.ts";
-import { REASONS, type Reason } from "../plans/reasons.ts";
+import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { runScript } from "../redis/scripts.ts";
 import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
@@ -25,8 +26,10 @@ import {
 import { BinanceBackoffActiveError } from "../binance/errors.ts";
 import {
   confirmSpeculation,
+  knownFinalPlan,
   lastGateInputs,
   maySpeculate,
+  rememberFinalPlan,
   rememberBinanceState,
   rememberedBinanceState,
   rememberRead,
@@ -73,8 +76,16 @@ interface Decided {
 export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Evaluation> {
   const started = deps.now();
   const logged: { weakest?: SlotStep["victims"][number] } = {};
+  const scope = deps.keys.binanceBackoff;
   const finish = ({ body, alerts }: Decided): Evaluation => {
     const evaluation = { body, latencyMs: deps.now() - started, alertsQueued: alerts > 0 };
+    // A final decision is cached for ttl.decision from its first answer (a replay does not extend it).
+    const final =
+      body.decision === "ALLOW" ||
+      (body.decision === "BLOCK" && body.reason !== undefined && isFinal("BLOCK", body.reason));
+    if (final && !(body.replayed && knownFinalPlan(scope, plan.plan_id, started))) {
+      rememberFinalPlan(scope, plan.plan_id, started + deps.config.ttl.decision * 1000);
+    }
     logDecision(plan, evaluation, deps, logged.weakest);
     return evaluation;
   };
@@ -96,12 +107,14 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
 
   // The account call starts beside the state read when this isolate knows the
   // shared Binance state; the read confirms it (lib/binance/isolate-state.ts).
-  const scope = deps.keys.binanceBackoff;
   const writes: CacheWrite[] = [];
   const known = rememberedBinanceState(scope);
-  // Not for an entry the last read says cannot pass (trading state, universe): no weight spent.
+  // Not for an entry the last read says cannot pass (trading state, universe), nor for a
+  // plan whose decision this isolate saw become final (a replay): no weight spent.
   const last = lastGateInputs(scope);
-  const mayPass = !last || (!last.tradingBlocked && universeGate(plan, last.universe) === null);
+  const mayPass =
+    (!last || (!last.tradingBlocked && universeGate(plan, last.universe) === null)) &&
+    !knownFinalPlan(scope, plan.plan_id, deps.now());
   const speculative =
     known && mayPass && maySpeculate(known, deps.now())
       ? settle(binanceFor(deps, known, writes).account())
@@ -361,16 +374,20 @@ function answerDeadline(): string {
 
 /** A decision script's answer: the decision, and how many alerts the script queued. */
 function decided(answer: unknown): Decided {
-  const body = decisionFrom(answer);
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
-  const queued = AlertsQueuedSchema.safeParse(json);
-  return { body, alerts: queued.success ? queued.data.alerts : 0 };
+  const body = decisionFrom(answer, json);
+  const alerts = (json as { alerts?: unknown }).alerts;
+  return {
+    body,
+    alerts: Number.isInteger(alerts) && (alerts as number) >= 0 ? (alerts as number) : 0,
+  };
 }
 
-const AlertsQueuedSchema = z.object({ alerts: z.number().int().min(0) });
-
-export function decisionFrom(answer: unknown): DecisionBody {
-  const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
+/** The decision in a script's answer (`json`: the answer already parsed, when it was). */
+export function decisionFrom(
+  answer: unknown,
+  json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer,
+): DecisionBody {
   throwIfConflict(json);
   const parsed = ScriptDecisionSchema.safeParse(json);
   if (!parsed.success) {
@@ -406,6 +423,8 @@ const ReadStateSchema = z.object({
   time_offset: z.string().optional(),
   entries: z.unknown(),
   markets: z.record(z.string(), z.string()).or(z.array(z.never())),
+  markets_held: z.record(z.string(), z.literal(true)).or(z.array(z.never())),
+  market_digests: z.record(z.string(), z.string()).or(z.array(z.never())),
   step_sizes: z.record(z.string(), z.string()).or(z.array(z.never())),
   trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
 });
@@ -420,6 +439,8 @@ function throwIfConflict(json: unknown): void {
 /** Request 1: everything the gates need from Redis, in one script that writes nothing. */
 async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> {
   const { keys, config } = deps;
+  const marketPrefix = keys.marketCache("", config.regime.interval);
+  const offer = offerMarkets(marketPrefix, plan.symbol, deps.now());
   const answer = await runScript(
     deps.redis,
     SCRIPTS.readState,
@@ -435,7 +456,8 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       plan_id: plan.plan_id,
       symbol: plan.symbol,
       fingerprint: planFingerprint(plan),
-      market_prefix: keys.marketCache("", config.regime.interval),
+      market_prefix: marketPrefix,
+      market_digests: offeredDigests(offer),
     },
   ).catch((error: unknown) => {
     noteFailure("redis");
@@ -446,12 +468,16 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   const parsed = ReadStateSchema.safeParse(json);
   if (!parsed.success) throw new StateStoreError("state read answered an unexpected shape");
   const state = parsed.data;
-  const now = deps.now();
-  const markets = new Map<string, MarketCache>();
-  for (const [symbol, raw] of Object.entries(state.markets)) {
-    const cache = readMarketCache(raw, now);
-    if (cache) markets.set(symbol, cache);
-  }
+  const markets = takeMarkets(
+    marketPrefix,
+    {
+      markets: recordOf(state.markets),
+      digests: recordOf(state.market_digests),
+      held: Object.keys(recordOf(state.markets_held)),
+    },
+    offer,
+    deps.now(),
+  );
   return {
     decision: state.decision
       ? decisionFrom({ replayed: false, response: JSON.parse(state.decision) })
@@ -464,6 +490,11 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     stepSizes: new Map(Object.entries(state.step_sizes)),
     tradingBlock: state.trading_block ?? null,
   };
+}
+
+/** cjson answers an empty table as `[]` or `{}`: a record either way. */
+function recordOf<V>(value: Record<string, V> | never[]): Record<string, V> {
+  return Array.isArray(value) ? {} : value;
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -19,10 +19,42 @@ export type PairCorrelation =
   | { symbol: string; status: "limit"; value: number; samples: number }
   | { symbol: string; status: "unavailable"; samples: number };
 
-function returnsOf(closes: Closes, candleMs: number) {
-  return logReturns(
+/**
+ * Log returns of a closes series, computed once per series object: a market
+ * cache's closes are shared by every evaluation of the isolate until the next
+ * candle (lib/market/held.ts), and never change.
+ */
+const returnsMemo = new WeakMap<Closes, { candleMs: number; returns: Map<number, number> }>();
+
+function returnsOf(closes: Closes, candleMs: number): ReadonlyMap<number, number> {
+  const memo = returnsMemo.get(closes);
+  if (memo?.candleMs === candleMs) return memo.returns;
+  const returns = logReturns(
     closes.map(([openTime, close]) => ({ openTime, closeTime: openTime + candleMs - 1, close })),
   );
+  returnsMemo.set(closes, { candleMs, returns });
+  return returns;
+}
+
+/** Pearson's r of two return series (by their memoised objects), computed once per pair. */
+const pairMemo = new WeakMap<
+  ReadonlyMap<number, number>,
+  WeakMap<ReadonlyMap<number, number>, { r: number | null; samples: number }>
+>();
+
+function pairOf(
+  a: ReadonlyMap<number, number>,
+  b: ReadonlyMap<number, number>,
+): { r: number | null; samples: number } {
+  let byLeg = pairMemo.get(a);
+  if (!byLeg) pairMemo.set(a, (byLeg = new WeakMap()));
+  let pair = byLeg.get(b);
+  if (!pair) {
+    const { x, y } = alignedReturns(a, b);
+    pair = { r: pearson(x, y, MIN_COMMON_RETURNS), samples: x.length };
+    byLeg.set(b, pair);
+  }
+  return pair;
 }
 
 /**
@@ -40,12 +72,11 @@ export function correlations(input: {
   const candidate = returnsOf(input.candidate.closes, input.candleMs);
   return input.legs.map((leg): PairCorrelation => {
     if (leg.closes === null) return { symbol: leg.symbol, status: "unavailable", samples: 0 };
-    const { x, y } = alignedReturns(candidate, returnsOf(leg.closes, input.candleMs));
-    const r = pearson(x, y, MIN_COMMON_RETURNS);
-    if (r === null) return { symbol: leg.symbol, status: "unavailable", samples: x.length };
+    const { r, samples } = pairOf(candidate, returnsOf(leg.closes, input.candleMs));
+    if (r === null) return { symbol: leg.symbol, status: "unavailable", samples };
     const signs = input.candidate.sign * leg.sign;
     const value = signs === 0 ? r : r * signs;
     const status = value > input.maxCorrelation ? "limit" : "ok";
-    return { symbol: leg.symbol, status, value, samples: x.length };
+    return { symbol: leg.symbol, status, value, samples };
   });
 }

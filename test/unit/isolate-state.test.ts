@@ -2,6 +2,9 @@ import { beforeEach, describe, expect, it } from "vitest";
 import {
   confirmSpeculation,
   forgetBinanceStates,
+  forgetFinalPlans,
+  knownFinalPlan,
+  rememberFinalPlan,
   maySpeculate,
   rememberBinanceState,
   rememberedBinanceState,
@@ -70,5 +73,18 @@ describe("the isolate's memory of the shared Binance state", () => {
     rememberRead(SCOPE, { backoffUntilMs: 0, timeOffsetMs: 0 }, known);
     expect(rememberedBinanceState(SCOPE)).toEqual({ backoffUntilMs: 0, timeOffsetMs: 0 });
     expect(maySpeculate(rememberedBinanceState(SCOPE)!, NOW)).toBe(true);
+  });
+});
+
+describe("the isolate's memory of plans whose decision became final", () => {
+  beforeEach(() => forgetFinalPlans());
+
+  it("knows a plan until its decision cache expires, per scope", () => {
+    rememberFinalPlan(SCOPE, "p1", NOW + 1000);
+    expect(knownFinalPlan(SCOPE, "p1", NOW)).toBe(true);
+    expect(knownFinalPlan(SCOPE, "p2", NOW)).toBe(false);
+    expect(knownFinalPlan("other:governor:binance:backoff_until", "p1", NOW)).toBe(false);
+    expect(knownFinalPlan(SCOPE, "p1", NOW + 1000)).toBe(false);
+    expect(knownFinalPlan(SCOPE, "p1", NOW)).toBe(false);
   });
 });

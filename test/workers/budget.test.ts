@@ -89,4 +89,24 @@ describe("hot-path request budget", () => {
     // The balance was recorded for the breaker within those two requests.
     expect(await redis.hlen(keys.balancePeaks)).toBe(1);
   });
+
+  it("the state read answers a market cache the isolate already holds by its digest, not its text", async () => {
+    // The first evaluation caches BTCUSDT's regime, the second reads it whole (and the isolate keeps it).
+    await postPlan({ plan_id: "held-1", symbol: "BTCUSDT" });
+    await postPlan({ plan_id: "held-2", symbol: "BTCUSDT" });
+    const timings = async (since: number) =>
+      (await bridge("GET", `timings?since=${since}`)) as unknown as {
+        count: number;
+        timings: { bytes_out: number }[];
+      };
+    const from = (await timings(0)).count;
+
+    const { body } = await postPlan({ plan_id: "held-3", symbol: "BTCUSDT" });
+
+    expect(body.decision).toBe("ALLOW");
+    const [read] = (await timings(from)).timings;
+    const cache = (await redis.get(keys.marketCache("BTCUSDT", "1h"))) as string;
+    expect(JSON.stringify(cache).length).toBeGreaterThan(1000);
+    expect(read!.bytes_out).toBeLessThan(JSON.stringify(cache).length);
+  });
 });

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import {
+  faultPositions,
   keys,
   postPlan,
   redis,
@@ -97,5 +98,43 @@ describe("the account call beside the state read", () => {
     expect(replay.body).toMatchObject({ ...first.body, replayed: true });
     const after = await simRequests(before.count);
     expect(after.total_weight - before.total_weight).toBeLessThanOrEqual(5);
+  });
+
+  it("a plan this isolate saw become final is replayed without an account call: no weight", async () => {
+    const first = await postPlan({ plan_id: "spec-final", symbol: "SOLUSDT" });
+    expect(first.body).toMatchObject({ decision: "ALLOW" });
+    const before = await simRequests();
+
+    const replay = await postPlan({ plan_id: "spec-final", symbol: "SOLUSDT" });
+
+    expect(replay.body).toMatchObject({ ...first.body, replayed: true });
+    const after = await simRequests(before.count);
+    expect(after.requests).toEqual([]);
+    expect(after.total_weight - before.total_weight).toBe(0);
+  });
+
+  it("a final decision gone from Redis is evaluated again: the account call follows the read", async () => {
+    const first = await postPlan({ plan_id: "spec-gone", symbol: "SOLUSDT" });
+    expect(first.body).toMatchObject({ decision: "ALLOW" });
+    // The decision cache is gone (expired early, flushed): the isolate's memory is only a guess.
+    await redis.del(keys.decision("spec-gone"));
+    const before = await simRequests();
+
+    const again = await postPlan({ plan_id: "spec-gone", symbol: "SOLUSDT" });
+
+    expect(again.body.replayed).toBeUndefined();
+    expect(again.body).toMatchObject({ decision: "ALLOW" });
+    expect((await simRequests(before.count)).requests.map((r) => r.path)).toEqual([ACCOUNT]);
+  });
+
+  it("a BLOCK that is not final (waiting, unavailable) is not remembered: the next one speculates", async () => {
+    await faultPositions({ status: 500, times: 1 });
+    const failed = await postPlan({ plan_id: "spec-unavailable", symbol: "SOLUSDT" });
+    expect(failed.body).toMatchObject({ reason: "active_slots_positions_unavailable" });
+    const before = await simRequests();
+
+    await postPlan({ plan_id: "spec-unavailable", symbol: "SOLUSDT" });
+
+    expect((await simRequests(before.count)).requests.map((r) => r.path)).toEqual([ACCOUNT]);
   });
 });

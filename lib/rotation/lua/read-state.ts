@@ -5,11 +5,18 @@ import { PRELUDE } from "./prelude.ts";
  * id already used by another plan is recorded (PLAN_ID_CONFLICT) and answered
  * as a conflict. Extra KEYS after the shared ones: binance backoff, binance
  * time offset, open symbols, step sizes. ctx: { plan_id, symbol, fingerprint,
- * market_prefix }. Returns the raw values plus the market caches of the plan's
- * symbol and of the symbols open at the last evaluation (the correlation gate
- * needs them: one round trip instead of two), their cached step sizes (a
- * rotation's close legs need the victims'), and the trading state's BLOCK
- * reason (`trading_block`).
+ * market_prefix, market_digests }. Returns the raw values plus the market
+ * caches of the plan's symbol and of the symbols open at the last evaluation
+ * (the correlation gate needs them: one round trip instead of two), their
+ * cached step sizes (a rotation's close legs need the victims'), and the
+ * trading state's BLOCK reason (`trading_block`).
+ *
+ * A market cache is sent whole only when the caller does not hold it yet:
+ * `market_digests` maps a symbol to the SHA-1 of the cache text the caller
+ * holds (isolate memory); a cache whose text has that very digest is answered
+ * in `markets_held` (symbol -> true) instead of `markets`, and every cache
+ * sent comes with its digest in `market_digests`. A cache changes once per
+ * candle, so the answer stays small however many positions are open.
  */
 export const READ_STATE = `${PRELUDE}
 local n = #KEYS
@@ -40,11 +47,25 @@ if open_raw then
     for _, s in ipairs(list) do if type(s) == 'string' then symbols[#symbols + 1] = s end end
   end
 end
+local held = type(ctx.market_digests) == 'table' and ctx.market_digests or {}
+out.markets_held = {}
+out.market_digests = {}
 local distinct = {}
+local seen = {}
 for _, s in ipairs(symbols) do
-  if out.markets[s] == nil then
-    out.markets[s] = get(ctx.market_prefix .. s)
+  if not seen[s] then
+    seen[s] = true
     distinct[#distinct + 1] = s
+    local raw = get(ctx.market_prefix .. s)
+    if raw then
+      local digest = redis.sha1hex(raw)
+      if held[s] == digest then
+        out.markets_held[s] = true
+      else
+        out.markets[s] = raw
+        out.market_digests[s] = digest
+      end
+    end
   end
 end
 out.step_sizes = {}
