@@ -263,20 +263,15 @@ export function printReport(r: RunResult): void {
       50,
     );
     say(
-      `  - ratio_p50_to_floor ${f2(ratio)} > 1.5. The floor is one bridge + one simulator round trip ` +
-        `(${f2(floor.floorMs)} ms); an evaluation makes three dependency round trips in sequence ` +
-        "(READ_STATE script -> GET /fapi/v3/account -> EVALUATE_SLOTS script), so even with zero compute it is " +
-        `~${f2((2 * floor.bridgeMs + floor.simMs) / floor.floorMs)}x the floor here. On top come the governor's own ` +
-        `HTTP hop through wrangler dev's proxy into workerd (${f2(floor.governorHopMs)} ms for a bare 404), ` +
-        "webhook HMAC, zod parsing of the plan/account/caches, the regime/correlation math and the JSON log " +
-        `line; serial p50 of an ALLOW is ${f2(serialAllowP50)} ms. At concurrency ${options.concurrency} on ` +
-        "this machine the bench, node (bridge + simulator) and workerd (one isolate, one thread) share the CPUs " +
+      `  - ratio_p50_to_floor ${f2(ratio)} > 1.5. This floor is one bridge + one simulator round trip ` +
+        `(${f2(floor.floorMs)} ms); an evaluation makes two in sequence (READ_STATE with GET /fapi/v3/account ` +
+        "beside it, then EVALUATE_SLOTS), so even with zero compute it is " +
+        `~${f2((2 * floor.bridgeMs) / floor.floorMs)}x or more of it. On top come the governor's own HTTP hop ` +
+        `through wrangler dev's proxy into workerd (${f2(floor.governorHopMs)} ms for a bare 404) and its work; ` +
+        `serial p50 of an ALLOW is ${f2(serialAllowP50)} ms. At concurrency ${options.concurrency} the bench, ` +
+        "node (bridge + simulator) and workerd share this machine's CPUs " +
         `(governor hop ${f2(loadedFloor.governorHopMs)} ms under load), so queueing dominates p50. ` +
-        "Locally every round trip is sub-millisecond, so fixed costs dominate; against Upstash (1-5 ms) and " +
-        "Binance (20-100 ms) the same design is ~1.05-1.3x its floor. To approach 1.5x locally the design would " +
-        "need: the account call issued in parallel with READ_STATE (keep the clock offset/backoff in isolate " +
-        "memory, re-read from Redis only when stale), leaving 2 sequential trips (max(bridge, exchange) + bridge); " +
-        "and no wrangler dev proxy in front of workerd (direct workerd socket / production edge).",
+        "The like-for-like comparison is the floor worker in the same runtime: overhead_ms and own_cpu_ms.",
     );
   }
   if (unexpected.length > 0 || serialUnexpected.length > 0) {
