@@ -146,6 +146,12 @@ const MUTANTS: Mutant[] = [
     from: "if stored == nil or stored == cjson.null or stored == ctx.fingerprint then return nil end",
     to: "if true then return nil end",
   },
+  {
+    name: "held market cache answered without its digest matching",
+    file: "read-state.ts",
+    from: "if held[s] == digest then",
+    to: "if held[s] then",
+  },
 ];
 
 const filter = process.argv.slice(2).filter((a) => !a.startsWith("--"));
