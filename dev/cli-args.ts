@@ -16,3 +16,14 @@ export function usageMessage(error: Error & { code?: string }): string {
       return error.message.split("\n")[0] ?? "bad arguments";
   }
 }
+
+/**
+ * A reader that stops reading (`npm run plan -- … | head`) closes stdout: the
+ * next line would crash the tool with EPIPE. Stop quietly instead, as `cat` does.
+ */
+export function exitQuietlyWhenStdoutCloses(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(0);
+  });
+}

@@ -6,7 +6,7 @@
  * error (400/401/413/503, ...) or the governor could not be reached, 2 bad
  * command-line flags.
  */
-import { usageMessage } from "./cli-args.ts";
+import { exitQuietlyWhenStdoutCloses, usageMessage } from "./cli-args.ts";
 import { parseArgs } from "node:util";
 import {
   ClientError,
@@ -269,5 +269,6 @@ export async function main(args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 if (import.meta.main) {
+  exitQuietlyWhenStdoutCloses();
   process.exitCode = await main(process.argv.slice(2));
 }

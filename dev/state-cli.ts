@@ -7,6 +7,7 @@
  * command-line flags.
  */
 import { userInfo } from "node:os";
+import { exitQuietlyWhenStdoutCloses } from "./cli-args.ts";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import {
@@ -234,5 +235,6 @@ export async function main(args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 if (import.meta.main) {
+  exitQuietlyWhenStdoutCloses();
   process.exitCode = await main(process.argv.slice(2));
 }

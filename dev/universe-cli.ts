@@ -5,6 +5,7 @@
  *
  * Exit codes: 0 done, 1 no stack or Redis unreachable, 2 bad command-line flags.
  */
+import { exitQuietlyWhenStdoutCloses } from "./cli-args.ts";
 import { parseArgs } from "node:util";
 import { Redis } from "@upstash/redis";
 import { redisKeys } from "../lib/keys.ts";
@@ -101,5 +102,6 @@ export async function main(args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 if (import.meta.main) {
+  exitQuietlyWhenStdoutCloses();
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -5,7 +5,7 @@
  * See `--help`. Exit codes: 0 done, 1 failed, 2 bad flags or inputs,
  * 3 report written but an invariant was violated.
  */
-import { usageMessage } from "../dev/cli-args.ts";
+import { exitQuietlyWhenStdoutCloses, usageMessage } from "../dev/cli-args.ts";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { exportPlans } from "./export.ts";
 import { writeDataset } from "./generate.ts";
@@ -254,6 +254,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  exitQuietlyWhenStdoutCloses();
   // Ctrl-C or a SIGTERM exits through "exit", where the private redis-server is stopped.
   for (const signal of ["SIGINT", "SIGTERM"] as const)
     process.once(signal, () => process.exit(130));
