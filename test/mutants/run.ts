@@ -189,7 +189,12 @@ for (const mutant of selected) {
   });
   restore();
   const killed = run.status !== 0;
-  const failing = (run.stdout.match(/×.*$/gm) ?? []).slice(0, 3).join(" | ");
+  // vitest's failed-test lines start with "×" (other output may contain one: fuzzed headers).
+  const plain = run.stdout.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
+  const failing = (plain.match(/^\s*× .*$/gm) ?? [])
+    .slice(0, 3)
+    .map((line) => line.trim().slice(2))
+    .join(" | ");
   console.log(`${killed ? "killed  " : "SURVIVED"} ${mutant.name}${killed ? ` (${failing})` : ""}`);
   if (!killed) survivors.push(mutant.name);
 }
