@@ -268,15 +268,15 @@ export async function startPrivateStack(
   const stackFile = join(dir, "stack.json");
   try {
     const running = await startStack({
-      env: {
-        ...process.env,
+      // This process's pointers at other services (a real Upstash, Binance) never reach it.
+      env: envWithoutStackOverrides({
         GOV_PORT: String(governor),
         REDIS_REST_PORT: String(redisRest),
         EXCHANGE_SIM_PORT: String(exchange),
         GOV_STACK_FILE: stackFile,
         GOV_STACK_EMPTY: "1",
         ...options.env,
-      },
+      }),
       args: options.cron ? [] : ["--no-cron"],
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.onOutput === undefined ? {} : { onOutput: options.onOutput }),

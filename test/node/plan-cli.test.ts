@@ -8,7 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
-import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
+import {
+  envWithoutStackOverrides,
+  startPrivateStack,
+  type PrivateStack,
+} from "../../dev/stack-client.ts";
 import { waitUntil } from "../support/wait.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gov-plan-cli-test-"));
@@ -94,22 +98,13 @@ describe("plan CLI flags", () => {
 });
 
 describe.skipIf(process.platform !== "linux")("plan CLI against a local stack", () => {
-  let stack: RunningStack;
-  const stackFile = join(dir, "stack.json");
+  let stack: PrivateStack;
+  let stackFile: string;
   const stackOutput: string[] = [];
 
   beforeAll(async () => {
-    stack = await startStack({
-      args: ["--no-cron"],
-      onOutput: (line) => stackOutput.push(line),
-      env: cleanEnv({
-        GOV_STACK_EMPTY: "1",
-        GOV_STACK_FILE: stackFile,
-        GOV_PORT: String(await freePort()),
-        REDIS_REST_PORT: String(await freePort()),
-        EXCHANGE_SIM_PORT: String(await freePort()),
-      }),
-    });
+    stack = await startPrivateStack({ onOutput: (line) => stackOutput.push(line) });
+    stackFile = stack.stackFile;
   }, 90_000);
 
   afterAll(async () => {

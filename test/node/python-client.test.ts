@@ -3,17 +3,17 @@
  * runs its unittest suite with python3, the way the Apply Layer's CI would.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../dev/free-port.ts";
-import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
+import {
+  envWithoutStackOverrides,
+  startPrivateStack,
+  type PrivateStack,
+} from "../../dev/stack-client.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const CLIENT_DIR = join(ROOT, "clients", "python");
-const dir = mkdtempSync(join(tmpdir(), "gov-python-client-"));
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
 
 function unittest(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
@@ -31,26 +31,14 @@ function unittest(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output
   });
 }
 
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
 describe.skipIf(!hasPython || process.platform !== "linux")(
   "Python governor client against a local stack",
   () => {
-    let stack: RunningStack;
+    let stack: PrivateStack;
 
     beforeAll(async () => {
-      stack = await startStack({
-        // The empty stack: no policy, so an entry answers its BLOCK reason.
-        args: ["--empty", "--no-cron"],
-        env: envWithoutStackOverrides({
-          GOV_STACK_FILE: join(dir, "stack.json"),
-          GOV_PORT: String(await freePort()),
-          REDIS_REST_PORT: String(await freePort()),
-          EXCHANGE_SIM_PORT: String(await freePort()),
-        }),
-      });
+      // The empty stack: no policy, so an entry answers its BLOCK reason.
+      stack = await startPrivateStack();
     }, 90_000);
 
     afterAll(async () => {

@@ -8,12 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../dev/free-port.ts";
 import {
   envWithoutStackOverrides,
   postPlan,
-  startStack,
-  type RunningStack,
+  startPrivateStack,
+  type PrivateStack,
 } from "../../dev/stack-client.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gov-state-cli-test-"));
@@ -73,20 +72,11 @@ describe("state CLI flags", () => {
 });
 
 describe.skipIf(process.platform !== "linux")("state CLI against a local stack", () => {
-  let stack: RunningStack;
-  const stackFile = join(dir, "stack.json");
-  const env = () => cleanEnv({ GOV_STACK_FILE: stackFile });
+  let stack: PrivateStack;
+  const env = () => cleanEnv({ GOV_STACK_FILE: stack.stackFile });
 
   beforeAll(async () => {
-    stack = await startStack({
-      env: cleanEnv({
-        GOV_STACK_EMPTY: "1",
-        GOV_STACK_FILE: stackFile,
-        GOV_PORT: String(await freePort()),
-        REDIS_REST_PORT: String(await freePort()),
-        EXCHANGE_SIM_PORT: String(await freePort()),
-      }),
-    });
+    stack = await startPrivateStack();
   }, 90_000);
 
   afterAll(async () => {
