@@ -8,7 +8,7 @@ import {
   BinanceUnavailableError,
   isTransientBinanceError,
 } from "../../lib/binance/errors.ts";
-import { RESTRICTED_LOCATION_BODY } from "../fixtures/binance-docs.ts";
+import { POSITION_RISK_V3_ONE_WAY, RESTRICTED_LOCATION_BODY } from "../fixtures/binance-docs.ts";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 
 const NOW = 1_700_000_000_000;
@@ -55,28 +55,7 @@ function client(fetchImpl: typeof fetch, overrides: Partial<BinanceClientOptions
 }
 
 /** Response example of Position Information V3, one-way mode (Binance docs). */
-const positionRow = {
-  symbol: "ADAUSDT",
-  positionSide: "BOTH",
-  positionAmt: "30",
-  entryPrice: "0.385",
-  breakEvenPrice: "0.385077",
-  markPrice: "0.41047590",
-  unRealizedProfit: "0.76427700",
-  liquidationPrice: "0",
-  isolatedMargin: "0",
-  notional: "12.31427700",
-  marginAsset: "USDT",
-  isolatedWallet: "0",
-  initialMargin: "0.61571385",
-  maintMargin: "0.08004280",
-  positionInitialMargin: "0.61571385",
-  openOrderInitialMargin: "0",
-  adl: 2,
-  bidNotional: "0",
-  askNotional: "0",
-  updateTime: 1720736417660,
-};
+const positionRow = POSITION_RISK_V3_ONE_WAY[0]!;
 
 /** Shaped after the Account Information V3 response example (Binance docs). */
 const accountBody = {
