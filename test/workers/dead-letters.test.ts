@@ -4,9 +4,7 @@
  * last retry, and /v1/status and the dashboard show them.
  */
 import { env, exports } from "cloudflare:workers";
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import worker from "../../functions/index.ts";
 import { DEAD_LETTERS_MAXLEN, DEAD_LETTERS_SHOWN } from "../../lib/queue/dead-letters.ts";
 import {
   bridge,
@@ -19,24 +17,16 @@ import {
   setRegime,
   setUniverse,
   streamEntries,
+  deliverBatch,
+  PLAN_QUEUE,
+  queuedPlan as plan,
 } from "./helpers.ts";
 
-const QUEUE = "governor-plans";
+const QUEUE = PLAN_QUEUE;
 const DLQ = "governor-plans-dlq";
 
-function plan(planId: string, extra: Record<string, unknown> = {}) {
-  return { plan_id: planId, symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", ...extra };
-}
-
-async function deliver(queue: string, bodies: unknown[], attempts = 1) {
-  const batch = createMessageBatch<unknown>(
-    queue,
-    bodies.map((body, i) => ({ id: `${queue}-${i}`, timestamp: new Date(), attempts, body })),
-  );
-  const ctx = createExecutionContext();
-  await worker.queue(batch, env);
-  return getQueueResult(batch, ctx);
-}
+const deliver = async (queue: string, bodies: unknown[], attempts = 1) =>
+  (await deliverBatch(bodies, { queue, attempts })).result;
 
 describe("the dead-letter consumer", () => {
   beforeEach(async () => {
@@ -49,7 +39,7 @@ describe("the dead-letter consumer", () => {
   it("records a dead plan with the reason of its last retry, then acks it", async () => {
     await faultPositions({ status: 500 });
     const retried = await deliver(QUEUE, [plan("dead-1")], 11);
-    expect(retried.retryMessages).toEqual([{ msgId: `${QUEUE}-0` }]);
+    expect(retried.retryMessages).toEqual([{ msgId: "msg-0" }]);
 
     const result = await deliver(DLQ, [plan("dead-1")]);
 

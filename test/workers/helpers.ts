@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { vi } from "vitest";
 import { Redis } from "@upstash/redis/cloudflare";
 import worker from "../../functions/index.ts";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
@@ -301,4 +302,40 @@ export function waitingLock(lock: {
     ttl_s: 120,
     scan_from: "0-0",
   });
+}
+
+/** The plan queue's name (wrangler.toml). */
+export const PLAN_QUEUE = "governor-plans";
+
+/** A queued plan body: an OPEN EXECUTE of BTCUSDT unless `extra` says otherwise. */
+export function queuedPlan(planId: string, extra: Record<string, unknown> = {}) {
+  return { plan_id: planId, symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", ...extra };
+}
+
+/**
+ * Deliver one batch (message ids msg-0, msg-1, …) to the Worker's queue handler.
+ * The test harness does not record retry options, so each message's retry() is
+ * spied on for its delay (`delays`: undefined when not retried).
+ */
+export async function deliverBatch(
+  bodies: unknown[],
+  options: { queue?: string; attempts?: number; env?: Env } = {},
+) {
+  const batch = createMessageBatch<unknown>(
+    options.queue ?? PLAN_QUEUE,
+    bodies.map((body, i) => ({
+      id: `msg-${i}`,
+      timestamp: new Date(),
+      attempts: options.attempts ?? 1,
+      body,
+    })),
+  );
+  const retries = batch.messages.map((message) => vi.spyOn(message, "retry"));
+  const ctx = createExecutionContext();
+  await worker.queue(batch, options.env ?? env);
+  const result = await getQueueResult(batch, ctx);
+  const delays = retries.map((spy) =>
+    spy.mock.calls.length === 0 ? undefined : (spy.mock.calls[0]?.[0]?.delaySeconds ?? null),
+  );
+  return { result, delays };
 }

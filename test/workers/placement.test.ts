@@ -6,8 +6,7 @@
  * wrangler.toml, observed through a recording wrapper.
  */
 import { env, exports } from "cloudflare:workers";
-import { createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
-import { createExecutionContext } from "cloudflare:test";
+import { createScheduledController } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { INTERNAL_ROUTES, PLACED_BINDING } from "../../lib/placement/forward.ts";
@@ -21,13 +20,9 @@ import {
   setUniverse,
   signedHeaders,
   simRequests,
+  deliverBatch,
+  queuedPlan as plan,
 } from "./helpers.ts";
-
-const QUEUE = "governor-plans";
-
-function plan(planId: string, extra: Record<string, unknown> = {}) {
-  return { plan_id: planId, symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", ...extra };
-}
 
 /** The test env with PLACED wrapped so each call's path is recorded, then passed on. */
 function recordingEnv() {
@@ -50,15 +45,8 @@ function unboundEnv(): Env {
   return copy as unknown as Env;
 }
 
-async function deliver(bodies: unknown[], workerEnv: Env) {
-  const batch = createMessageBatch<unknown>(
-    QUEUE,
-    bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts: 1, body })),
-  );
-  const ctx = createExecutionContext();
-  await worker.queue(batch, workerEnv);
-  return getQueueResult(batch, ctx);
-}
+const deliver = async (bodies: unknown[], workerEnv: Env) =>
+  (await deliverBatch(bodies, { env: workerEnv })).result;
 
 describe("the queue and cron paths run on the placed fetch handler", () => {
   beforeEach(async () => {

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createMessageBatch } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../functions/index.ts";
 import {
@@ -13,32 +13,13 @@ import {
   setRegime,
   setUniverse,
   sim,
+  deliverBatch,
+  queuedPlan as plan,
+  PLAN_QUEUE,
 } from "./helpers.ts";
 
-const QUEUE = "governor-plans";
-
-function plan(planId: string, extra: Record<string, unknown> = {}) {
-  return { plan_id: planId, symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", ...extra };
-}
-
-/**
- * Deliver one batch to the worker's queue handler. The test harness does not
- * record retry options, so each message's retry() is spied on for its delay.
- */
-async function deliver(bodies: unknown[], attempts = 1, workerEnv: Env = env) {
-  const batch = createMessageBatch<unknown>(
-    QUEUE,
-    bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts, body })),
-  );
-  const retries = batch.messages.map((message) => vi.spyOn(message, "retry"));
-  const ctx = createExecutionContext();
-  await worker.queue(batch, workerEnv);
-  const result = await getQueueResult(batch, ctx);
-  const delays = retries.map((spy) =>
-    spy.mock.calls.length === 0 ? undefined : (spy.mock.calls[0]?.[0]?.delaySeconds ?? null),
-  );
-  return { result, delays };
-}
+const deliver = (bodies: unknown[], attempts = 1, workerEnv: Env = env) =>
+  deliverBatch(bodies, { attempts, env: workerEnv });
 
 describe("queue consumer", () => {
   beforeEach(async () => {
@@ -151,7 +132,7 @@ describe("queue consumer", () => {
 
   it("retries the whole batch, granting nothing, when the configuration is unusable", async () => {
     const broken = Object.assign({}, env, { GOV_ACTIVE_SLOTS_BASE: "many" });
-    const batch = createMessageBatch<unknown>(QUEUE, [
+    const batch = createMessageBatch<unknown>(PLAN_QUEUE, [
       { id: "msg-0", timestamp: new Date(), attempts: 1, body: plan("q-config") },
     ]);
     const spy = vi.spyOn(batch, "retryAll");
