@@ -13,7 +13,12 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { GovernorClient, GovernorUnavailableError } from "../lib/client/governor-client.ts";
+import {
+  GovernorClient,
+  GovernorUnavailableError,
+  readAnswer,
+  unreachableReason,
+} from "../lib/client/governor-client.ts";
 import { freePort } from "./free-port.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -91,21 +96,11 @@ export async function request(
   try {
     response = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    const cause = (error as Error).cause as Error | undefined;
-    const why =
-      (error as Error).name === "TimeoutError"
-        ? `no answer within ${timeoutMs} ms`
-        : (cause?.message ?? (error as Error).message);
-    throw new ClientError(`${rest.method ?? "GET"} ${url} failed: ${why}`);
+    throw new ClientError(
+      `${rest.method ?? "GET"} ${url} failed: ${unreachableReason(error, timeoutMs)}`,
+    );
   }
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: response.status, body, text };
+  return readAnswer(response);
 }
 
 /** POST one signed plan to `{governor}/v1/plans` (lib/client), once; any status is returned. */

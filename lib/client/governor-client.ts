@@ -139,27 +139,15 @@ export class GovernorClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      const cause = (error as Error).cause as Error | undefined;
-      const why =
-        (error as Error).name === "TimeoutError"
-          ? `no answer within ${this.#timeoutMs} ms`
-          : (cause?.message ?? (error as Error).message);
       throw new GovernorUnavailableError(
-        `POST ${this.url} failed: ${why}`,
+        `POST ${this.url} failed: ${unreachableReason(error, this.#timeoutMs)}`,
         undefined,
         "unreachable",
         undefined,
         { cause: error },
       );
     }
-    const text = await response.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, body, text };
+    return readAnswer(response);
   }
 
   /** Submit one plan and return the decision; 503s are retried (bounded), other errors thrown. */
@@ -183,4 +171,26 @@ export class GovernorClient {
 function isDecision(body: unknown): body is Decision {
   const decision = (body as { decision?: unknown } | null)?.decision;
   return decision === "ALLOW" || decision === "BLOCK" || decision === "IGNORED";
+}
+
+/** Why a fetch with a `timeoutMs` deadline got no answer: the deadline, or the network's own words. */
+export function unreachableReason(error: unknown, timeoutMs: number): string {
+  const cause = (error as Error).cause as Error | undefined;
+  return (error as Error).name === "TimeoutError"
+    ? `no answer within ${timeoutMs} ms`
+    : (cause?.message ?? (error as Error).message);
+}
+
+/** An answer's status and body: parsed JSON, or the text when it is not JSON. */
+export async function readAnswer(
+  response: Response,
+): Promise<{ status: number; body: unknown; text: string }> {
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body, text };
 }
