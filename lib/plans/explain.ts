@@ -222,20 +222,26 @@ const EXPLAINERS: Record<string, Explainer> = {
   [REASONS.reducing]: (body) => ({
     why:
       "the trading state is REDUCING: no entry that adds risk, closes pass" +
-      (detail(body, "rotation_complete") === true
-        ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
-        : ""),
-    next: "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final",
+      confirmedCloseNotGranted(body),
+    next: RESUME_AFTER_ACTIVE,
   }),
   [REASONS.halted]: (body) => ({
     why:
       "the trading state is HALTED (an operator's kill switch, or the drawdown breaker): no entry, closes pass" +
-      (detail(body, "rotation_complete") === true
-        ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
-        : ""),
-    next: "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final",
+      confirmedCloseNotGranted(body),
+    next: RESUME_AFTER_ACTIVE,
   }),
 };
+
+/** REDUCING / HALTED on a rotation whose close was confirmed: what became of its entry. */
+function confirmedCloseNotGranted(body: DecisionBody): string {
+  return detail(body, "rotation_complete") === true
+    ? `; the close of ${body.rotation?.close_symbol ?? "the rotated-out position"} was confirmed, but its entry is not granted`
+    : "";
+}
+
+const RESUME_AFTER_ACTIVE =
+  "resubmit after an operator sets the trading state back to ACTIVE (PUT /v1/trading-state); this answer is not final";
 
 function openPosition(symbol: string | undefined): string {
   return symbol ? `the open ${symbol} position` : "an open position";
