@@ -6,15 +6,13 @@
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
-import { secureHeaders } from "hono/secure-headers";
 import { ConfigError, PlanConflictError, StateStoreError } from "../errors.ts";
 import { governorContext } from "../context.ts";
 import { alertConfigInvalid } from "../alerts/config-alert.ts";
 import { docsFor } from "./docs.ts";
 import { ERROR_CODES, jsonError } from "./errors.ts";
 import { internalRoutes } from "./internal.ts";
-import { afterResponse, createApp, type AppEnv } from "./middleware.ts";
+import { afterResponse, answerHeaders, createApp, type AppEnv } from "./middleware.ts";
 import { operators } from "./operators.ts";
 import { plans } from "./plans.ts";
 import { MAX_PLAN_BYTES } from "./routes.ts";
@@ -23,14 +21,7 @@ export { MAX_PLAN_BYTES };
 
 export const app = createApp();
 
-/**
- * One id per request, answered in `X-Request-Id` and carried by every log line
- * of the request (a caller's own `X-Request-Id` of [A-Za-z0-9_=-], at most 128
- * characters, is kept).
- */
-app.use("*", requestId({ limitLength: 128 }));
-/** Hono's defaults (nosniff, no referrer, no framing, ...); no CSP: the pages set their own. */
-app.use("*", secureHeaders());
+app.use("*", answerHeaders);
 
 app.onError((error, c) => {
   // A refusal a middleware answered with (bearerAuth): already in the API's error shape.
@@ -48,7 +39,7 @@ app.onError((error, c) => {
   console.error(
     JSON.stringify({
       msg: "governor.error",
-      request_id: c.var.requestId,
+      request_id: c.get("requestId"),
       name: error.name,
       error: error.message,
     }),

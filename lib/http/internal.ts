@@ -20,7 +20,7 @@ export const internalRoutes = new Hono<InternalEnv>();
 /** Signature first (nothing is parsed or called for an unsigned request), then JSON. */
 internalRoutes.use("*", webhookAuth, async (c, next) => {
   try {
-    c.set("body", JSON.parse(c.var.rawBody));
+    c.set("body", JSON.parse(c.get("rawBody")));
   } catch {
     return jsonError(c, 400, "invalid_json", "body is not valid JSON");
   }
@@ -28,7 +28,7 @@ internalRoutes.use("*", webhookAuth, async (c, next) => {
 });
 
 internalRoutes.post("/queue", async (c) => {
-  const batch = ForwardedBatchSchema.safeParse(c.var.body);
+  const batch = ForwardedBatchSchema.safeParse(c.get("body"));
   if (!batch.success) {
     return jsonError(
       c,
@@ -39,14 +39,14 @@ internalRoutes.post("/queue", async (c) => {
     );
   }
   const answer: BatchOutcome = {
-    outcomes: await evaluateQueuedPlans(batch.data.messages, c.var.gov),
+    outcomes: await evaluateQueuedPlans(batch.data.messages, c.get("gov")),
     placement: placementOf(c.req.raw),
   };
   return c.json(answer, 200);
 });
 
 internalRoutes.post("/sweep", async (c) => {
-  const request = SweepRequestSchema.safeParse(c.var.body);
+  const request = SweepRequestSchema.safeParse(c.get("body"));
   if (!request.success) {
     return jsonError(
       c,
@@ -56,6 +56,6 @@ internalRoutes.post("/sweep", async (c) => {
       request.error.issues,
     );
   }
-  const result = await runScheduledSweep(request.data.scheduled_time, c.var.gov);
+  const result = await runScheduledSweep(request.data.scheduled_time, c.get("gov"));
   return c.json({ ...result, placement: placementOf(c.req.raw) }, 200);
 });

@@ -8,7 +8,6 @@ import type { Context, Env as HonoEnv, MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
-import type { RequestIdVariables } from "hono/request-id";
 import type { GovernorContext } from "../context.ts";
 import type { Config } from "../config.ts";
 import { constantTimeEqual, verifyWebhookSignature } from "./auth.ts";
@@ -16,7 +15,39 @@ import { ERROR_CODES, jsonError, type ErrorCode } from "./errors.ts";
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: { gov: GovernorContext } & RequestIdVariables;
+  Variables: { gov: GovernorContext; requestId: string };
+};
+
+/** A caller's own `X-Request-Id` is kept when it is 1-128 of [A-Za-z0-9_=-]. */
+const CALLER_REQUEST_ID = /^[\w=-]{1,128}$/;
+
+/**
+ * The security headers of every answer. The API answers JSON to programs and
+ * its two pages (dashboard, docs) set their own Content-Security-Policy; these
+ * are the ones that matter for both. (Hono's secureHeaders set eleven, most of
+ * them for browsers long gone: X-XSS-Protection, X-Download-Options, Flash's
+ * cross-domain policies. Each header costs the runtime a call on every answer.)
+ */
+const SECURITY_HEADERS = [
+  ["X-Content-Type-Options", "nosniff"],
+  ["X-Frame-Options", "SAMEORIGIN"],
+  ["Referrer-Policy", "no-referrer"],
+  ["Strict-Transport-Security", "max-age=15552000; includeSubDomains"],
+] as const;
+
+/**
+ * One id per request, answered in `X-Request-Id` and carried by every log
+ * line of the request (`requestId`), and the security headers: set on the
+ * answer, whichever route or error handler made it.
+ */
+export const answerHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const given = c.req.header("x-request-id");
+  const id = given !== undefined && CALLER_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+  c.set("requestId", id);
+  await next();
+  const headers = c.res.headers;
+  headers.set("X-Request-Id", id);
+  for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
 };
 
 /** The answer to a request that fails its route's validation, by what failed. */
@@ -65,7 +96,7 @@ export function tokenAuth(
     jsonError(c, 401, ERROR_CODES.unauthorized, "a valid bearer token is required");
   return bearerAuth({
     verifyToken: (token, c: Context<AppEnv>) =>
-      tokensOf(c.var.gov.config).some(
+      tokensOf(c.get("gov").config).some(
         (expected) => expected !== undefined && constantTimeEqual(token, expected),
       ),
     noAuthenticationHeader: { message: refuse },
@@ -93,7 +124,7 @@ export function maxBody<E extends HonoEnv>(maxBytes: number): MiddlewareHandler<
 export type WebhookEnv = AppEnv & { Variables: { rawBody: string } };
 
 export const webhookAuth = createMiddleware<WebhookEnv>(async (c, next) => {
-  const gov = c.var.gov;
+  const gov = c.get("gov");
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   const auth = await verifyWebhookSignature({
     secret: gov.config.webhookSecret,

@@ -47,7 +47,7 @@ export const operators = createApp();
  * unauthenticated request ever calls Redis or Binance (or spends its weight).
  */
 operators.openapi(healthRoute, async (c) => {
-  const gov = c.var.gov;
+  const gov = c.get("gov");
   if (!bearerMatches(c.req.header("authorization"), gov.config.readToken)) {
     return c.json(
       { ok: true, live: true, mode: gov.config.mode, enabled: gov.config.enabled },
@@ -59,12 +59,12 @@ operators.openapi(healthRoute, async (c) => {
 });
 
 operators.openapi({ ...statusRoute, middleware: [readTokenAuth] as const }, async (c) =>
-  c.json(await readStatus(c.var.gov), 200),
+  c.json(await readStatus(c.get("gov")), 200),
 );
 
 /** The dashboard takes the read token from the Authorization header or, for a browser, `?token=`. */
 operators.openapi(dashboardRoute, async (c) => {
-  const gov = c.var.gov;
+  const gov = c.get("gov");
   const queryToken = c.req.query("token");
   const authorized =
     bearerMatches(c.req.header("authorization"), gov.config.readToken) ||
@@ -92,7 +92,7 @@ operators.openapi(dashboardRoute, async (c) => {
 });
 
 operators.openapi({ ...metricsRoute, middleware: [readTokenAuth] as const }, async (c) => {
-  const text = exposition(metricFamilies(await readMetrics(c.var.gov)));
+  const text = exposition(metricFamilies(await readMetrics(c.get("gov"))));
   return c.text(text, 200, {
     "content-type": EXPOSITION_CONTENT_TYPE,
     "cache-control": "no-store",
@@ -100,14 +100,14 @@ operators.openapi({ ...metricsRoute, middleware: [readTokenAuth] as const }, asy
 });
 
 operators.openapi({ ...historyRoute, middleware: [readTokenAuth] as const }, async (c) =>
-  c.json(await readHistory(c.var.gov, c.req.valid("query").window), 200),
+  c.json(await readHistory(c.get("gov"), c.req.valid("query").window), 200),
 );
 
 /** Reading the trading state: the read token or the admin token. */
 const readOrAdminAuth = tokenAuth((config) => [config.readToken, config.adminToken]);
 
 operators.openapi({ ...getTradingStateRoute, middleware: [readOrAdminAuth] as const }, async (c) =>
-  c.json(await readTradingState(c.var.gov), 200),
+  c.json(await readTradingState(c.get("gov")), 200),
 );
 
 /**
@@ -115,7 +115,7 @@ operators.openapi({ ...getTradingStateRoute, middleware: [readOrAdminAuth] as co
  * configured: lib/http/auth.ts), which bearerAuth cannot answer; then the body's size.
  */
 const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
-  const { config } = c.var.gov;
+  const { config } = c.get("gov");
   const auth = checkAdminToken(c.req.header("authorization"), {
     admin: config.adminToken,
     read: config.readToken,
@@ -127,7 +127,7 @@ const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
 operators.openapi(
   { ...putTradingStateRoute, middleware: [adminAuth, maxBody(MAX_ADMIN_BODY_BYTES)] as const },
   async (c) => {
-    const gov = c.var.gov;
+    const gov = c.get("gov");
     const text = await c.req.text();
     let json: unknown;
     try {

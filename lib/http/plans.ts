@@ -23,10 +23,10 @@ export const plans = createApp<WebhookEnv>();
 plans.openapi(
   { ...postPlanRoute, middleware: [maxBody(MAX_PLAN_BYTES), webhookAuth] as const },
   async (c) => {
-    const gov = c.var.gov;
+    const gov = c.get("gov");
     let json: unknown;
     try {
-      json = JSON.parse(c.var.rawBody);
+      json = JSON.parse(c.get("rawBody"));
     } catch {
       return jsonError(c, 400, ERROR_CODES.invalidJson, "body is not valid JSON");
     }
@@ -40,7 +40,7 @@ plans.openapi(
         plan.error.issues,
       );
     }
-    const evaluation = await evaluatePlan(plan.data, { ...gov, requestId: c.var.requestId });
+    const evaluation = await evaluatePlan(plan.data, { ...gov, requestId: c.get("requestId") });
     // Alerts the decision queued go out after the answer (the cron delivers them otherwise).
     if (evaluation.alertsQueued) afterResponse(c, deliverAlerts(gov));
     return c.json(evaluation.body, 200);
@@ -48,5 +48,5 @@ plans.openapi(
 );
 
 plans.openapi({ ...getPlanRoute, middleware: [readTokenAuth] as const }, async (c) =>
-  c.json(await readPlanState(c.var.gov, c.req.valid("param").plan_id), 200),
+  c.json(await readPlanState(c.get("gov"), c.req.valid("param").plan_id), 200),
 );
