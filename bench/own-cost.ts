@@ -17,9 +17,29 @@ export interface Interval {
 
 export interface OwnCost {
   p50Ms: number;
+  /**
+   * median ms of a request spent waiting on its dependencies: the union of the
+   * intervals the bridge and the simulator logged for the calls it made (their
+   * own handling and Redis's script time included)
+   */
+  inDependenciesMs: number;
+  /** median ms of a request outside its dependency calls: the worker's own latency */
+  outsideDependenciesMs: number;
   cpuMsPerRequest: number;
   /** median bytes of the 1st and 2nd Redis request (in = sent by the worker) */
   sizes: { in1: number; out1: number; in2: number; out2: number };
+}
+
+/** ms covered by a set of intervals (overlaps counted once). */
+export function unionMs(calls: Interval[]): number {
+  let total = 0;
+  let end = -Infinity;
+  for (const call of [...calls].sort((a, b) => a.started_at - b.started_at)) {
+    if (call.ended_at <= end) continue;
+    total += call.ended_at - Math.max(call.started_at, end);
+    end = call.ended_at;
+  }
+  return total;
 }
 
 /** Dependency calls in a chain: a call that starts after every earlier one ended begins a new step. */
@@ -46,17 +66,19 @@ export interface Target {
 /**
  * Each target's request n times, one at a time, the targets taking turns
  * (A B A B ...: a drift of the machine's load reaches both alike), after
- * `warm` unmeasured ones each: latency, workerd CPU per request (each target's
- * own process), Redis payload sizes.
+ * `warm` unmeasured ones each (the JIT settles over the first hundreds):
+ * latency, the part of it spent in dependency calls, workerd CPU per request
+ * (each target's own process), Redis payload sizes.
  */
 export async function measureSerial(
   c: StackClients,
   targets: readonly Target[],
   n: number,
-  warm = 5,
+  warm = 100,
 ): Promise<OwnCost[]> {
   for (let i = 0; i < warm; i++) for (const t of targets) await t.request();
   const bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
+  const simFrom = (await c.simTotals()).count;
   const windows = targets.map((): [number, number][] => []);
   const cpu0 = targets.map((t) => cpuMs(t.pid));
   for (let i = 0; i < n; i++) {
@@ -68,15 +90,23 @@ export async function measureSerial(
   }
   const cpu1 = targets.map((t) => cpuMs(t.pid));
   const bridge = (await c.bridgeTimings(bridgeFrom)).timings as Interval[];
+  const sim = (await c.sim("GET", `/__sim/requests?since=${simFrom}`)).requests as Interval[];
   const median = (values: number[]) => percentile(values, 50);
   return targets.map((_, k) => {
-    const perRequest = windows[k]!.map(([from, to]) =>
-      bridge.filter((r) => r.started_at >= from && r.ended_at <= to),
-    );
+    const within = (calls: Interval[]) =>
+      windows[k]!.map(([from, to]) =>
+        calls.filter((r) => r.started_at >= from && r.ended_at <= to),
+      );
+    const perRequest = within(bridge);
+    const dependencies = within([...bridge, ...sim]);
     const nth = (i: number, field: "bytes_in" | "bytes_out") =>
       median(perRequest.map((r) => r[i]?.[field] ?? NaN).filter(Number.isFinite));
     return {
       p50Ms: median(windows[k]!.map(([from, to]) => to - from)),
+      inDependenciesMs: median(dependencies.map(unionMs)),
+      outsideDependenciesMs: median(
+        windows[k]!.map(([from, to], i) => to - from - unionMs(dependencies[i]!)),
+      ),
       cpuMsPerRequest: (cpu1[k]! - cpu0[k]!) / n,
       sizes: {
         in1: nth(0, "bytes_in"),

@@ -426,6 +426,8 @@ export async function ownCostPhase(
   );
   const nan: OwnCost = {
     p50Ms: NaN,
+    inDependenciesMs: NaN,
+    outsideDependenciesMs: NaN,
     cpuMsPerRequest: NaN,
     sizes: { in1: 0, out1: 0, in2: 0, out2: 0 },
   };
@@ -448,6 +450,7 @@ export async function ownCostPhase(
       c,
       [{ pid: governor.pid, request: allow(directClients) }],
       10,
+      5,
     );
     const query = new URLSearchParams(
       Object.entries(sizing!.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
@@ -537,6 +540,15 @@ export async function ownCostPhase(
             : []),
         ],
       ),
+    );
+    const split = (label: string, cost: OwnCost) =>
+      `${label} ${f2(cost.inDependenciesMs)} in dependency calls + ${f2(cost.outsideDependenciesMs)} outside them`;
+    console.log(
+      `  where the p50 goes (dependency calls as the bridge and the simulator logged them, ` +
+        `Redis's script time included): ${split("governor", direct)}; ${split("floor", floor)}. ` +
+        `Own cost: ${f2(direct.outsideDependenciesMs - floor.outsideDependenciesMs)} ms outside ` +
+        `the calls, ${f2(direct.inDependenciesMs - floor.inDependenciesMs)} ms longer calls ` +
+        `(the governor's Lua scripts against the floor's one-line ones)`,
     );
     console.log(
       `  workerd direct at concurrency ${directC8.concurrency}: ${f1(directC8.perS)} evaluations/s ` +

@@ -306,6 +306,10 @@ export function printReport(r: RunResult): void {
       eval_p50_ms: round(own.direct.p50Ms),
       floor_worker_p50_ms: round(own.floor.p50Ms),
       overhead_ms: round(own.direct.p50Ms - own.floor.p50Ms),
+      overhead_outside_dependencies_ms: round(
+        own.direct.outsideDependenciesMs - own.floor.outsideDependenciesMs,
+      ),
+      overhead_in_dependencies_ms: round(own.direct.inDependenciesMs - own.floor.inDependenciesMs),
       worker_cpu_ms_per_eval: round(own.direct.cpuMsPerRequest),
       worker_cpu_ms_floor: round(own.floor.cpuMsPerRequest),
       own_cpu_ms: round(own.direct.cpuMsPerRequest - own.floor.cpuMsPerRequest),
@@ -316,6 +320,12 @@ export function printReport(r: RunResult): void {
               root: options.baseline,
               eval_p50_ms: round(own.baseline.p50Ms),
               overhead_ms: round(own.baseline.p50Ms - own.floor.p50Ms),
+              overhead_outside_dependencies_ms: round(
+                own.baseline.outsideDependenciesMs - own.floor.outsideDependenciesMs,
+              ),
+              overhead_in_dependencies_ms: round(
+                own.baseline.inDependenciesMs - own.floor.inDependenciesMs,
+              ),
               worker_cpu_ms_per_eval: round(own.baseline.cpuMsPerRequest),
               own_cpu_ms: round(own.baseline.cpuMsPerRequest - own.floor.cpuMsPerRequest),
             },
