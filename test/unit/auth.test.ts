@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
+import { webhookSignature } from "../../lib/client/signature.ts";
 import { bearerMatches, constantTimeEqual, verifyWebhookSignature } from "../../lib/http/auth.ts";
 
 const SECRET = "webhook-secret";
@@ -69,6 +71,32 @@ describe("verifyWebhookSignature", () => {
       nowMs: NOW_MS,
     });
     expect(garbled.ok).toBe(false);
+  });
+});
+
+describe("the client's signature and the governor's check", () => {
+  it("agree on every secret, body and timestamp (WebCrypto signs, node:crypto checks)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ minLength: 1, unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        fc.integer({ min: -300, max: 300 }),
+        fc.boolean(),
+        async (secret, body, skew, asBytes) => {
+          const timestamp = String(NOW_MS / 1000 + skew);
+          const signature = await webhookSignature(secret, timestamp, body);
+          const rawBody = asBytes ? new TextEncoder().encode(body) : body;
+          const input = { secret, timestamp, rawBody, nowMs: NOW_MS };
+          expect(verifyWebhookSignature({ ...input, signature })).toEqual({ ok: true });
+          expect(verifyWebhookSignature({ ...input, signature: signature.toUpperCase() }).ok).toBe(
+            true,
+          );
+          const flipped = `${signature.slice(0, -1)}${signature.endsWith("0") ? "1" : "0"}`;
+          expect(verifyWebhookSignature({ ...input, signature: flipped }).ok).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
