@@ -108,4 +108,39 @@ describe("structured decision logs", () => {
     expect(read.status).toBe(401);
     expect(read.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
+
+  it("answers every request with its id and the security headers: a decision, a refusal, a page, a miss", async () => {
+    const body = JSON.stringify({
+      plan_id: "hdr-1",
+      symbol: "BTCUSDT",
+      action: "OPEN",
+      decision: "EXECUTE",
+      score: 0,
+    });
+    const answers = [
+      await postRaw(body, await signedHeaders(body)),
+      await exports.default.fetch(new Request("http://governor/v1/status")),
+      await exports.default.fetch(new Request("http://governor/docs")),
+      await exports.default.fetch(new Request("http://governor/no-such-route")),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 401, 200, 404]);
+    for (const answer of answers) {
+      expect(answer.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+      expect(answer.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(answer.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+      expect(answer.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(answer.headers.get("strict-transport-security")).toBe(
+        "max-age=15552000; includeSubDomains",
+      );
+    }
+    const longest = "a".repeat(128);
+    const kept = await exports.default.fetch(
+      new Request("http://governor/v1/status", { headers: { "x-request-id": longest } }),
+    );
+    expect(kept.headers.get("x-request-id")).toBe(longest);
+    const tooLong = await exports.default.fetch(
+      new Request("http://governor/v1/status", { headers: { "x-request-id": `${longest}a` } }),
+    );
+    expect(tooLong.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
 });
