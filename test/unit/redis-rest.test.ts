@@ -6,6 +6,7 @@
  * suite's (every evaluation runs its scripts this way against the bridge).
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { createRedis } from "../../lib/redis/client.ts";
 import { redisRest, RedisCommandError, restCommand } from "../../lib/redis/rest.ts";
 
 const TOKEN = "rest-token-secret";
@@ -114,5 +115,21 @@ describe("a command over Upstash REST", () => {
     const sent = calls.map((c) => (c.init.headers as Record<string, string>)["upstash-sync-token"]);
     expect(sent).toEqual(["", "sync-1"]);
     expect(target.syncToken).toBe("sync-1");
+  });
+
+  it("carries the governor's script commands, sharing the token with the SDK's own commands", async () => {
+    const calls = stubFetch(
+      { body: '{"result":"{}"}', headers: { "upstash-sync-token": "from-script" } },
+      { body: '{"result":"v"}', headers: { "upstash-sync-token": "from-get" } },
+      { body: '{"result":1}' },
+    );
+    const redis = createRedis({ url: "https://redis.example", token: TOKEN });
+    expect(await redis.evalsha("abc", ["k1", "k2"], ["ctx"])).toBe("{}");
+    expect(await redis.get("k")).toBe("v");
+    await redis.evalRo("return 1", [], []);
+    expect(calls[0]!.init.body).toBe('["EVALSHA","abc","2","k1","k2","ctx"]');
+    expect(calls[2]!.init.body).toBe('["EVAL_RO","return 1","0"]');
+    const sent = calls.map((c) => (c.init.headers as Record<string, string>)["upstash-sync-token"]);
+    expect(sent).toEqual(["", "from-script", "from-get"]);
   });
 });
