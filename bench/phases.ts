@@ -157,6 +157,12 @@ export class Bench {
         throw new Error(`could not reserve ${symbol}: ${JSON.stringify(held.body)}`);
       }
     }
+    // Slots full now: a first threshold block fetches and caches the victims' step sizes
+    // (exchangeInfo, the close legs' quantities) once; the measured ones find them cached.
+    const warm = await this.c.postPlan({ plan_id: w.planId("weak"), symbol: w.weak[0]! });
+    if (warm.body.reason !== "active_slots_rotation_below_threshold") {
+      throw new Error(`warm-up threshold block failed: ${JSON.stringify(warm.body)}`);
+    }
     this.accounting = true;
     const answered: Record<string, unknown>[] = [];
     for (let i = 0; i < perKind; i++) {
