@@ -5,7 +5,7 @@
  * lives (Redis) and when to write it.
  * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
  */
-import type { z } from "zod";
+import type { Parser } from "../quick-parse.ts";
 import {
   BinanceApiError,
   BinanceBackoffActiveError,
@@ -16,7 +16,7 @@ import {
 } from "./errors.ts";
 import { exchangeInfoSchema, type ExchangeInfo } from "./step-sizes.ts";
 import {
-  accountSchema,
+  accountParser,
   errorBodySchema,
   positionRiskListSchema,
   serverTimeSchema,
@@ -107,12 +107,12 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
   let lastUsedWeight1m: number | undefined;
   let signingKey: Promise<CryptoKey> | undefined;
 
-  async function request<S extends z.ZodType>(
+  async function request<T>(
     path: string,
     query: string,
-    schema: S,
+    schema: Parser<T>,
     headers: HeadersInit = {},
-  ): Promise<z.output<S>> {
+  ): Promise<T> {
     if (now() < backoffUntilMs) throw new BinanceBackoffActiveError(path, backoffUntilMs);
 
     let response: Response;
@@ -213,11 +213,7 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
     throw new BinanceRateLimitError(path, status, until - at, until);
   }
 
-  async function signedGet<S extends z.ZodType>(
-    path: string,
-    params: Params,
-    schema: S,
-  ): Promise<z.output<S>> {
+  async function signedGet<T>(path: string, params: Params, schema: Parser<T>): Promise<T> {
     try {
       return await request(path, await signedQuery(params), schema, signedHeaders());
     } catch (error) {
@@ -266,7 +262,7 @@ export function createBinanceClient(options: BinanceClientOptions): BinanceClien
       return signedGet("/fapi/v3/positionRisk", {}, positionRiskListSchema);
     },
     account() {
-      return signedGet("/fapi/v3/account", {}, accountSchema);
+      return signedGet("/fapi/v3/account", {}, accountParser);
     },
     exchangeInfo() {
       return request("/fapi/v1/exchangeInfo", "", exchangeInfoSchema);

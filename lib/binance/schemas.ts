@@ -11,6 +11,7 @@
  * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
  */
 import { z } from "zod";
+import { isRecord, withQuickCheck } from "../quick-parse.ts";
 
 /** A decimal as Binance sends it ("0.385", occasionally a JSON number), parsed to a finite number. */
 export const decimalSchema = z
@@ -137,3 +138,113 @@ export const accountSchema = z.object({
 });
 export type FuturesAccount = z.output<typeof accountSchema>;
 export type AccountPosition = FuturesAccount["positions"][number];
+
+// The account is read on every evaluation: a quick check in front of accountSchema
+// (lib/quick-parse.ts). Each helper accepts only what its schema accepts.
+
+/** decimalSchema's output, or undefined where it would refuse. */
+function quickDecimal(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== "string" || value.trim() === "") return undefined;
+  const number = Number(value);
+  return Number.isFinite(number) ? number : undefined;
+}
+
+/** decimalTextSchema's output, or undefined where it would refuse. */
+function quickDecimalText(value: unknown): string | undefined {
+  if (quickDecimal(value) === undefined) return undefined;
+  return typeof value === "number" ? String(value) : (value as string).trim();
+}
+
+const quickUnixMs = (value: unknown): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+const quickName = (value: unknown): value is string => typeof value === "string" && value !== "";
+const POSITION_SIDES: ReadonlySet<unknown> = new Set(positionSideSchema.options);
+
+function quickAsset(row: unknown): AccountAsset | undefined {
+  if (!isRecord(row) || !quickName(row.asset)) return undefined;
+  const marginBalance = quickDecimal(row.marginBalance);
+  if (marginBalance === undefined) return undefined;
+  return {
+    asset: row.asset,
+    marginBalance,
+    walletBalance: quickDecimal(row.walletBalance),
+    unrealizedProfit: quickDecimal(row.unrealizedProfit),
+    initialMargin: quickDecimal(row.initialMargin),
+    openOrderInitialMargin: quickDecimal(row.openOrderInitialMargin),
+    availableBalance: quickDecimal(row.availableBalance),
+  };
+}
+
+function quickPosition(row: unknown): AccountPosition | undefined {
+  if (!isRecord(row) || !quickName(row.symbol) || !POSITION_SIDES.has(row.positionSide)) {
+    return undefined;
+  }
+  const positionAmt = quickDecimalText(row.positionAmt);
+  const unrealizedProfit = quickDecimal(row.unrealizedProfit);
+  const notional = quickDecimal(row.notional);
+  const initialMargin = quickDecimal(row.initialMargin);
+  if (
+    positionAmt === undefined ||
+    unrealizedProfit === undefined ||
+    notional === undefined ||
+    initialMargin === undefined ||
+    !quickUnixMs(row.updateTime)
+  ) {
+    return undefined;
+  }
+  return {
+    symbol: row.symbol,
+    positionSide: row.positionSide as AccountPosition["positionSide"],
+    unrealizedProfit,
+    notional,
+    initialMargin,
+    updateTime: row.updateTime,
+    isolatedMargin: quickDecimal(row.isolatedMargin),
+    isolatedWallet: quickDecimal(row.isolatedWallet),
+    maintMargin: quickDecimal(row.maintMargin),
+    positionAmt: Number(positionAmt),
+    positionAmtText: positionAmt,
+  };
+}
+
+/** Rows of an array, each through `quick`; undefined when any is refused. */
+function quickRows<T>(rows: unknown, quick: (row: unknown) => T | undefined): T[] | undefined {
+  if (!Array.isArray(rows)) return undefined;
+  const out: T[] = [];
+  for (const row of rows) {
+    const parsed = quick(row);
+    if (parsed === undefined) return undefined;
+    out.push(parsed);
+  }
+  return out;
+}
+
+function quickAccount(body: unknown): FuturesAccount | undefined {
+  if (!isRecord(body)) return undefined;
+  const totalInitialMargin = quickDecimal(body.totalInitialMargin);
+  const totalMarginBalance = quickDecimal(body.totalMarginBalance);
+  const assets = quickRows(body.assets, quickAsset);
+  const positions = quickRows(body.positions, quickPosition);
+  if (
+    totalInitialMargin === undefined ||
+    totalMarginBalance === undefined ||
+    assets === undefined ||
+    positions === undefined
+  ) {
+    return undefined;
+  }
+  return {
+    totalInitialMargin,
+    totalMarginBalance,
+    totalMaintMargin: quickDecimal(body.totalMaintMargin),
+    totalWalletBalance: quickDecimal(body.totalWalletBalance),
+    totalUnrealizedProfit: quickDecimal(body.totalUnrealizedProfit),
+    availableBalance: quickDecimal(body.availableBalance),
+    assets,
+    positions,
+  };
+}
+
+/** `GET /fapi/v3/account` as accountSchema reads it, checked by hand first. */
+export const accountParser = withQuickCheck(accountSchema, quickAccount);

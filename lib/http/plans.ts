@@ -3,7 +3,7 @@
  * (GET /v1/plans/{plan_id}).
  */
 import { evaluatePlan } from "../evaluate/evaluate.ts";
-import { PlanSchema } from "../plans/schema.ts";
+import { planParser } from "../plans/schema.ts";
 import { readPlanState } from "../plans/read.ts";
 import { deliverAlerts } from "../alerts/deliver.ts";
 import { ERROR_CODES, jsonError } from "./errors.ts";
@@ -30,7 +30,7 @@ plans.openapi(
     } catch {
       return jsonError(c, 400, ERROR_CODES.invalidJson, "body is not valid JSON");
     }
-    const plan = PlanSchema.safeParse(json);
+    const plan = planParser.safeParse(json);
     if (!plan.success) {
       return jsonError(
         c,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isRecord, withQuickCheck } from "../quick-parse.ts";
 
 const finiteNumber = z.number().finite();
 
@@ -19,6 +20,48 @@ export const PlanSchema = z.looseObject({
 });
 
 export type Plan = z.infer<typeof PlanSchema>;
+
+const PLAN_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const SYMBOL = /^[A-Z0-9]{2,20}$/;
+const SIDES: ReadonlySet<unknown> = new Set(PlanSchema.shape.side.unwrap().options);
+const label = (value: unknown) =>
+  typeof value === "string" && value.length >= 1 && value.length <= 64;
+/** An optional finite number within [min, max] (`above`: min itself excluded). */
+const optionalNumber = (value: unknown, min = -Infinity, max = Infinity, above = false) =>
+  value === undefined ||
+  (typeof value === "number" &&
+    Number.isFinite(value) &&
+    (above ? value > min : value >= min) &&
+    value <= max);
+
+/** PlanSchema's output for a plan every check passes, undefined otherwise (lib/quick-parse.ts). */
+function quickPlan(body: unknown): Plan | undefined {
+  if (
+    !isRecord(body) ||
+    // zod does not copy an own `__proto__` key (JSON.parse makes one): left to the schema
+    Object.hasOwn(body, "__proto__") ||
+    typeof body.plan_id !== "string" ||
+    !PLAN_ID.test(body.plan_id) ||
+    typeof body.symbol !== "string" ||
+    !SYMBOL.test(body.symbol) ||
+    !label(body.action) ||
+    !label(body.decision) ||
+    (body.side !== undefined && !SIDES.has(body.side)) ||
+    !optionalNumber(body.qty, 0) ||
+    !optionalNumber(body.notional, 0) ||
+    !optionalNumber(body.leverage, 0, 125, true) ||
+    !optionalNumber(body.score) ||
+    !optionalNumber(body.kill_score) ||
+    !optionalNumber(body.ts, 0) ||
+    (body.reduceOnly !== undefined && typeof body.reduceOnly !== "boolean")
+  ) {
+    return undefined;
+  }
+  return { ...body } as Plan;
+}
+
+/** A plan as PlanSchema reads it (unknown fields kept), checked by hand first. */
+export const planParser = withQuickCheck(PlanSchema, quickPlan);
 
 /** Closes reduce risk and skip the controller (docs/contract.md §2); any other action is an entry (fail-closed). */
 export function isClose(plan: Pick<Plan, "action" | "reduceOnly">): boolean {

@@ -9,7 +9,7 @@
 import type { GovernorContext } from "../context.ts";
 import { PlanConflictError } from "../errors.ts";
 import { evaluatePlan } from "../evaluate/evaluate.ts";
-import { isClose, PlanSchema, type Plan } from "../plans/schema.ts";
+import { isClose, planParser, type Plan } from "../plans/schema.ts";
 import { reserveQueueWeight } from "./weight-budget.ts";
 import type { ForwardedMessage, MessageOutcome } from "./wire.ts";
 
@@ -55,7 +55,7 @@ export async function evaluateQueuedPlans(
 
   const valid: { message: ForwardedMessage; plan: Plan }[] = [];
   for (const message of messages) {
-    const parsed = PlanSchema.safeParse(decodeBody(message.body));
+    const parsed = planParser.safeParse(decodeBody(message.body));
     if (parsed.success) {
       valid.push({ message, plan: parsed.data });
     } else {
