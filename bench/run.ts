@@ -10,11 +10,18 @@
  *   1. per decision kind, each in its own serial phase: Redis REST requests
  *      (counted at the bridge, minus the bench's own) and Binance request weight
  *      (counted at the simulator) of every single evaluation, and its latency;
- *   2. the I/O floor: p50 of a bare bridge round trip (`["PING"]`) plus p50 of a
+ *   2. the governor's own cost (phases.ts, own-cost.ts): serial hot-path ALLOWs
+ *      through `wrangler dev`, then on workerd directly taking turns with the
+ *      floor worker (floor-worker.ts: the same dependency calls, nothing else):
+ *      p50 and workerd CPU per request, their differences (`overhead_ms`,
+ *      `own_cpu_ms`), the p50 split into time in dependency calls and outside
+ *      them, the sequential round trips counted at the dependencies, and
+ *      throughput at concurrency 8;
+ *   3. the I/O floor: p50 of a bare bridge round trip (`["PING"]`) plus p50 of a
  *      bare simulator round trip (`GET /fapi/v1/time`);
- *   3. a mixed phase at the requested concurrency: p50/p99 latency, throughput,
+ *   4. a mixed phase at the requested concurrency: p50/p99 latency, throughput,
  *      Redis requests and Binance weight per evaluation;
- *   4. the counters' cost (./counters-cost.ts): the hot-path ALLOW on two more
+ *   5. the counters' cost (./counters-cost.ts): the hot-path ALLOW on two more
  *      private stacks, GOV_METRICS=on and off, side by side.
  *
  * With --scale it measures only how the hot path grows with open positions and
