@@ -13,7 +13,7 @@ import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
 import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
 import { runScript } from "../redis/scripts.ts";
 import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
-import { REDIS_TIMEOUT_MS } from "../redis/client.ts";
+import { REDIS_TIMEOUT_MS } from "../redis/rest.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
