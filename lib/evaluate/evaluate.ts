@@ -1,5 +1,4 @@
 import type { Redis } from "@upstash/redis/cloudflare";
-import { z } from "zod";
 import type { Config } from "../config.ts";
 import { PlanConflictError, StateStoreError, stateStoreFailure } from "../errors.ts";
 import type { RedisKeys } from "../keys.ts";
@@ -10,12 +9,13 @@ import type { EntryRecord } from "../rotation/weakness.ts";
 import { parseEntries } from "../rotation/entries.ts";
 import { isClose, planFingerprint, type Plan } from "../plans/schema.ts";
 import { isFinal, REASONS, type Reason } from "../plans/reasons.ts";
-import { ScriptDecisionSchema, type DecisionBody } from "../plans/decision.ts";
+import { scriptDecisionParser, type DecisionBody } from "../plans/decision.ts";
 import { runScript } from "../redis/scripts.ts";
 import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
 import { REDIS_TIMEOUT_MS } from "../redis/rest.ts";
 import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
+import { readStateParser } from "./read-state.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
 import {
   binanceClientOptions,
@@ -389,7 +389,7 @@ export function decisionFrom(
   json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer,
 ): DecisionBody {
   throwIfConflict(json);
-  const parsed = ScriptDecisionSchema.safeParse(json);
+  const parsed = scriptDecisionParser.safeParse(json);
   if (!parsed.success) {
     const late = typeof answer === "string" && answer.includes('"late":true');
     throw new StateStoreError(
@@ -415,19 +415,6 @@ interface StateReads {
   /** The trading state's BLOCK (REDUCING / HALTED), unless a rotation of this plan waits. */
   tradingBlock: typeof REASONS.reducing | typeof REASONS.halted | null;
 }
-
-const ReadStateSchema = z.object({
-  decision: z.string().optional(),
-  universe: z.string().optional(),
-  backoff_until: z.string().optional(),
-  time_offset: z.string().optional(),
-  entries: z.unknown(),
-  markets: z.record(z.string(), z.string()).or(z.array(z.never())),
-  markets_held: z.record(z.string(), z.literal(true)).or(z.array(z.never())),
-  market_digests: z.record(z.string(), z.string()).or(z.array(z.never())),
-  step_sizes: z.record(z.string(), z.string()).or(z.array(z.never())),
-  trading_block: z.enum([REASONS.reducing, REASONS.halted]).optional(),
-});
 
 /** A script found this plan_id used by another plan: refuse (HTTP 409), grant nothing. */
 function throwIfConflict(json: unknown): void {
@@ -465,7 +452,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   });
   const json: unknown = typeof answer === "string" ? JSON.parse(answer) : answer;
   throwIfConflict(json);
-  const parsed = ReadStateSchema.safeParse(json);
+  const parsed = readStateParser.safeParse(json);
   if (!parsed.success) throw new StateStoreError("state read answered an unexpected shape");
   const state = parsed.data;
   const markets = takeMarkets(

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { REGIMES } from "../regime/classify.ts";
+import { isRecord, withQuickCheck } from "../quick-parse.ts";
 import { REASONS } from "./reasons.ts";
 
 /** The decision body of docs/contract.md §4, as answered over HTTP and stored for replays. */
@@ -43,3 +44,93 @@ export const ScriptDecisionSchema = z.object({
   replayed: z.boolean(),
   response: DecisionBodySchema,
 });
+
+// Every evaluation reads a script's answer: a quick check in front of
+// ScriptDecisionSchema (lib/quick-parse.ts), accepting only what it accepts.
+
+const DECISIONS: ReadonlySet<unknown> = new Set(DecisionBodySchema.shape.decision.options);
+const REASON_CODES: ReadonlySet<unknown> = new Set(Object.values(REASONS));
+const REGIME_NAMES: ReadonlySet<unknown> = new Set(REGIMES);
+const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
+const optional = (v: unknown, is: (v: unknown) => boolean) => v === undefined || is(v);
+const isBoolean = (v: unknown) => typeof v === "boolean";
+const isString = (v: unknown) => typeof v === "string";
+
+type Body = DecisionBody;
+
+function quickRegime(v: unknown): Body["regime"] | null {
+  if (v === undefined) return undefined;
+  if (
+    !isRecord(v) ||
+    !REGIME_NAMES.has(v.name) ||
+    !isNumber(v.trend) ||
+    !isNumber(v.atr_pct) ||
+    !isInt(v.desired_slots)
+  ) {
+    return null;
+  }
+  const name = v.name as NonNullable<Body["regime"]>["name"];
+  return { name, trend: v.trend, atr_pct: v.atr_pct, desired_slots: v.desired_slots };
+}
+
+function quickSlots(v: unknown): Body["slots"] | null {
+  if (v === undefined) return undefined;
+  if (!isRecord(v) || !isInt(v.desired) || !isInt(v.holders)) return null;
+  return { desired: v.desired, holders: v.holders };
+}
+
+function quickRotation(v: unknown): Body["rotation"] | null {
+  if (v === undefined) return undefined;
+  if (
+    !isRecord(v) ||
+    !isString(v.close_symbol) ||
+    !isString(v.close_plan_id) ||
+    !optional(v.lock_age, isNumber)
+  ) {
+    return null;
+  }
+  const rotation = {
+    close_symbol: v.close_symbol as string,
+    close_plan_id: v.close_plan_id as string,
+  };
+  return v.lock_age === undefined ? rotation : { ...rotation, lock_age: v.lock_age as number };
+}
+
+function quickBody(v: unknown): Body | undefined {
+  if (
+    !isRecord(v) ||
+    !isString(v.plan_id) ||
+    !optional(v.symbol, isString) ||
+    !DECISIONS.has(v.decision) ||
+    !optional(v.reason, (r) => REASON_CODES.has(r)) ||
+    !optional(v.replayed, isBoolean) ||
+    !optional(v.shadow, isBoolean) ||
+    (v.details !== undefined && (!isRecord(v.details) || Object.hasOwn(v.details, "__proto__")))
+  ) {
+    return undefined;
+  }
+  const regime = quickRegime(v.regime);
+  const slots = quickSlots(v.slots);
+  const rotation = quickRotation(v.rotation);
+  if (regime === null || slots === null || rotation === null) return undefined;
+  const body: Body = { plan_id: v.plan_id as string, decision: v.decision as Body["decision"] };
+  if (v.symbol !== undefined) body.symbol = v.symbol as string;
+  if (v.reason !== undefined) body.reason = v.reason as Body["reason"];
+  if (v.replayed !== undefined) body.replayed = v.replayed as boolean;
+  if (v.shadow !== undefined) body.shadow = v.shadow as boolean;
+  if (regime) body.regime = regime;
+  if (slots) body.slots = slots;
+  if (rotation) body.rotation = rotation;
+  if (v.details !== undefined) body.details = { ...(v.details as Record<string, unknown>) };
+  return body;
+}
+
+function quickScriptDecision(answer: unknown): z.output<typeof ScriptDecisionSchema> | undefined {
+  if (!isRecord(answer) || !isBoolean(answer.replayed)) return undefined;
+  const response = quickBody(answer.response);
+  return response && { replayed: answer.replayed as boolean, response };
+}
+
+/** A deciding script's answer as ScriptDecisionSchema reads it, checked by hand first. */
+export const scriptDecisionParser = withQuickCheck(ScriptDecisionSchema, quickScriptDecision);

@@ -6,6 +6,9 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { accountParser, accountSchema } from "../../lib/binance/schemas.ts";
+import { ReadStateSchema, readStateParser } from "../../lib/evaluate/read-state.ts";
+import { scriptDecisionParser, ScriptDecisionSchema } from "../../lib/plans/decision.ts";
+import { REASONS } from "../../lib/plans/reasons.ts";
 import { planParser, PlanSchema } from "../../lib/plans/schema.ts";
 import type { Parser } from "../../lib/quick-parse.ts";
 import { ACCOUNT_V3_MULTI_ASSETS, ACCOUNT_V3_SINGLE_ASSET } from "../fixtures/binance-docs.ts";
@@ -147,6 +150,83 @@ describe("the plan's quick check", () => {
       strategy: { name: "x" },
     };
     expect(planParser.safeParse(input)).toEqual({ success: true, data: input });
+    expect(slow).toHaveBeenCalledTimes(0);
+  });
+});
+
+describe("the state read's quick check", () => {
+  const record = (value: fc.Arbitrary<unknown>) =>
+    fc.oneof(
+      fc.dictionary(fc.constantFrom("BTCUSDT", "ETHUSDT", "__proto__", "x"), value, { maxKeys: 3 }),
+      fc.constant([]),
+      fc.constantFrom([1], "text", null),
+    );
+  const answer = shaped({
+    decision: fc.string(),
+    universe: fc.string(),
+    backoff_until: fc.oneof(fc.string(), fc.integer()),
+    time_offset: fc.string(),
+    entries: fc.jsonValue(),
+    markets: record(fc.oneof(fc.string(), fc.integer())),
+    markets_held: record(fc.oneof(fc.constant(true), fc.boolean())),
+    market_digests: record(fc.string()),
+    step_sizes: record(fc.oneof(fc.string(), fc.constant(null))),
+    trading_block: fc.constantFrom(REASONS.reducing, REASONS.halted, REASONS.slotFree),
+  });
+
+  it("answers what ReadStateSchema answers, on 3,000 generated answers", () => {
+    fc.assert(
+      fc.property(answer, (input) => agrees(readStateParser, ReadStateSchema, input)),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe("the script answer's quick check", () => {
+  const finite = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(2 ** 53, 1.5));
+  const body = shaped({
+    plan_id: fc.string(),
+    symbol: fc.string(),
+    decision: fc.constantFrom("ALLOW", "BLOCK", "IGNORED", "allow"),
+    reason: fc.constantFrom(...Object.values(REASONS), "active_slots_unknown"),
+    replayed: fc.boolean(),
+    shadow: fc.boolean(),
+    regime: shaped({
+      name: fc.constantFrom("BASE", "TREND_STRONG", "CHOP", "base"),
+      trend: finite,
+      atr_pct: finite,
+      desired_slots: finite,
+    }),
+    slots: shaped({ desired: finite, holders: finite }),
+    rotation: shaped({ close_symbol: fc.string(), close_plan_id: fc.string(), lock_age: finite }),
+    details: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }), fc.jsonValue()),
+  });
+  const answer = shaped({ replayed: fc.boolean(), response: body, alerts: fc.nat() });
+
+  it("answers what ScriptDecisionSchema answers, on 3,000 generated answers", () => {
+    fc.assert(
+      fc.property(answer, (input) => agrees(scriptDecisionParser, ScriptDecisionSchema, input)),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("reads an ordinary answer without zod", () => {
+    const input = {
+      replayed: false,
+      response: {
+        plan_id: "p-1",
+        symbol: "BTCUSDT",
+        decision: "ALLOW",
+        reason: REASONS.symbolHoldsSlot,
+        regime: { name: "TREND_STRONG", trend: 0.08, atr_pct: 0.01, desired_slots: 6 },
+        slots: { desired: 6, holders: 5 },
+      },
+      alerts: 0,
+    };
+    const expected = ScriptDecisionSchema.safeParse(input);
+    const slow = vi.spyOn(scriptDecisionParser.schema, "safeParse");
+    expect(scriptDecisionParser.safeParse(input)).toEqual(expected);
+    expect(expected.success).toBe(true);
     expect(slow).toHaveBeenCalledTimes(0);
   });
 });
