@@ -30,7 +30,22 @@ export function withQuickCheck<S extends z.ZodType>(
   };
 }
 
+// The questions every quick check asks, each answered as its zod counterpart would.
+
 /** A plain object (what JSON.parse makes of `{...}`), for a quick check's first question. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+export const isString = (value: unknown): value is string => typeof value === "string";
+export const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
+/** What `z.number()` accepts: a finite number. */
+export const isFiniteNumber = (value: unknown): value is number =>
+  typeof value === "number" && Number.isFinite(value);
+/** What `z.number().int()` accepts, or less: a safe integer. */
+export const isSafeInt = (value: unknown): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value);
+/** A time in unix ms: a non-negative safe integer. */
+export const isUnixMs = (value: unknown): value is number => isSafeInt(value) && value >= 0;
+/** What `.optional()` adds: undefined passes. */
+export const optional = (value: unknown, is: (value: unknown) => boolean): boolean =>
+  value === undefined || is(value);

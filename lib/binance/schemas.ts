@@ -11,7 +11,7 @@
  * @see https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
  */
 import { z } from "zod";
-import { isRecord, withQuickCheck } from "../quick-parse.ts";
+import { isRecord, isUnixMs, withQuickCheck } from "../quick-parse.ts";
 
 /** A decimal as Binance sends it ("0.385", occasionally a JSON number), parsed to a finite number. */
 export const decimalSchema = z
@@ -156,8 +156,6 @@ function quickDecimalText(value: unknown): string | undefined {
   return typeof value === "number" ? String(value) : (value as string).trim();
 }
 
-const quickUnixMs = (value: unknown): value is number =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 const quickName = (value: unknown): value is string => typeof value === "string" && value !== "";
 const POSITION_SIDES: ReadonlySet<unknown> = new Set(positionSideSchema.options);
 
@@ -189,7 +187,7 @@ function quickPosition(row: unknown): AccountPosition | undefined {
     unrealizedProfit === undefined ||
     notional === undefined ||
     initialMargin === undefined ||
-    !quickUnixMs(row.updateTime)
+    !isUnixMs(row.updateTime)
   ) {
     return undefined;
   }

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { REASONS } from "../plans/reasons.ts";
-import { isRecord, withQuickCheck } from "../quick-parse.ts";
+import { isRecord, isString, optional, withQuickCheck } from "../quick-parse.ts";
 
 /** A record of `value`s, or the `[]` cjson makes of an empty table. */
 const recordOrEmpty = <V extends z.ZodType>(value: V) =>
@@ -26,7 +26,6 @@ export const ReadStateSchema = z.object({
 });
 export type ReadState = z.output<typeof ReadStateSchema>;
 
-const optionalString = (value: unknown) => value === undefined || typeof value === "string";
 const TRADING_BLOCKS: ReadonlySet<unknown> = new Set(
   ReadStateSchema.shape.trading_block.unwrap().options,
 );
@@ -48,17 +47,16 @@ function quickRecord<V>(
   return out;
 }
 
-const isString = (v: unknown): v is string => typeof v === "string";
 const isTrue = (v: unknown): v is true => v === true;
 
 function quickReadState(answer: unknown): ReadState | undefined {
   if (
     !isRecord(answer) ||
     !Object.hasOwn(answer, "entries") ||
-    !optionalString(answer.decision) ||
-    !optionalString(answer.universe) ||
-    !optionalString(answer.backoff_until) ||
-    !optionalString(answer.time_offset) ||
+    !optional(answer.decision, isString) ||
+    !optional(answer.universe, isString) ||
+    !optional(answer.backoff_until, isString) ||
+    !optional(answer.time_offset, isString) ||
     (answer.trading_block !== undefined && !TRADING_BLOCKS.has(answer.trading_block))
   ) {
     return undefined;

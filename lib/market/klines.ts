@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { NotEnoughDataError } from "../regime/errors.ts";
+import { isUnixMs, withQuickCheck } from "../quick-parse.ts";
 
 export const KLINE_INTERVALS = [
   "1m",
@@ -104,22 +105,16 @@ export const KlineRowSchema = z
 
 /**
  * The whole `GET /fapi/v1/klines` response: every row as KlineRowSchema reads
- * it. A response is hundreds of rows, so each row is first checked by hand
- * (`quickCandle`, which accepts only rows KlineRowSchema accepts, and makes the
- * same candle of them); a row it does not accept goes through KlineRowSchema,
- * which decides and names what is wrong. Same results, same issues (with the
- * row index in their path), a fraction of the time.
+ * it. A response is hundreds of rows, so each row goes through `klineRow`:
+ * checked by hand first (`quickCandle`, lib/quick-parse.ts), through
+ * KlineRowSchema when the quick check does not accept it. Same results, same
+ * issues (with the row index in their path), a fraction of the time.
  */
 export const KlinesResponseSchema = z.array(z.unknown()).transform((rows, ctx): Candle[] => {
   const candles: Candle[] = [];
   let failed = false;
   for (let i = 0; i < rows.length; i++) {
-    const quick = quickCandle(rows[i]);
-    if (quick) {
-      candles.push(quick);
-      continue;
-    }
-    const parsed = KlineRowSchema.safeParse(rows[i]);
+    const parsed = klineRow.safeParse(rows[i]);
     if (parsed.success) {
       candles.push(parsed.data);
       continue;
@@ -135,26 +130,24 @@ export const KlinesResponseSchema = z.array(z.unknown()).transform((rows, ctx): 
 const DECIMAL_RE = /^\d+(\.\d+)?$/;
 
 /** A decimal string as KlineRowSchema reads it, or undefined. */
-function quickDecimal(value: unknown): number | undefined {
+function quickDecimalString(value: unknown): number | undefined {
   if (typeof value !== "string" || !DECIMAL_RE.test(value)) return undefined;
   const number = Number(value);
   return Number.isFinite(number) ? number : undefined;
 }
 
-/** A time as KlineRowSchema reads it (a non-negative safe integer), or undefined. */
-function quickTime(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
+/** A time as KlineRowSchema reads it, or undefined. */
+const quickTime = (value: unknown) => (isUnixMs(value) ? value : undefined);
 
 /** The candle of a row every check of KlineRowSchema passes; undefined for any other row. */
 function quickCandle(row: unknown): Candle | undefined {
   if (!Array.isArray(row) || row.length < 7) return undefined;
   const openTime = quickTime(row[0]);
-  const open = quickDecimal(row[1]);
-  const high = quickDecimal(row[2]);
-  const low = quickDecimal(row[3]);
-  const close = quickDecimal(row[4]);
-  const volume = quickDecimal(row[5]);
+  const open = quickDecimalString(row[1]);
+  const high = quickDecimalString(row[2]);
+  const low = quickDecimalString(row[3]);
+  const close = quickDecimalString(row[4]);
+  const volume = quickDecimalString(row[5]);
   const closeTime = quickTime(row[6]);
   if (
     openTime === undefined ||
@@ -171,6 +164,9 @@ function quickCandle(row: unknown): Candle | undefined {
   }
   return { openTime, closeTime, open, high, low, close, volume };
 }
+
+/** One kline row as KlineRowSchema reads it, checked by hand first. */
+const klineRow = withQuickCheck(KlineRowSchema, quickCandle);
 
 /**
  * The candles that have closed by `nowMs`, in ascending openTime. Binance's

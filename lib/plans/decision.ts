@@ -1,6 +1,14 @@
 import { z } from "zod";
 import { REGIMES } from "../regime/classify.ts";
-import { isRecord, withQuickCheck } from "../quick-parse.ts";
+import {
+  isBoolean,
+  isFiniteNumber,
+  isRecord,
+  isSafeInt,
+  isString,
+  optional,
+  withQuickCheck,
+} from "../quick-parse.ts";
 import { REASONS } from "./reasons.ts";
 
 /** The decision body of docs/contract.md §4, as answered over HTTP and stored for replays. */
@@ -51,11 +59,6 @@ export const ScriptDecisionSchema = z.object({
 const DECISIONS: ReadonlySet<unknown> = new Set(DecisionBodySchema.shape.decision.options);
 const REASON_CODES: ReadonlySet<unknown> = new Set(Object.values(REASONS));
 const REGIME_NAMES: ReadonlySet<unknown> = new Set(REGIMES);
-const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-const isInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
-const optional = (v: unknown, is: (v: unknown) => boolean) => v === undefined || is(v);
-const isBoolean = (v: unknown) => typeof v === "boolean";
-const isString = (v: unknown) => typeof v === "string";
 
 type Body = DecisionBody;
 
@@ -64,9 +67,9 @@ function quickRegime(v: unknown): Body["regime"] | null {
   if (
     !isRecord(v) ||
     !REGIME_NAMES.has(v.name) ||
-    !isNumber(v.trend) ||
-    !isNumber(v.atr_pct) ||
-    !isInt(v.desired_slots)
+    !isFiniteNumber(v.trend) ||
+    !isFiniteNumber(v.atr_pct) ||
+    !isSafeInt(v.desired_slots)
   ) {
     return null;
   }
@@ -76,7 +79,7 @@ function quickRegime(v: unknown): Body["regime"] | null {
 
 function quickSlots(v: unknown): Body["slots"] | null {
   if (v === undefined) return undefined;
-  if (!isRecord(v) || !isInt(v.desired) || !isInt(v.holders)) return null;
+  if (!isRecord(v) || !isSafeInt(v.desired) || !isSafeInt(v.holders)) return null;
   return { desired: v.desired, holders: v.holders };
 }
 
@@ -86,7 +89,7 @@ function quickRotation(v: unknown): Body["rotation"] | null {
     !isRecord(v) ||
     !isString(v.close_symbol) ||
     !isString(v.close_plan_id) ||
-    !optional(v.lock_age, isNumber)
+    !optional(v.lock_age, isFiniteNumber)
   ) {
     return null;
   }

@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { isRecord, withQuickCheck } from "../quick-parse.ts";
+import {
+  isBoolean,
+  isFiniteNumber,
+  isRecord,
+  isString,
+  optional,
+  withQuickCheck,
+} from "../quick-parse.ts";
 
 const finiteNumber = z.number().finite();
 
@@ -24,15 +31,10 @@ export type Plan = z.infer<typeof PlanSchema>;
 const PLAN_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const SYMBOL = /^[A-Z0-9]{2,20}$/;
 const SIDES: ReadonlySet<unknown> = new Set(PlanSchema.shape.side.unwrap().options);
-const label = (value: unknown) =>
-  typeof value === "string" && value.length >= 1 && value.length <= 64;
+const label = (value: unknown) => isString(value) && value.length >= 1 && value.length <= 64;
 /** An optional finite number within [min, max] (`above`: min itself excluded). */
 const optionalNumber = (value: unknown, min = -Infinity, max = Infinity, above = false) =>
-  value === undefined ||
-  (typeof value === "number" &&
-    Number.isFinite(value) &&
-    (above ? value > min : value >= min) &&
-    value <= max);
+  optional(value, (v) => isFiniteNumber(v) && (above ? v > min : v >= min) && v <= max);
 
 /** PlanSchema's output for a plan every check passes, undefined otherwise (lib/quick-parse.ts). */
 function quickPlan(body: unknown): Plan | undefined {
@@ -40,20 +42,20 @@ function quickPlan(body: unknown): Plan | undefined {
     !isRecord(body) ||
     // zod does not copy an own `__proto__` key (JSON.parse makes one): left to the schema
     Object.hasOwn(body, "__proto__") ||
-    typeof body.plan_id !== "string" ||
+    !isString(body.plan_id) ||
     !PLAN_ID.test(body.plan_id) ||
-    typeof body.symbol !== "string" ||
+    !isString(body.symbol) ||
     !SYMBOL.test(body.symbol) ||
     !label(body.action) ||
     !label(body.decision) ||
-    (body.side !== undefined && !SIDES.has(body.side)) ||
+    !optional(body.side, (side) => SIDES.has(side)) ||
     !optionalNumber(body.qty, 0) ||
     !optionalNumber(body.notional, 0) ||
     !optionalNumber(body.leverage, 0, 125, true) ||
     !optionalNumber(body.score) ||
     !optionalNumber(body.kill_score) ||
     !optionalNumber(body.ts, 0) ||
-    (body.reduceOnly !== undefined && typeof body.reduceOnly !== "boolean")
+    !optional(body.reduceOnly, isBoolean)
   ) {
     return undefined;
   }
