@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { errorMessage } from "./encoding.ts";
 import { openRestProtocol, type Reply } from "./protocol.ts";
 import { listen } from "../listen.ts";
+import { wallClockMs } from "../wall-clock.ts";
 
 export interface RedisRestBridgeOptions {
   redisUrl: string;
@@ -258,11 +259,6 @@ export interface RequestTiming {
 }
 
 const MAX_TIMINGS = 20_000;
-
-/** Unix ms with sub-millisecond precision (comparable across the stack's processes). */
-export function wallClockMs(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 function send(res: ServerResponse, reply: Reply): void {
   const payload = JSON.stringify(reply.body);

@@ -15,6 +15,7 @@ import { decodeURIComponentSafe, type Send } from "./http.ts";
 import { isInterval, klinesWeight, selectRows } from "./klines.ts";
 import { extractSignedPayload, verifySignature } from "./signature.ts";
 import { positionV2, positionV3, type ExchangeState, type PositionRow } from "./state.ts";
+import { wallClockMs } from "../wall-clock.ts";
 
 const DEFAULT_RECV_WINDOW = 5000;
 const MAX_RECV_WINDOW = 60_000;
@@ -218,7 +219,7 @@ export function exchangeRoutes(options: ExchangeRoutesOptions): ExchangeHandler 
     const params = parseParams(rawQuery, formBody);
     const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
     const weight = route ? route.weight(params ?? new Map()) : 0;
-    const startedAt = performance.timeOrigin + performance.now();
+    const startedAt = wallClockMs();
     state.addWeight(weight);
     let status = 200;
     /** Send the answer; its status goes into the request log. */
@@ -277,7 +278,7 @@ export function exchangeRoutes(options: ExchangeRoutesOptions): ExchangeHandler 
         status,
         at: state.now(),
         started_at: startedAt,
-        ended_at: performance.timeOrigin + performance.now(),
+        ended_at: wallClockMs(),
       });
     }
   };
