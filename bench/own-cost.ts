@@ -6,6 +6,7 @@
  * logged (not assumed), with every dependency answer held a fixed time.
  */
 import { percentile, type StackClients } from "./clients.ts";
+import { wallClockMs } from "../dev/wall-clock.ts";
 import { cpuMs } from "./cpu.ts";
 
 export interface Interval {
@@ -55,7 +56,13 @@ export function sequentialSteps(calls: Interval[]): number {
   return steps;
 }
 
-const now = () => performance.timeOrigin + performance.now();
+/** Unmeasured requests per worker before the own-cost comparison. */
+export const OWN_COST_WARM_UP = 100;
+
+/** The calls each request made: those that started and ended inside its [start, end] window. */
+export function callsWithin<T extends Interval>(windows: [number, number][], calls: T[]): T[][] {
+  return windows.map(([from, to]) => calls.filter((r) => r.started_at >= from && r.ended_at <= to));
+}
 
 /** A worker to measure: the workerd process serving it, and one request. */
 export interface Target {
@@ -66,7 +73,8 @@ export interface Target {
 /**
  * Each target's request n times, one at a time, the targets taking turns
  * (A B A B ...: a drift of the machine's load reaches both alike), after
- * `warm` unmeasured ones each (the JIT settles over the first hundreds):
+ * `warm` unmeasured ones each (the JIT settles over the first hundreds, so
+ * the own-cost comparison passes OWN_COST_WARM_UP):
  * latency, the part of it spent in dependency calls, workerd CPU per request
  * (each target's own process), Redis payload sizes.
  */
@@ -74,7 +82,7 @@ export async function measureSerial(
   c: StackClients,
   targets: readonly Target[],
   n: number,
-  warm = 100,
+  warm = 5,
 ): Promise<OwnCost[]> {
   for (let i = 0; i < warm; i++) for (const t of targets) await t.request();
   const bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
@@ -83,9 +91,9 @@ export async function measureSerial(
   const cpu0 = targets.map((t) => cpuMs(t.pid));
   for (let i = 0; i < n; i++) {
     for (const [k, t] of targets.entries()) {
-      const t0 = now();
+      const t0 = wallClockMs();
       await t.request();
-      windows[k]!.push([t0, now()]);
+      windows[k]!.push([t0, wallClockMs()]);
     }
   }
   const cpu1 = targets.map((t) => cpuMs(t.pid));
@@ -93,12 +101,8 @@ export async function measureSerial(
   const sim = (await c.sim("GET", `/__sim/requests?since=${simFrom}`)).requests as Interval[];
   const median = (values: number[]) => percentile(values, 50);
   return targets.map((_, k) => {
-    const within = (calls: Interval[]) =>
-      windows[k]!.map(([from, to]) =>
-        calls.filter((r) => r.started_at >= from && r.ended_at <= to),
-      );
-    const perRequest = within(bridge);
-    const dependencies = within([...bridge, ...sim]);
+    const perRequest = callsWithin(windows[k]!, bridge);
+    const dependencies = callsWithin(windows[k]!, [...bridge, ...sim]);
     const nth = (i: number, field: "bytes_in" | "bytes_out") =>
       median(perRequest.map((r) => r[i]?.[field] ?? NaN).filter(Number.isFinite));
     return {
@@ -162,9 +166,9 @@ export async function measureRoundTrips(
     bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
     simFrom = (await c.simTotals()).count;
     for (let i = 0; i < n; i++) {
-      const t0 = now();
+      const t0 = wallClockMs();
       await request();
-      windows.push([t0, now()]);
+      windows.push([t0, wallClockMs()]);
     }
   } finally {
     await c.bridgeFault(null);

@@ -15,12 +15,13 @@ import {
   type StackInfo,
 } from "./clients.ts";
 import { workerdBelow } from "./cpu.ts";
-import { serveFloor, serveGovernor } from "./direct.ts";
+import { serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
 import { MIXED_KINDS, type MixedKind, type Options } from "./options.ts";
 import {
   HOLD_MS,
   measureRoundTrips,
   measureSerial,
+  OWN_COST_WARM_UP,
   measureThroughput,
   type OwnCost,
   type RoundTrips,
@@ -440,29 +441,38 @@ export async function ownCostPhase(
   const [wrangler] =
     wranglerPid === undefined
       ? [nan]
-      : await measureSerial(c, [{ pid: wranglerPid, request: allow(c) }], n);
+      : await measureSerial(c, [{ pid: wranglerPid, request: allow(c) }], n, OWN_COST_WARM_UP);
   const wranglerTrips =
     wranglerPid === undefined
       ? undefined
       : await measureRoundTrips(c, 10, allow(c), wrangler!.p50Ms);
-  const governor = await serveGovernor(stack, options.keyPrefix);
-  const floorWorker = await serveFloor(stack, options.keyPrefix);
-  const baselineWorker = options.baseline
-    ? await serveGovernor(stack, options.keyPrefix, {}, { root: resolve(options.baseline) })
-    : undefined;
+  // Started inside the try: a build that fails disposes of the workers already served.
+  let governor: DirectWorker | undefined;
+  let floorWorker: DirectWorker | undefined;
+  let baselineWorker: DirectWorker | undefined;
   try {
+    governor = await serveGovernor(stack, options.keyPrefix);
+    floorWorker = await serveFloor(stack, options.keyPrefix);
+    if (options.baseline) {
+      baselineWorker = await serveGovernor(
+        stack,
+        options.keyPrefix,
+        {},
+        { root: resolve(options.baseline) },
+      );
+    }
     const directClients = stackClients({ ...stack, governor: governor.url });
     const [sizing] = await measureSerial(
       c,
       [{ pid: governor.pid, request: allow(directClients) }],
       10,
-      5,
     );
     const query = new URLSearchParams(
       Object.entries(sizing!.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
     );
+    const floorUrl = `${floorWorker.url}/?${query}`;
     const floorRequest = async () => {
-      const response = await fetch(`${floorWorker.url}/?${query}`);
+      const response = await fetch(floorUrl);
       await response.text();
       if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
     };
@@ -481,6 +491,7 @@ export async function ownCostPhase(
           : []),
       ],
       n,
+      OWN_COST_WARM_UP,
     )) as [OwnCost, OwnCost, OwnCost | undefined];
     const trips = {
       wrangler: wranglerTrips,
@@ -493,6 +504,12 @@ export async function ownCostPhase(
       8,
       allow(directClients),
     );
+    const ownCostRow = (label: string, cost: OwnCost) => [
+      label,
+      f2(cost.p50Ms - floor.p50Ms),
+      f2(cost.cpuMsPerRequest - floor.cpuMsPerRequest),
+      "",
+    ];
     const tripsText = (t: RoundTrips | undefined) =>
       t ? `${t.sequential} of ${t.requests} (${f1(t.byLatency)})` : "-";
     console.log(
@@ -522,12 +539,7 @@ export async function ownCostPhase(
             f2(floor.cpuMsPerRequest),
             tripsText(trips.floor),
           ],
-          [
-            "own cost (direct − floor, taking turns)",
-            f2(direct.p50Ms - floor.p50Ms),
-            f2(direct.cpuMsPerRequest - floor.cpuMsPerRequest),
-            "",
-          ],
+          ownCostRow("own cost (direct − floor, taking turns)", direct),
           ...(baseline
             ? [
                 [
@@ -536,12 +548,7 @@ export async function ownCostPhase(
                   f2(baseline.cpuMsPerRequest),
                   "",
                 ],
-                [
-                  "baseline own cost (− floor)",
-                  f2(baseline.p50Ms - floor.p50Ms),
-                  f2(baseline.cpuMsPerRequest - floor.cpuMsPerRequest),
-                  "",
-                ],
+                ownCostRow("baseline own cost (− floor)", baseline),
               ]
             : []),
         ],
@@ -563,8 +570,8 @@ export async function ownCostPhase(
     );
     return { wrangler: wrangler!, direct, floor, baseline, trips, directC8 };
   } finally {
-    await governor.dispose();
-    await floorWorker.dispose();
+    await governor?.dispose();
+    await floorWorker?.dispose();
     await baselineWorker?.dispose();
   }
 }

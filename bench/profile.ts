@@ -26,7 +26,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../dev/free-port.ts";
 import { percentile, stackClients, type StackInfo } from "./clients.ts";
+import { wallClockMs } from "../dev/wall-clock.ts";
 import { cpuMs } from "./cpu.ts";
+import { callsWithin, type Interval } from "./own-cost.ts";
 import { serveGovernor } from "./direct.ts";
 import type { Options } from "./options.ts";
 import { f1, f2, table } from "./report.ts";
@@ -216,12 +218,19 @@ export async function runProfile(options: Options, stack: StackInfo): Promise<nu
         await session.send("Profiler.start");
         const cpu0 = cpuMs(governor.pid);
         const bridgeFrom = (await c.bridgeTimings(0)).count;
-        for (let i = 0; i < n; i++) await reEntry();
+        const windows: [number, number][] = [];
+        for (let i = 0; i < n; i++) {
+          const t0 = wallClockMs();
+          await reEntry();
+          windows.push([t0, wallClockMs()]);
+        }
         cpuPerEval = (cpuMs(governor.pid) - cpu0) / n;
-        // Serial evaluations of two Redis requests each: the even ones are the state reads.
-        const timings = (await c.bridgeTimings(bridgeFrom)).timings as { bytes_out: number }[];
+        // Each evaluation's first Redis request is its state read.
+        const timings = (await c.bridgeTimings(bridgeFrom)).timings as Interval[];
         readBytes = percentile(
-          timings.filter((_, i) => i % 2 === 0).map((t) => t.bytes_out),
+          callsWithin(windows, timings)
+            .map((calls) => calls[0]?.bytes_out ?? NaN)
+            .filter(Number.isFinite),
           50,
         );
         ({ profile } = await session.send<{ profile: CpuProfile }>("Profiler.stop"));

@@ -3,6 +3,7 @@
  */
 import { cpus } from "node:os";
 import { percentile, type StackInfo } from "./clients.ts";
+import type { OwnCost } from "./own-cost.ts";
 import { countersCostLines, type CountersCost } from "./counters-cost.ts";
 import { MIXED_KINDS, type Options } from "./options.ts";
 import type { Bench, Floor, MixedResult, OwnCostResult, Sample } from "./phases.ts";
@@ -303,32 +304,13 @@ export function printReport(r: RunResult): void {
       sequential_round_trips: own.trips.direct.sequential,
       sequential_round_trips_by_latency: round(own.trips.direct.byLatency),
       floor_sequential_round_trips: own.trips.floor.sequential,
-      eval_p50_ms: round(own.direct.p50Ms),
+      ...ownCostFields(own.direct, own.floor),
       floor_worker_p50_ms: round(own.floor.p50Ms),
-      overhead_ms: round(own.direct.p50Ms - own.floor.p50Ms),
-      overhead_outside_dependencies_ms: round(
-        own.direct.outsideDependenciesMs - own.floor.outsideDependenciesMs,
-      ),
-      overhead_in_dependencies_ms: round(own.direct.inDependenciesMs - own.floor.inDependenciesMs),
-      worker_cpu_ms_per_eval: round(own.direct.cpuMsPerRequest),
       worker_cpu_ms_floor: round(own.floor.cpuMsPerRequest),
-      own_cpu_ms: round(own.direct.cpuMsPerRequest - own.floor.cpuMsPerRequest),
       direct_throughput_c8_per_s: round(own.directC8.perS),
       ...(own.baseline
         ? {
-            baseline: {
-              root: options.baseline,
-              eval_p50_ms: round(own.baseline.p50Ms),
-              overhead_ms: round(own.baseline.p50Ms - own.floor.p50Ms),
-              overhead_outside_dependencies_ms: round(
-                own.baseline.outsideDependenciesMs - own.floor.outsideDependenciesMs,
-              ),
-              overhead_in_dependencies_ms: round(
-                own.baseline.inDependenciesMs - own.floor.inDependenciesMs,
-              ),
-              worker_cpu_ms_per_eval: round(own.baseline.cpuMsPerRequest),
-              own_cpu_ms: round(own.baseline.cpuMsPerRequest - own.floor.cpuMsPerRequest),
-            },
+            baseline: { root: options.baseline, ...ownCostFields(own.baseline, own.floor) },
           }
         : {}),
       wrangler_dev: {
@@ -363,4 +345,18 @@ export function printReport(r: RunResult): void {
         : {}),
     }),
   );
+}
+
+/** The JSON fields of one governor against the floor worker measured in the same turns. */
+function ownCostFields(cost: OwnCost, floor: OwnCost) {
+  return {
+    eval_p50_ms: round(cost.p50Ms),
+    overhead_ms: round(cost.p50Ms - floor.p50Ms),
+    overhead_outside_dependencies_ms: round(
+      cost.outsideDependenciesMs - floor.outsideDependenciesMs,
+    ),
+    overhead_in_dependencies_ms: round(cost.inDependenciesMs - floor.inDependenciesMs),
+    worker_cpu_ms_per_eval: round(cost.cpuMsPerRequest),
+    own_cpu_ms: round(cost.cpuMsPerRequest - floor.cpuMsPerRequest),
+  };
 }
