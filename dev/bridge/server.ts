@@ -10,20 +10,15 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { errorMessage } from "./encoding.ts";
-import { openRestProtocol, type Reply } from "./protocol.ts";
+import { openRestProtocol, type Reply, type RestProtocolOptions } from "./protocol.ts";
 import { listen } from "../listen.ts";
 import { wallClockMs } from "../wall-clock.ts";
 
-export interface RedisRestBridgeOptions {
-  redisUrl: string;
-  token: string;
+/** The protocol's options (protocol.ts; it keeps its own connection), and where to listen. */
+export interface RedisRestBridgeOptions extends Omit<RestProtocolOptions, "connection"> {
   /** 0 or omitted: a free port chosen by the kernel. */
   port?: number;
   host?: string;
-  /** Dedicated connections for concurrent transactions (default 16). */
-  transactionConnections?: number;
-  /** Largest accepted request body (default 10 MB). */
-  maxBodyBytes?: number;
 }
 
 /** Injected failure for the next `times` requests (any path unless `path` is given). */
@@ -67,7 +62,6 @@ export interface RedisRestBridge {
 export async function startRedisRestBridge(
   options: RedisRestBridgeOptions,
 ): Promise<RedisRestBridge> {
-  if (!options.token) throw new Error("startRedisRestBridge: a non-empty token is required");
   const host = options.host ?? "127.0.0.1";
   const protocol = await openRestProtocol(options);
 
