@@ -156,7 +156,6 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
     timers.add(timer);
   }
 
-  state.applySimAttached = true;
   const loop = (async () => {
     while (!stopped) {
       try {
@@ -201,7 +200,6 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
         stopped = true;
         cancelPending();
         state.resetListeners.delete(cancelPending);
-        state.applySimAttached = false;
         reader.disconnect();
         await loop;
         // QUIT politely, but never hang on a Redis that went away.

@@ -173,7 +173,6 @@ export function controlApi(state: ExchangeState, held: HeldRequests): ControlHan
       rate_limit: state.rateLimit ?? null,
       faults: state.faults,
       apply: state.apply,
-      apply_sim: state.applySimAttached,
       weight_limit: state.weightLimit ?? null,
       used_weight_1m: state.usedWeight(),
       total_weight: state.totalWeight,

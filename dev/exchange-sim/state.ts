@@ -319,8 +319,6 @@ export class ExchangeState {
   private weightUsed = 0;
   /** Listeners called on reset (e.g. the Apply Layer simulator cancels pending work). */
   readonly resetListeners = new Set<() => void>();
-  /** An Apply Layer simulator executes close plans against this state (dev/apply-sim). */
-  applySimAttached = false;
 
   constructor(now: () => number) {
     this.now = now;
