@@ -9,7 +9,7 @@ import type { GovernorContext } from "../lib/context.ts";
 import { endOfUtcDay } from "../lib/binance/step-sizes.ts";
 import { evaluatePlan } from "../lib/evaluate/evaluate.ts";
 import { redisKeys } from "../lib/keys.ts";
-import { intervalMs, type KlineInterval } from "../lib/market/klines.ts";
+import { nextCloseAfter, type KlineInterval } from "../lib/market/klines.ts";
 import { REASONS } from "../lib/plans/reasons.ts";
 import { isClose } from "../lib/plans/schema.ts";
 import { sweepLocks } from "../lib/sweep/sweep.ts";
@@ -95,7 +95,6 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
   // the UTC day); a replay compresses hours into milliseconds, so it expires them itself
   // when the virtual clock gets there.
   const interval = config.regime.interval;
-  const cacheMs = intervalMs(interval as KlineInterval);
   const cacheKeys = [...new Set([...market.symbols, ...options.universe])].map((symbol) =>
     keys.marketCache(symbol, interval),
   );
@@ -108,7 +107,7 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
    */
   function expireCaches(at: number): Promise<unknown> {
     if (at < cachesValidUntil) return Promise.resolve();
-    cachesValidUntil = (Math.floor(at / cacheMs) + 1) * cacheMs;
+    cachesValidUntil = nextCloseAfter(interval as KlineInterval, at);
     const expired = [...cacheKeys];
     if (at >= stepSizesValidUntil) {
       stepSizesValidUntil = endOfUtcDay(at);

@@ -16,21 +16,13 @@ const routes = new Map<string, Answer>();
 let outside: typeof fetch | undefined;
 
 const routed: typeof fetch = async (input, init) => {
-  if (typeof input !== "string" && !(input instanceof URL)) {
-    // A Request: its own method, headers and body (the client never sends one).
-    const request = new Request(input, init);
-    const body = request.body === null ? undefined : await request.text();
-    return routed(request.url, {
-      method: request.method,
-      headers: request.headers,
-      body,
-      signal: request.signal,
-    });
-  }
-  const url = String(input);
-  for (const [origin, answer] of routes) {
-    if (url === origin || url.startsWith(`${origin}/`) || url.startsWith(`${origin}?`)) {
-      return answer(url.slice(origin.length) || "/", init);
+  // The REST clients send a URL and an init; a Request is someone else's.
+  if (typeof input === "string" || input instanceof URL) {
+    const url = String(input);
+    for (const [origin, answer] of routes) {
+      if (url === origin || url.startsWith(`${origin}/`) || url.startsWith(`${origin}?`)) {
+        return answer(url.slice(origin.length) || "/", init);
+      }
     }
   }
   return outside!(input, init);
@@ -80,12 +72,13 @@ function bodyText(body: RequestInit["body"]): string {
   throw new TypeError("the in-process REST fetch takes a string body (as @upstash/redis sends)");
 }
 
-/** A header of a fetch init, by lower-case name. */
+/** A header of a fetch init, by lower-case name: a plain object, as both REST clients send. */
 function header(headers: HeadersInit | undefined, name: string): string | undefined {
   if (headers === undefined) return undefined;
-  if (headers instanceof Headers) return headers.get(name) ?? undefined;
-  const entries = Array.isArray(headers) ? headers : Object.entries(headers);
-  for (const [key, value] of entries) if (key.toLowerCase() === name) return value;
+  if (headers instanceof Headers || Array.isArray(headers)) {
+    throw new TypeError("the in-process REST fetch takes headers as a plain object");
+  }
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
   return undefined;
 }
 
