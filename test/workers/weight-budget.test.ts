@@ -3,14 +3,13 @@
  * are retried at the next minute, without calling Binance; closes and ignored
  * plans cost nothing and pass.
  */
-import { env } from "cloudflare:workers";
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import worker from "../../functions/index.ts";
+import { beforeEach, describe, expect, it } from "vitest";
 import { QUEUE_WEIGHT_PER_MINUTE, WEIGHT_PER_EVALUATION } from "../../lib/queue/weight-budget.ts";
 import {
+  deliverBatch as deliver,
   keys,
   positionRequests,
+  queuedPlan as plan,
   redis,
   resetWorld,
   setPositions,
@@ -18,23 +17,6 @@ import {
   setUniverse,
   simRequests,
 } from "./helpers.ts";
-
-function plan(planId: string, extra: Record<string, unknown> = {}) {
-  return { plan_id: planId, symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", ...extra };
-}
-
-async function deliver(bodies: unknown[]) {
-  const batch = createMessageBatch<unknown>(
-    "governor-plans",
-    bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts: 1, body })),
-  );
-  const retries = batch.messages.map((message) => vi.spyOn(message, "retry"));
-  const ctx = createExecutionContext();
-  await worker.queue(batch, env);
-  const result = await getQueueResult(batch, ctx);
-  const delays = retries.map((spy) => spy.mock.calls[0]?.[0]?.delaySeconds);
-  return { result, delays };
-}
 
 /** Spend `weight` of this minute's (and, should the minute turn mid-test, the next's) budget. */
 async function spend(weight: number) {
