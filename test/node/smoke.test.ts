@@ -9,7 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/free-port.ts";
-import { envWithoutStackOverrides, startStack, type RunningStack } from "../../dev/stack-client.ts";
+import {
+  envWithoutStackOverrides,
+  startPrivateStack,
+  type PrivateStack,
+} from "../../dev/stack-client.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gov-smoke-test-"));
 
@@ -83,7 +87,7 @@ describe("smoke CLI flags", () => {
 });
 
 describe.skipIf(process.platform !== "linux")("smoke checks against a local stack", () => {
-  let stack: RunningStack;
+  let stack: PrivateStack;
   let good: string;
 
   /** One Redis command through the stack's REST bridge. */
@@ -105,17 +109,9 @@ describe.skipIf(process.platform !== "linux")("smoke checks against a local stac
   }
 
   beforeAll(async () => {
-    // No cron: its sweep (a guard key, a history minute) would change Redis while the
-    // first test checks that the smoke run leaves it as it was.
-    stack = await startStack({
-      args: ["--no-cron"],
-      env: cleanEnv({
-        GOV_STACK_FILE: join(dir, "stack.json"),
-        GOV_PORT: String(await freePort()),
-        REDIS_REST_PORT: String(await freePort()),
-        EXCHANGE_SIM_PORT: String(await freePort()),
-      }),
-    });
+    // The demo world, and no cron (a private stack's default): a sweep at a minute boundary
+    // adds two keys while the first test checks that the smoke run leaves Redis as it was.
+    stack = await startPrivateStack({ env: { GOV_STACK_EMPTY: "0" } });
     good = envFile("good.env", {
       GOV_WEBHOOK_SECRET: stack.info.webhook_secret,
       GOV_READ_TOKEN: stack.info.read_token,
