@@ -8,21 +8,7 @@ import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { forwardScheduledSweep, SWEEP_GUARD_TTL_S } from "../../lib/sweep/scheduled.ts";
-import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
-import { keys, redis, resetWorld, simRequests, waitingLock } from "./helpers.ts";
-
-/** One waiting rotation lock, as the evaluation path leaves it: the sweep then reads positions. */
-async function seedWaitingLock(planId: string) {
-  const createdAt = Math.floor(Date.now() / 1000);
-  await redis.set(
-    keys.rotationLock(planId),
-    waitingLock({ planId, newSymbol: "BTCUSDT", closeSymbol: "ETHUSDT", createdAt }),
-    { ex: 3600 },
-  );
-  await redis.zadd(keys.lockIndex, { score: createdAt * 1000, member: planId });
-  await redis.hset(keys.claims, { [planId]: "ETHUSDT" });
-  await redis.hset(keys.closePlans, { [closePlanId(planId, "ETHUSDT")]: planId });
-}
+import { keys, redis, resetWorld, seedWaitingLock, simRequests } from "./helpers.ts";
 
 function deliver(scheduledTime: number) {
   return forwardScheduledSweep(
@@ -34,7 +20,13 @@ function deliver(scheduledTime: number) {
 describe("cron duplicates", () => {
   beforeEach(async () => {
     await resetWorld();
-    await seedWaitingLock("guard-lock");
+    // One waiting rotation lock: the sweep then reads positions.
+    await seedWaitingLock(redis, {
+      planId: "guard-lock",
+      newSymbol: "BTCUSDT",
+      closeSymbol: "ETHUSDT",
+      createdAt: Math.floor(Date.now() / 1000),
+    });
   });
 
   it("the first delivery sweeps and leaves a short-lived guard keyed on the scheduled time", async () => {

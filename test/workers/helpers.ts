@@ -304,6 +304,31 @@ export function waitingLock(lock: {
   });
 }
 
+/** What seedWaitingLock writes with: the Redis client or one of its pipelines. */
+interface LockWriter {
+  set(key: string, value: string, options: { ex: number }): unknown;
+  zadd(key: string, member: { score: number; member: string }): unknown;
+  hset(key: string, fields: Record<string, string>): unknown;
+}
+
+/**
+ * One waiting rotation lock in Redis as the evaluation path leaves it: its
+ * key, its place in the lock index (`score`, ms), its claim on the close
+ * symbol and its close plan. On a pipeline the writes are only queued.
+ */
+export function seedWaitingLock(
+  target: LockWriter,
+  lock: Parameters<typeof waitingLock>[0],
+  score = lock.createdAt * 1000,
+): Promise<unknown[]> {
+  return Promise.all([
+    target.set(keys.rotationLock(lock.planId), waitingLock(lock), { ex: 3600 }),
+    target.zadd(keys.lockIndex, { score, member: lock.planId }),
+    target.hset(keys.claims, { [lock.planId]: lock.closeSymbol }),
+    target.hset(keys.closePlans, { [closePlanId(lock.planId, lock.closeSymbol)]: lock.planId }),
+  ]);
+}
+
 /** The plan queue's name (wrangler.toml). */
 export const PLAN_QUEUE = "governor-plans";
 

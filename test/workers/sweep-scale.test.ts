@@ -2,24 +2,20 @@ import { createScheduledController, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../functions/index.ts";
 import { SWEEP_BATCH } from "../../lib/sweep/sweep.ts";
-import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
-import { bridge, keys, redis, resetWorld, waitingLock } from "./helpers.ts";
+import { bridge, keys, redis, resetWorld, seedWaitingLock } from "./helpers.ts";
 
 /** Index `n` waiting locks directly in Redis, as the evaluation path leaves them. */
 async function seedLocks(n: number, createdAt: number) {
   for (let start = 0; start < n; start += 500) {
     const pipeline = redis.pipeline();
     for (let i = start; i < Math.min(n, start + 500); i++) {
-      const planId = `bulk-${i}`;
-      const closeSymbol = `S${i}USDT`;
-      pipeline.set(
-        keys.rotationLock(planId),
-        waitingLock({ planId, newSymbol: `N${i}USDT`, closeSymbol, createdAt }),
-        { ex: 3600 },
-      );
-      pipeline.zadd(keys.lockIndex, { score: createdAt * 1000 + i, member: planId });
-      pipeline.hset(keys.claims, { [planId]: closeSymbol });
-      pipeline.hset(keys.closePlans, { [closePlanId(planId, closeSymbol)]: planId });
+      const lock = {
+        planId: `bulk-${i}`,
+        newSymbol: `N${i}USDT`,
+        closeSymbol: `S${i}USDT`,
+        createdAt,
+      };
+      void seedWaitingLock(pipeline, lock, createdAt * 1000 + i);
     }
     await pipeline.exec();
   }
