@@ -6,6 +6,7 @@ import worker from "../../functions/index.ts";
 import { hmacSha256Hex } from "../../lib/binance/sign.ts";
 import { redisKeys } from "../../lib/keys.ts";
 import { closePlanId } from "../../lib/rotation/close-plan-id.ts";
+import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { toStreamEntries } from "../../lib/redis/replies.ts";
 
 export const keys = redisKeys("quantum");
@@ -363,4 +364,28 @@ export async function deliverBatch(
     spy.mock.calls.length === 0 ? undefined : (spy.mock.calls[0]?.[0]?.delaySeconds ?? null),
   );
   return { result, delays };
+}
+
+/**
+ * `base` with `before` run ahead of every EVALUATE_SLOTS call (by its SHA or
+ * its source): what a race between an evaluation's reads and its deciding
+ * script needs, e.g. an operator's change or another evaluation in between.
+ */
+export function beforeSlotScript(
+  base: Redis,
+  slotsSha: string,
+  before: () => Promise<unknown>,
+): Redis {
+  return new Proxy(base, {
+    get(target, prop, receiver) {
+      if (prop === "evalsha" || prop === "eval") {
+        return async (script: string, scriptKeys: string[], args: unknown[]) => {
+          if (script === slotsSha || script === SCRIPTS.evaluateSlots.source) await before();
+          return target[prop](script, scriptKeys, args);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }

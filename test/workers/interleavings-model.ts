@@ -14,13 +14,12 @@
  */
 import { env } from "cloudflare:workers";
 import type { Redis } from "@upstash/redis/cloudflare";
-import { redis, sim } from "./helpers.ts";
+import { beforeSlotScript, redis, sim } from "./helpers.ts";
 import { governorContext } from "../../lib/context.ts";
 import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 import { sweepLocks } from "../../lib/sweep/sweep.ts";
 import { PlanConflictError } from "../../lib/errors.ts";
 import { changeTradingState, type TradingStateName } from "../../lib/operators/trading-state.ts";
-import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { toHash, toStreamEntries } from "../../lib/redis/replies.ts";
 import type { Plan } from "../../lib/plans/schema.ts";
 import { redisKeys } from "../../lib/keys.ts";
@@ -110,28 +109,6 @@ function positionRow(symbol: string, amt: number, pnl: number, updateTime: numbe
     unRealizedProfit: String(pnl),
     updateTime,
   };
-}
-
-/** An evaluation whose atomic slot script waits for `gate` (see `hold`). */
-function pausingRedis(base: Redis, gate: Promise<void>, paused: () => void, slotsSha: string) {
-  const pause = async (script: string) => {
-    if (script === slotsSha || script === SCRIPTS.evaluateSlots.source) {
-      paused();
-      await gate;
-    }
-  };
-  return new Proxy(base, {
-    get(target, prop, receiver) {
-      if (prop === "evalsha" || prop === "eval") {
-        return async (script: string, scriptKeys: string[], args: unknown[]) => {
-          await pause(script);
-          return target[prop](script, scriptKeys, args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -345,7 +322,13 @@ class Sequence {
         const gate = new Promise<void>((resolve) => (release = resolve));
         let paused!: () => void;
         const pausedAt = new Promise<void>((resolve) => (paused = resolve));
-        const done = this.evaluate(step.plan, pausingRedis(gov.redis, gate, paused, this.slotsSha));
+        const done = this.evaluate(
+          step.plan,
+          beforeSlotScript(gov.redis, this.slotsSha, async () => {
+            paused();
+            await gate;
+          }),
+        );
         await Promise.race([pausedAt, done]);
         this.held.push({ plan: step.plan, desired: DESIRED[this.preset], release, done });
         break;

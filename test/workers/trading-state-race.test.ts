@@ -5,7 +5,6 @@
  * that took its snapshot (positions, regime, gates) before the change.
  */
 import { env } from "cloudflare:workers";
-import type { Redis } from "@upstash/redis/cloudflare";
 import { beforeEach, describe, expect, it } from "vitest";
 import { governorContext } from "../../lib/context.ts";
 import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
@@ -20,28 +19,10 @@ import {
   setPositions,
   setRegime,
   setUniverse,
+  beforeSlotScript,
 } from "./helpers.ts";
 
 const gov = governorContext(env);
-
-/** A Redis client whose slot script waits for `gate` (announcing it through `paused`). */
-function pausingRedis(gate: Promise<void>, paused: () => void, slotsSha: string): Redis {
-  return new Proxy(gov.redis, {
-    get(target, prop, receiver) {
-      if (prop === "evalsha" || prop === "eval") {
-        return async (script: string, scriptKeys: string[], args: unknown[]) => {
-          if (script === slotsSha || script === SCRIPTS.evaluateSlots.source) {
-            paused();
-            await gate;
-          }
-          return target[prop](script, scriptKeys, args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
 
 const plan = (planId: string, symbol = "ETHUSDT") => ({
   plan_id: planId,
@@ -67,7 +48,10 @@ describe("a trading state change racing evaluations", () => {
     const atSlotStep = new Promise<void>((resolve) => (paused = resolve));
     const evaluation = evaluatePlan(plan("race-held", "BTCUSDT"), {
       ...gov,
-      redis: pausingRedis(gate, paused, slotsSha),
+      redis: beforeSlotScript(gov.redis, slotsSha, async () => {
+        paused();
+        await gate;
+      }),
     });
     await atSlotStep; // positions, regime, correlation and margin all passed
     expect((await putTradingState({ state: "HALTED", reason: "race" })).status).toBe(200);

@@ -24,6 +24,7 @@ import {
   sim,
   simRequests,
   streamEntries,
+  beforeSlotScript,
 } from "./helpers.ts";
 
 const HELD = ["ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"];
@@ -77,19 +78,7 @@ async function appendResult(fields: Record<string, string>) {
  * made by someone else between the gates and the atomic decision.
  */
 async function changingBeforeSlots(meanwhile: () => Promise<unknown>): Promise<Redis> {
-  const slotsSha = await scriptSha(SCRIPTS.evaluateSlots);
-  return new Proxy(gov.redis, {
-    get(target, prop, receiver) {
-      if (prop === "evalsha" || prop === "eval") {
-        return async (script: string, scriptKeys: string[], args: unknown[]) => {
-          if (script === slotsSha || script === SCRIPTS.evaluateSlots.source) await meanwhile();
-          return target[prop](script, scriptKeys, args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  return beforeSlotScript(gov.redis, await scriptSha(SCRIPTS.evaluateSlots), meanwhile);
 }
 
 async function decisionEvents(planId: string) {
