@@ -49,6 +49,41 @@ export function sign(secret: string, timestamp: string, rawBody: string): string
   return createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex");
 }
 
+/**
+ * POST a plan to `url` as the Apply Layer does: the JSON body, signed with
+ * `secret`; the answer read and parsed. The floor worker gets the very same
+ * request (bench/floor-worker.ts), so the client's own work is on both sides.
+ */
+export async function sendPlan(
+  url: string,
+  secret: string,
+  plan: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<PlanAnswer> {
+  const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const started = performance.now();
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-governor-timestamp": timestamp,
+      "x-governor-signature": sign(secret, timestamp, rawBody),
+    },
+    body: rawBody,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  const ms = performance.now() - started;
+  let body: Record<string, Loose>;
+  try {
+    body = JSON.parse(text) as Record<string, Loose>;
+  } catch {
+    body = { unparsable: text.slice(0, 200) };
+  }
+  return { status: response.status, body, ms };
+}
+
 export function stackClients(stack: StackInfo): StackClients {
   const bearer = { authorization: `Bearer ${stack.redis_rest.token}` };
   let own = 0;
@@ -78,29 +113,8 @@ export function stackClients(stack: StackInfo): StackClients {
 
   return {
     stack,
-    async postPlan(plan, timeoutMs = 30_000) {
-      const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
-      const timestamp = String(Math.floor(Date.now() / 1000));
-      const started = performance.now();
-      const response = await fetch(`${stack.governor}/v1/plans`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-governor-timestamp": timestamp,
-          "x-governor-signature": sign(stack.webhook_secret, timestamp, rawBody),
-        },
-        body: rawBody,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await response.text();
-      const ms = performance.now() - started;
-      let body: Record<string, Loose>;
-      try {
-        body = JSON.parse(text) as Record<string, Loose>;
-      } catch {
-        body = { unparsable: text.slice(0, 200) };
-      }
-      return { status: response.status, body, ms };
+    postPlan(plan, timeoutMs = 30_000) {
+      return sendPlan(`${stack.governor}/v1/plans`, stack.webhook_secret, plan, timeoutMs);
     },
     async redis(command) {
       return ((await bridgeCall("/", command)) as { result: unknown }).result;

@@ -15,10 +15,10 @@
  *   - workerd CPU: utime + stime of each stack's workerd processes
  *     (/proc/<pid>/stat, 10 ms ticks: meaningful over the whole run only).
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { startPrivateStack, type PrivateStack } from "../dev/stack-client.ts";
 import { redisKeys } from "../lib/keys.ts";
 import { percentile, stackClients, type StackClients } from "./clients.ts";
+import { workerdCpuMsBelow } from "./cpu.ts";
 
 export interface SideFigures {
   p50Ms: number;
@@ -45,53 +45,6 @@ interface Side {
   /** usec Redis spent in the scripts of each evaluation. */
   scriptUsec: number[];
   outcomes: Map<string, number>;
-}
-
-/** Descendant pids of `pid` whose command is `comm` (Linux /proc). */
-function descendants(pid: number, comm: string): number[] {
-  const found: number[] = [];
-  const walk = (parent: number) => {
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`/proc/${parent}/task`);
-    } catch {
-      return;
-    }
-    for (const task of tasks) {
-      let children: string;
-      try {
-        children = readFileSync(`/proc/${parent}/task/${task}/children`, "utf8");
-      } catch {
-        continue;
-      }
-      for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-        try {
-          if (readFileSync(`/proc/${child}/comm`, "utf8").trim() === comm) found.push(child);
-        } catch {
-          // gone meanwhile
-        }
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-/** CPU ms (user + system) used so far by these processes; null when /proc cannot tell. */
-function cpuMs(pids: number[]): number | null {
-  if (pids.length === 0) return null;
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-    } catch {
-      return null;
-    }
-  }
-  return ticks * 10; // USER_HZ = 100 on Linux
 }
 
 /**
@@ -184,7 +137,7 @@ export async function measureCountersCost(evaluations: number): Promise<Counters
         bridge: (await side.c.bridgeStats()).requests,
         own: side.c.ownRedisRequests,
         script: await scriptStats(side.c),
-        cpu: cpuMs(descendants(side.stack.child.pid!, "workerd")),
+        cpu: workerdCpuMsBelow(side.stack.child.pid!),
       })),
     );
     const lastUsec = before.map((b) => b.script.usec);
@@ -208,7 +161,7 @@ export async function measureCountersCost(evaluations: number): Promise<Counters
     }
     const after = await Promise.all(
       sides.map(async (side, i) => {
-        const cpu = cpuMs(descendants(side.stack.child.pid!, "workerd"));
+        const cpu = workerdCpuMsBelow(side.stack.child.pid!);
         const script = await scriptStats(side.c);
         const bridge = (await side.c.bridgeStats()).requests;
         const b = before[i]!;

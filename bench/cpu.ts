@@ -1,7 +1,7 @@
 /**
- * Process CPU of workerd, read from /proc (Linux): user + system time of a
- * process, and the workerd processes below a given one (wrangler dev's, or the
- * ones Miniflare started for this process).
+ * Process CPU of workerd, read from /proc (Linux): the time a process's
+ * threads have run, and the workerd processes below a given one (wrangler
+ * dev's, or the ones Miniflare started for this process).
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -21,8 +21,23 @@ function stat(pid: number): { comm: string; ppid: number; cpuTicks: number } | u
   }
 }
 
-/** ms of CPU the process has used so far (10 ms resolution). */
+/**
+ * ms of CPU the process has used so far: the run time of each of its threads
+ * (`/proc/<pid>/task/<tid>/schedstat`, ns) summed, where the kernel keeps
+ * it; else user + system time (`/proc/<pid>/stat`, 10 ms resolution). A
+ * thread's time leaves the sum when it exits; workerd's threads live as long
+ * as the process.
+ */
 export function cpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    }
+    if (Number.isFinite(ns) && ns > 0) return ns / 1e6;
+  } catch {
+    // No schedstat (or a thread gone between the listing and the read): ticks.
+  }
   const s = stat(pid);
   if (!s) throw new Error(`process ${pid} is gone`);
   return (s.cpuTicks * 1000) / TICKS_PER_S;
@@ -46,4 +61,10 @@ export function workerdBelow(root: number): number[] {
     return false;
   };
   return [...names].filter(([pid, comm]) => comm === "workerd" && below(pid)).map(([pid]) => pid);
+}
+
+/** CPU ms used so far by the workerd processes below `root`; null when there are none. */
+export function workerdCpuMsBelow(root: number): number | null {
+  const pids = workerdBelow(root);
+  return pids.length === 0 ? null : pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
 }

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { unstable_readConfig } from "wrangler";
-import type { StackInfo } from "./clients.ts";
+import { sendPlan, type StackInfo } from "./clients.ts";
 import { workerdBelow } from "./cpu.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -138,4 +138,36 @@ export async function serveFloor(stack: StackInfo, keyPrefix: string): Promise<D
     Object.entries(secrets(stack, keyPrefix)).map(([k, v]) => [k, text(v)]),
   );
   return serve("governor-floor", source, env);
+}
+
+/** Redis payload bytes of an evaluation's two script calls (in = sent by the worker). */
+export interface PayloadSizes {
+  in1: number;
+  out1: number;
+  in2: number;
+  out2: number;
+}
+
+/**
+ * One request to the floor worker: the same signed plan POST the governor
+ * gets (`plan()` makes a fresh one), with the payload sizes its dependency
+ * calls are padded to in the query. Throws unless the floor answered 200.
+ */
+export function floorRequest(
+  floor: DirectWorker,
+  stack: StackInfo,
+  sizes: PayloadSizes,
+  plan: () => Record<string, unknown>,
+): () => Promise<void> {
+  const query = new URLSearchParams(
+    Object.entries(sizes).map(([k, v]): [string, string] => [
+      k,
+      String(Number.isFinite(v) ? Math.round(v) : 0),
+    ]),
+  );
+  const url = `${floor.url}/v1/plans?${query}`;
+  return async () => {
+    const answer = await sendPlan(url, stack.webhook_secret, plan());
+    if (answer.status !== 200) throw new Error(`floor worker: HTTP ${answer.status}`);
+  };
 }

@@ -6,6 +6,11 @@
  * the sizes the benchmark measured for a real evaluation (query `in1`, `out1`,
  * `in2`, `out2`: bytes). The signing key is imported once per isolate.
  *
+ * It is sent the very request the governor is sent (bench/direct.ts
+ * `floorRequest`): the Apply Layer's signed plan POST, built, sent and its
+ * answer parsed by the same client code. It does not read the plan; reading,
+ * checking and deciding on it is the governor's own work.
+ *
  * Served by workerd through Miniflare beside the governor (bench/direct.ts), so
  * `p50(evaluation) − p50(floor)` is the governor's own latency.
  */

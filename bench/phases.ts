@@ -15,12 +15,13 @@ import {
   type StackInfo,
 } from "./clients.ts";
 import { workerdBelow } from "./cpu.ts";
-import { serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
+import { floorRequest, serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
 import { MIXED_KINDS, type MixedKind, type Options } from "./options.ts";
 import {
   HOLD_MS,
   measureRoundTrips,
   measureSerial,
+  OWN_COST_MIN_REQUESTS,
   OWN_COST_WARM_UP,
   measureThroughput,
   type OwnCost,
@@ -418,10 +419,11 @@ export async function ownCostPhase(
   stack: StackInfo,
   stackPid: number | undefined,
 ): Promise<OwnCostResult> {
-  const n = Math.max(50, options.perKind * 5);
+  const n = Math.max(OWN_COST_MIN_REQUESTS, options.perKind * 5);
+  /** A held slot's re-entry: the plan of every own-cost request, the floor's included. */
+  const ownPlan = () => ({ plan_id: world.planId("own"), symbol: world.held[0]!, score: 1 });
   const allow = (clients: StackClients) => async () => {
-    const symbol = world.held[0]!;
-    const answer = await clients.postPlan({ plan_id: world.planId("own"), symbol, score: 1 });
+    const answer = await clients.postPlan(ownPlan());
     if (answer.body.decision !== "ALLOW") {
       throw new Error(`own-cost ALLOW failed: ${JSON.stringify(answer.body)}`);
     }
@@ -467,20 +469,12 @@ export async function ownCostPhase(
       [{ pid: governor.pid, request: allow(directClients) }],
       10,
     );
-    const query = new URLSearchParams(
-      Object.entries(sizing!.sizes).map(([k, v]): [string, string] => [k, String(Math.round(v))]),
-    );
-    const floorUrl = `${floorWorker.url}/?${query}`;
-    const floorRequest = async () => {
-      const response = await fetch(floorUrl);
-      await response.text();
-      if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
-    };
+    const toFloor = floorRequest(floorWorker, stack, sizing!.sizes, ownPlan);
     const [direct, floor, baseline] = (await measureSerial(
       c,
       [
         { pid: governor.pid, request: allow(directClients) },
-        { pid: floorWorker.pid, request: floorRequest },
+        { pid: floorWorker.pid, request: toFloor },
         ...(baselineWorker
           ? [
               {
@@ -496,7 +490,7 @@ export async function ownCostPhase(
     const trips = {
       wrangler: wranglerTrips,
       direct: await measureRoundTrips(c, 10, allow(directClients), direct.p50Ms),
-      floor: await measureRoundTrips(c, 10, floorRequest, floor.p50Ms),
+      floor: await measureRoundTrips(c, 10, toFloor, floor.p50Ms),
     };
     const directC8 = await measureThroughput(
       governor.pid,

@@ -12,7 +12,8 @@
  *      (counted at the simulator) of every single evaluation, and its latency;
  *   2. the governor's own cost (phases.ts, own-cost.ts): serial hot-path ALLOWs
  *      through `wrangler dev`, then on workerd directly taking turns with the
- *      floor worker (floor-worker.ts: the same dependency calls, nothing else):
+ *      floor worker (floor-worker.ts: the same signed plan POST, the same
+ *      dependency calls, nothing else), each warmed up to steady state first:
  *      p50 and workerd CPU per request, their differences (`overhead_ms`,
  *      `own_cpu_ms`), the p50 split into time in dependency calls and outside
  *      them, the sequential round trips counted at the dependencies, and

@@ -15,7 +15,7 @@
  */
 import { readFileSync } from "node:fs";
 import { stackClients, type StackClients, type StackInfo } from "./clients.ts";
-import { serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
+import { floorRequest, serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
 import type { Options } from "./options.ts";
 import { measureRoundTrips, measureSerial, type OwnCost, type RoundTrips } from "./own-cost.ts";
 import { f2, round, table } from "./report.ts";
@@ -100,8 +100,9 @@ async function measureCell(
   const gov = stackClients({ ...c.stack, governor: governor.url });
   await arrange(c, gov, keyPrefix, openPositions, universeSymbols);
   const outcomes = new Map<string, number>();
+  const plan = () => ({ plan_id: planId("scal"), symbol: OPEN[0]!, score: 1 });
   const reEntry = async () => {
-    const answer = await gov.postPlan({ plan_id: planId("scal"), symbol: OPEN[0]!, score: 1 });
+    const answer = await gov.postPlan(plan());
     const key =
       answer.status === 200
         ? `${String(answer.body.decision)} ${String(answer.body.reason ?? "").replace(/^active_slots_/, "")}`
@@ -115,18 +116,8 @@ async function measureCell(
   const klines = (await c.sim("GET", `/__sim/requests?since=${simFrom}&path=/fapi/v1/klines`)) as {
     requests: unknown[];
   };
-  const query = new URLSearchParams(
-    Object.entries(governorCost!.sizes).map(([k, v]): [string, string] => [
-      k,
-      String(Number.isFinite(v) ? Math.round(v) : 0),
-    ]),
-  );
-  const floorRequest = async () => {
-    const response = await fetch(`${floorWorker.url}/?${query}`);
-    await response.text();
-    if (!response.ok) throw new Error(`floor worker: HTTP ${response.status}`);
-  };
-  const [floor] = await measureSerial(c, [{ pid: floorWorker.pid, request: floorRequest }], n);
+  const toFloor = floorRequest(floorWorker, c.stack, governorCost!.sizes, plan);
+  const [floor] = await measureSerial(c, [{ pid: floorWorker.pid, request: toFloor }], n);
   const trips = await measureRoundTrips(c, 5, reEntry, governorCost!.p50Ms);
   return {
     openPositions,
