@@ -13,7 +13,15 @@ import { scriptDecisionParser, type DecisionBody } from "../plans/decision.ts";
 import { runScript } from "../redis/scripts.ts";
 import { scriptContext, scriptKeys, SCRIPTS, type CacheWrite } from "../rotation/scripts.ts";
 import { REDIS_TIMEOUT_MS } from "../redis/rest.ts";
-import { runGates, type Fetched, type SlotStep, type Snapshot, universeGate } from "./gates.ts";
+import {
+  heldUniverse,
+  holdUniverse,
+  runGates,
+  type Fetched,
+  type SlotStep,
+  type Snapshot,
+  universeGate,
+} from "./gates.ts";
 import { marketFetcher, marketsOf, settled } from "./markets.ts";
 import { readStateParser } from "./read-state.ts";
 import { openPositionsFromAccount } from "../binance/positions.ts";
@@ -428,6 +436,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   const { keys, config } = deps;
   const marketPrefix = keys.marketCache("", config.regime.interval);
   const offer = offerMarkets(marketPrefix, plan.symbol, deps.now());
+  const universeOffer = heldUniverse();
   const answer = await runScript(
     deps.redis,
     SCRIPTS.readState,
@@ -445,6 +454,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       fingerprint: planFingerprint(plan),
       market_prefix: marketPrefix,
       market_digests: offeredDigests(offer),
+      universe_digest: universeOffer?.digest,
     },
   ).catch((error: unknown) => {
     noteFailure("redis");
@@ -455,6 +465,14 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
   const parsed = readStateParser.safeParse(json);
   if (!parsed.success) throw new StateStoreError("state read answered an unexpected shape");
   const state = parsed.data;
+  // The universe: the offered text when the script found it current, else the one it sent.
+  const universe = state.universe_held ? universeOffer?.raw : (state.universe ?? null);
+  if (universe === undefined) {
+    throw new StateStoreError("state read answered a universe it was not offered");
+  }
+  if (state.universe !== undefined && state.universe_digest !== undefined) {
+    holdUniverse(state.universe, state.universe_digest);
+  }
   const markets = takeMarkets(
     marketPrefix,
     {
@@ -469,7 +487,7 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
     decision: state.decision
       ? decisionFrom({ replayed: false, response: JSON.parse(state.decision) })
       : null,
-    universe: state.universe ?? null,
+    universe,
     backoffUntilMs: Number(state.backoff_until) || 0,
     timeOffsetMs: Number(state.time_offset) || 0,
     markets,

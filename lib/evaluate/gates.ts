@@ -60,8 +60,13 @@ export type GateOutcome =
 
 const UniverseSchema = z.array(z.string().regex(/^[A-Z0-9]{2,20}$/));
 
-/** The last universe parsed, by its raw text: a policy changes rarely, evaluations often. */
-let lastUniverse: { raw: string; symbols: ReadonlySet<string> | null } | undefined;
+/**
+ * The last universe parsed, by its raw text: a policy changes rarely,
+ * evaluations often. `digest`: the text's SHA-1 as a state read gave it, which
+ * the next read offers so that an unchanged universe is not sent again
+ * (lib/rotation/lua/read-state.ts).
+ */
+let lastUniverse: { raw: string; symbols: ReadonlySet<string> | null; digest?: string } | undefined;
 
 /** Parse the policy's universe; null when missing or malformed (fail closed). */
 export function parseUniverse(raw: string | null): ReadonlySet<string> | null {
@@ -70,6 +75,18 @@ export function parseUniverse(raw: string | null): ReadonlySet<string> | null {
   const symbols = parseUniverseText(raw);
   lastUniverse = { raw, symbols };
   return symbols;
+}
+
+/** Hold a universe text with the SHA-1 a state read gave for it. */
+export function holdUniverse(raw: string, digest: string): void {
+  parseUniverse(raw);
+  lastUniverse!.digest = digest;
+}
+
+/** The universe text this isolate holds with its digest, if a state read gave one. */
+export function heldUniverse(): { raw: string; digest: string } | undefined {
+  const held = lastUniverse;
+  return held?.digest === undefined ? undefined : { raw: held.raw, digest: held.digest };
 }
 
 function parseUniverseText(raw: string): Set<string> | null {

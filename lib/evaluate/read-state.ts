@@ -15,6 +15,8 @@ const recordOrEmpty = <V extends z.ZodType>(value: V) =>
 export const ReadStateSchema = z.object({
   decision: z.string().optional(),
   universe: z.string().optional(),
+  universe_digest: z.string().optional(),
+  universe_held: z.literal(true).optional(),
   backoff_until: z.string().optional(),
   time_offset: z.string().optional(),
   entries: z.unknown(),
@@ -55,6 +57,8 @@ function quickReadState(answer: unknown): ReadState | undefined {
     !Object.hasOwn(answer, "entries") ||
     !optional(answer.decision, isString) ||
     !optional(answer.universe, isString) ||
+    !optional(answer.universe_digest, isString) ||
+    !optional(answer.universe_held, isTrue) ||
     !optional(answer.backoff_until, isString) ||
     !optional(answer.time_offset, isString) ||
     (answer.trading_block !== undefined && !TRADING_BLOCKS.has(answer.trading_block))
@@ -69,6 +73,8 @@ function quickReadState(answer: unknown): ReadState | undefined {
   return {
     decision: answer.decision as string | undefined,
     universe: answer.universe as string | undefined,
+    universe_digest: answer.universe_digest as string | undefined,
+    universe_held: answer.universe_held as true | undefined,
     backoff_until: answer.backoff_until as string | undefined,
     time_offset: answer.time_offset as string | undefined,
     entries: answer.entries,

@@ -198,6 +198,8 @@ describe("the state read's quick check", () => {
   const answer = shaped({
     decision: fc.string(),
     universe: fc.string(),
+    universe_digest: mostly(fc.string(), fc.integer()),
+    universe_held: mostly(fc.constant(true), fc.constantFrom(false, "true", 1)),
     backoff_until: mostly(fc.string(), fc.integer()),
     time_offset: fc.string(),
     entries: fc.jsonValue(),

@@ -5,7 +5,7 @@ import { PRELUDE } from "./prelude.ts";
  * id already used by another plan is recorded (PLAN_ID_CONFLICT) and answered
  * as a conflict. Extra KEYS after the shared ones: binance backoff, binance
  * time offset, open symbols, step sizes. ctx: { plan_id, symbol, fingerprint,
- * market_prefix, market_digests }. Returns the raw values plus the market
+ * market_prefix, market_digests, universe_digest? }. Returns the raw values plus the market
  * caches of the plan's symbol and of the symbols open at the last evaluation
  * (the correlation gate needs them: one round trip instead of two), their
  * cached step sizes (a rotation's close legs need the victims'), and the
@@ -17,6 +17,11 @@ import { PRELUDE } from "./prelude.ts";
  * in `markets_held` (symbol -> true) instead of `markets`, and every cache
  * sent comes with its digest in `market_digests`. A cache changes once per
  * candle, so the answer stays small however many positions are open.
+ *
+ * The policy's universe travels the same way: `universe_digest` is the SHA-1
+ * of the universe text the caller holds; the same text in Redis is answered
+ * `universe_held = true`, any other is sent whole as `universe`, with its
+ * digest in `universe_digest`. A policy changes rarely, evaluations often.
  */
 export const READ_STATE = `${PRELUDE}
 local n = #KEYS
@@ -26,12 +31,21 @@ local function get(key) local v = redis.call('GET', key); if v then return v end
 local decision = get(ctx.keys.decision .. ctx.plan_id)
 local out = {
   decision = decision and cached_response(decision) or nil,
-  universe = redis.call('HGET', K.policy, 'universe_symbols') or nil,
   backoff_until = get(KEYS[n - 3]),
   time_offset = get(KEYS[n - 2]),
   entries = redis.call('HGETALL', K.entries),
   markets = {},
 }
+local universe = redis.call('HGET', K.policy, 'universe_symbols')
+if universe then
+  local digest = redis.sha1hex(universe)
+  if ctx.universe_digest == digest then
+    out.universe_held = true
+  else
+    out.universe = universe
+    out.universe_digest = digest
+  end
+end
 -- The trading state's BLOCK, so the caller spares the exchange a call; the
 -- deciding script checks it again atomically. A plan whose rotation waits is
 -- left to the slot script (its close may still confirm).
