@@ -11,6 +11,7 @@ import { scriptDecisionParser, ScriptDecisionSchema } from "../../lib/plans/deci
 import { REASONS } from "../../lib/plans/reasons.ts";
 import { planParser } from "../../lib/plans/schema.ts";
 import type { Parser } from "../../lib/quick-parse.ts";
+import { entryRecordParser } from "../../lib/rotation/entries.ts";
 import { ACCOUNT_V3_MULTI_ASSETS, ACCOUNT_V3_SINGLE_ASSET } from "../fixtures/binance-docs.ts";
 
 afterEach(() => {
@@ -215,6 +216,18 @@ describe("the state read's quick check", () => {
 
   it("answers what ReadStateSchema answers, on 3,000 generated answers", () => {
     holdsToItsSchema(readStateParser, answer);
+  });
+});
+
+describe("the entry record's quick check", () => {
+  const number = mostly(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.double());
+  const entry = shaped({
+    at: mostly(fc.integer({ min: 0 }), fc.constantFrom("1", null)),
+    score: mostly(fc.oneof(number, fc.constant(null)), fc.constantFrom("2", true)),
+  });
+
+  it("answers what its schema answers, on 3,000 generated records", () => {
+    holdsToItsSchema(entryRecordParser, entry);
   });
 });
 

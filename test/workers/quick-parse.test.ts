@@ -1,7 +1,8 @@
 /**
  * The quick checks in front of zod (lib/quick-parse.ts) accept what the real
  * parts send: the plan the client signs, READ_STATE's and EVALUATE_SLOTS'
- * answers from real Redis, and the simulator's account. If a script or the
+ * answers from real Redis (and the entry records in the first), and the
+ * simulator's account. If a script or the
  * simulator changed shape, every evaluation would silently fall back to zod
  * (still correct, slower): this test says so. Their equivalence with the
  * schemas is test/unit/quick-parse.test.ts's.
@@ -11,6 +12,7 @@ import { accountParser } from "../../lib/binance/schemas.ts";
 import { readStateParser } from "../../lib/evaluate/read-state.ts";
 import { scriptDecisionParser } from "../../lib/plans/decision.ts";
 import { planParser } from "../../lib/plans/schema.ts";
+import { entryRecordParser } from "../../lib/rotation/entries.ts";
 import { postPlan, resetWorld, setPositions, setRegime, setUniverse } from "./helpers.ts";
 
 describe("the quick checks on the hot path", () => {
@@ -28,13 +30,19 @@ describe("the quick checks on the hot path", () => {
   it("read a slot-free ALLOW and its re-entry without zod", async () => {
     const first = await postPlan({ plan_id: "quick-1", symbol: "BTCUSDT", score: 2 }, {});
     expect(first.body).toMatchObject({ decision: "ALLOW", reason: "active_slots_slot_free" });
-    const parsers = [planParser, readStateParser, accountParser, scriptDecisionParser];
+    const parsers = [
+      planParser,
+      readStateParser,
+      accountParser,
+      scriptDecisionParser,
+      entryRecordParser,
+    ];
     const slow = parsers.map((parser) => vi.spyOn(parser.schema, "safeParse"));
     const again = await postPlan({ plan_id: "quick-2", symbol: "BTCUSDT", score: 2 }, {});
     expect(again.body).toMatchObject({
       decision: "ALLOW",
       reason: "active_slots_symbol_holds_slot",
     });
-    expect(slow.map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0, 0]);
+    expect(slow.map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0, 0, 0]);
   });
 });
