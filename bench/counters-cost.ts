@@ -12,8 +12,8 @@
  *     evaluations: on a shared machine a preempted script shows as an
  *     outlier), and the commands they ran (exact: what the counters add,
  *     HINCRBY/HSET/EXPIRE, shows as a whole number);
- *   - workerd CPU: utime + stime of each stack's workerd processes
- *     (/proc/<pid>/stat, 10 ms ticks: meaningful over the whole run only).
+ *   - workerd CPU: the run time of each stack's workerd processes
+ *     (bench/cpu.ts), over the whole run.
  */
 import { startPrivateStack, type PrivateStack } from "../dev/stack-client.ts";
 import { redisKeys } from "../lib/keys.ts";

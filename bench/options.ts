@@ -25,7 +25,7 @@ export const HELP = `Usage: npm run bench -- [options]
   --scale             only the scale table: hot-path ALLOW latency and the governor's own CPU
                       per evaluation on workerd directly, with 4, 20 and 100 open positions
                       and with universes of 10, 200 and 2,000 symbols (then a JSON line)
-  --scale-evaluations N  serial evaluations per cell of the scale table (default 40)
+  --scale-evaluations N  serial evaluations per cell of the scale table (default 100)
   --profile           only the CPU profile: serial re-entries on an open position on workerd
                       directly, sampled by V8 through workerd's inspector; prints the top
                       self-time entries and writes .dev/profiles/*.cpuprofile (then a JSON line)
@@ -132,7 +132,7 @@ export function parseOptions(argv: string[]): Options | null {
     costEvaluations: int("cost-evaluations", values["cost-evaluations"], 200, 0),
     baseline: values.baseline,
     scale: values.scale ?? false,
-    scaleEvaluations: int("scale-evaluations", values["scale-evaluations"], 40, 1),
+    scaleEvaluations: int("scale-evaluations", values["scale-evaluations"], 100, 1),
     profile: values.profile ?? false,
     profileEvaluations: int("profile-evaluations", values["profile-evaluations"], 300, 1),
     profilePositions,

@@ -79,6 +79,11 @@ export interface Target {
   request: () => Promise<void>;
 }
 
+/** Each target's request `count` times, unmeasured, a few in flight at once. */
+export async function warmUp(targets: readonly Target[], count: number): Promise<void> {
+  for (const t of targets) await inFlight(count, WARM_UP_CONCURRENCY, t.request);
+}
+
 /**
  * Each target's request n times, one at a time, the targets taking turns
  * (A B A B ...: a drift of the machine's load reaches both alike), after
@@ -93,7 +98,7 @@ export async function measureSerial(
   n: number,
   warm = 5,
 ): Promise<OwnCost[]> {
-  for (const t of targets) await inFlight(warm, WARM_UP_CONCURRENCY, t.request);
+  await warmUp(targets, warm);
   const bridgeFrom = ((await c.bridgeTimings(0)) as { count: number }).count;
   const simFrom = (await c.simTotals()).count;
   const windows = targets.map((): [number, number][] => []);

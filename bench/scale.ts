@@ -17,7 +17,14 @@ import { readFileSync } from "node:fs";
 import { stackClients, type StackClients, type StackInfo } from "./clients.ts";
 import { floorRequest, serveFloor, serveGovernor, type DirectWorker } from "./direct.ts";
 import type { Options } from "./options.ts";
-import { measureRoundTrips, measureSerial, type OwnCost, type RoundTrips } from "./own-cost.ts";
+import {
+  measureRoundTrips,
+  measureSerial,
+  OWN_COST_WARM_UP,
+  warmUp,
+  type OwnCost,
+  type RoundTrips,
+} from "./own-cost.ts";
 import { f2, round, table } from "./report.ts";
 import { range } from "./world.ts";
 import { redisKeys } from "../lib/keys.ts";
@@ -27,6 +34,8 @@ const UNIVERSES = [10, 200, 2000] as const;
 /** universe size of the open-positions rows; open positions of the universe rows */
 const BASE_UNIVERSE = 200;
 const BASE_POSITIONS = 4;
+/** Unmeasured requests per worker before each cell but the first (the JIT is warm by then). */
+const CELL_WARM_UP = 20;
 
 interface Cell {
   openPositions: number;
@@ -96,6 +105,7 @@ async function measureCell(
   n: number,
   openPositions: number,
   universeSymbols: number,
+  warm: number,
 ): Promise<Cell> {
   const gov = stackClients({ ...c.stack, governor: governor.url });
   await arrange(c, gov, keyPrefix, openPositions, universeSymbols);
@@ -109,15 +119,19 @@ async function measureCell(
         : `HTTP ${answer.status}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   };
-  for (let i = 0; i < 5; i++) await reEntry();
+  const governorTarget = { pid: governor.pid, request: reEntry };
+  const [sizing] = await measureSerial(c, [governorTarget], 10, warm);
+  const floorTarget = {
+    pid: floorWorker.pid,
+    request: floorRequest(floorWorker, c.stack, sizing!.sizes, plan),
+  };
+  await warmUp([floorTarget], warm);
   outcomes.clear();
   const simFrom = (await c.simTotals()).count;
-  const [governorCost] = await measureSerial(c, [{ pid: governor.pid, request: reEntry }], n, 0);
+  const [governorCost, floor] = await measureSerial(c, [governorTarget, floorTarget], n, 0);
   const klines = (await c.sim("GET", `/__sim/requests?since=${simFrom}&path=/fapi/v1/klines`)) as {
     requests: unknown[];
   };
-  const toFloor = floorRequest(floorWorker, c.stack, governorCost!.sizes, plan);
-  const [floor] = await measureSerial(c, [{ pid: floorWorker.pid, request: toFloor }], n);
   const trips = await measureRoundTrips(c, 5, reEntry, governorCost!.p50Ms);
   return {
     openPositions,
@@ -154,8 +168,18 @@ export async function runScale(options: Options, stack: StackInfo): Promise<numb
     ];
     for (const [positions, universe] of plan) {
       console.error(`bench: scale, ${positions} open positions, universe ${universe} ...`);
+      const warm = cells.length === 0 ? OWN_COST_WARM_UP : CELL_WARM_UP;
       cells.push(
-        await measureCell(c, governor, floorWorker, options.keyPrefix, n, positions, universe),
+        await measureCell(
+          c,
+          governor,
+          floorWorker,
+          options.keyPrefix,
+          n,
+          positions,
+          universe,
+          warm,
+        ),
       );
     }
   } finally {
@@ -191,8 +215,10 @@ export async function runScale(options: Options, stack: StackInfo): Promise<numb
   const byPositions = cells.slice(0, POSITIONS.length);
   const byUniverse = cells.slice(POSITIONS.length);
   console.log(
-    `Scale, workerd direct (Miniflare): ${n} serial re-entries on an open position per cell after 5 ` +
-      `warm-up ones, caches warm; slot caps raised to 100; load average ${loadAvg().join(" ")}`,
+    `Scale, workerd direct (Miniflare): ${n} serial re-entries on an open position per cell, taking ` +
+      `turns with the floor worker's requests, after ${OWN_COST_WARM_UP} warm-up ones each before the ` +
+      `first cell and ${CELL_WARM_UP} before each other; caches warm; slot caps raised to 100; ` +
+      `load average ${loadAvg().join(" ")}`,
   );
   console.log(
     table(
@@ -218,7 +244,7 @@ export async function runScale(options: Options, stack: StackInfo): Promise<numb
   console.log(
     `  per added open position: latency ${f2(slope(p4, p20, p50))} ms (4->20), ${f2(slope(p20, p100, p50))} ms ` +
       `(20->100); own CPU ${f2(slope(p4, p20, own))} ms (4->20), ${f2(slope(p20, p100, own))} ms (20->100) ` +
-      "(a later slope well above the earlier one would mean faster than linear; CPU is read in 10 ms ticks)",
+      "(a later slope well above the earlier one would mean faster than linear)",
   );
   const json = (cell: Cell) => ({
     open_positions: cell.openPositions,
