@@ -152,6 +152,12 @@ const MUTANTS: Mutant[] = [
     from: "if held[s] == digest then",
     to: "if held[s] then",
   },
+  {
+    name: "held universe answered without its digest matching",
+    file: "read-state.ts",
+    from: "if ctx.universe_digest == digest then",
+    to: "if ctx.universe_digest then",
+  },
 ];
 
 const filter = process.argv.slice(2).filter((a) => !a.startsWith("--"));
