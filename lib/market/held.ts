@@ -1,7 +1,8 @@
 /**
  * Market caches this isolate has already parsed and validated, by Redis key,
- * with the SHA-1 of their text, so the state read (READ_STATE) need not send
- * an unchanged cache again: the evaluation offers the digests it holds, the
+ * with the digest of their text (SHA-1 and length), so the state read
+ * (READ_STATE) need not send an unchanged cache again: the evaluation offers
+ * the digests it holds, the
  * script answers `markets_held` for each cache whose text in Redis has that
  * very digest, and the evaluation uses its parsed copy. Redis stays the truth:
  * a cache rewritten since (another digest) comes whole, a copy this isolate
@@ -15,7 +16,7 @@
 import { readMarketCache, type MarketCache } from "./cache.ts";
 
 interface Held {
-  /** SHA-1 (hex) of the cache text as Redis holds it */
+  /** digest of the cache text as Redis holds it: `{sha1 hex}:{length}`, as READ_STATE sent it */
   digest: string;
   cache: MarketCache;
 }

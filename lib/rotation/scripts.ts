@@ -67,8 +67,11 @@ function planKeyPrefixes(keys: RedisKeys) {
   };
 }
 
-/** A value to cache alongside a decision, written by the script: [key, value, ttl ms]. */
-export type CacheWrite = [string, string, number];
+/**
+ * A value to cache alongside a decision, written by the script: [key, value,
+ * ttl ms], and for a market cache the key of its digest, written with it.
+ */
+export type CacheWrite = [string, string, number, string?];
 
 /** Context every script reads (see ./lua/prelude.ts). */
 export function scriptContext(

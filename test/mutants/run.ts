@@ -149,8 +149,20 @@ const MUTANTS: Mutant[] = [
   {
     name: "held market cache answered without its digest matching",
     file: "read-state.ts",
-    from: "if held[s] == digest then",
-    to: "if held[s] then",
+    from: "if offered == digest then",
+    to: "if offered then",
+  },
+  {
+    name: "held market cache answered without its stored digest matching",
+    file: "read-state.ts",
+    from: "if stored and stored == offered",
+    to: "if stored",
+  },
+  {
+    name: "held market cache answered without its length checked",
+    file: "read-state.ts",
+    from: "and redis.call('STRLEN', key) == tonumber(string.match(stored, ':(%d+)$')) then",
+    to: "then",
   },
   {
     name: "held universe answered without its digest matching",

@@ -76,8 +76,15 @@ local function emit(event, fields)
   return redis.call('XADD', unpack(args))
 end
 
--- Values the caller asked to cache alongside the decision: {key, value, ttl ms}.
-for _, w in ipairs(ctx.cache_writes or {}) do redis.call('SET', w[1], w[2], 'PX', int(w[3])) end
+-- A market cache's digest: the SHA-1 and the length of its text.
+local function digest_of(text) return redis.sha1hex(text) .. ':' .. #text end
+
+-- Values the caller asked to cache alongside the decision: {key, value, ttl ms,
+-- digest key?}; a market cache's digest goes to its own key, written with it.
+for _, w in ipairs(ctx.cache_writes or {}) do
+  redis.call('SET', w[1], w[2], 'PX', int(w[3]))
+  if w[4] then redis.call('SET', w[4], digest_of(w[2]), 'PX', int(w[3])) end
+end
 count_call()
 
 -- A plan is known by its id AND its content (ctx.fingerprint): a final

@@ -1,0 +1,98 @@
+/**
+ * A market cache the isolate holds is answered by the state read from the
+ * digest written with the cache (lib/rotation/lua/read-state.ts), not by
+ * hashing its text on every read. Redis stays the truth: a cache deleted, or
+ * rewritten (with its digest, or by hand to another length), is read again.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  keys,
+  postPlan,
+  redis,
+  resetWorld,
+  setPositions,
+  setRegime,
+  setUniverse,
+  simRequests,
+} from "./helpers.ts";
+
+const CACHE = keys.marketCache("BTCUSDT", "1h");
+const DIGEST = keys.marketCacheDigest("BTCUSDT", "1h");
+
+/** The digest READ_STATE and the prelude write: SHA-1 hex of the text, a colon, its length. */
+async function digestOf(text: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text)));
+  return `${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}:${text.length}`;
+}
+
+/** Rewrite the cache's text, keeping its TTL. */
+async function rewriteCache(text: string): Promise<void> {
+  const ttl = await redis.pttl(CACHE);
+  await redis.set(CACHE, text, { px: ttl });
+}
+
+/** Two evaluations: the first caches BTCUSDT's regime, the second holds it in the isolate. */
+async function holdBtcRegime(): Promise<string> {
+  await postPlan({ plan_id: "held-a", symbol: "BTCUSDT" });
+  const second = await postPlan({ plan_id: "held-b", symbol: "BTCUSDT" });
+  expect(second.body).toMatchObject({ decision: "ALLOW", regime: { name: "BASE" } });
+  return (await redis.get<string>(CACHE))!;
+}
+
+describe("held market caches", () => {
+  beforeEach(async () => {
+    await resetWorld();
+    await setUniverse(["BTCUSDT", "ETHUSDT"]);
+    await setRegime("BTCUSDT", "BASE");
+    await setPositions([{ symbol: "ETHUSDT", amt: 1 }]);
+  });
+
+  it("a market cache is written with its digest (SHA-1 and length of the text), with the same TTL", async () => {
+    await postPlan({ plan_id: "digest-1", symbol: "BTCUSDT" });
+
+    const text = (await redis.get<string>(CACHE))!;
+    expect(await redis.get(DIGEST)).toBe(await digestOf(text));
+    const [cacheTtl, digestTtl] = [await redis.pttl(CACHE), await redis.pttl(DIGEST)];
+    expect(cacheTtl).toBeGreaterThan(0);
+    expect(Math.abs(cacheTtl - digestTtl)).toBeLessThan(1000);
+  });
+
+  it("a held cache deleted in Redis is fetched again, although its digest is still there", async () => {
+    await holdBtcRegime();
+    await redis.del(CACHE);
+    expect(await redis.exists(DIGEST)).toBe(1);
+    const from = (await simRequests()).count;
+
+    const { body } = await postPlan({ plan_id: "held-c", symbol: "BTCUSDT" });
+
+    expect(body).toMatchObject({ decision: "ALLOW", regime: { name: "BASE" } });
+    const klines = (await simRequests(from)).requests.filter((r) => r.path === "/fapi/v1/klines");
+    expect(klines.map((r) => r.query.symbol)).toEqual(["BTCUSDT"]);
+  });
+
+  it("a held cache rewritten with another text of the same length and its digest is read again", async () => {
+    const text = await holdBtcRegime();
+    const chop = text.replace('"name":"BASE"', '"name":"CHOP"');
+    expect(chop).not.toBe(text);
+    expect(chop.length).toBe(text.length);
+    await rewriteCache(chop);
+    await redis.set(DIGEST, await digestOf(chop), { px: await redis.pttl(CACHE) });
+
+    const { body } = await postPlan({ plan_id: "held-c", symbol: "BTCUSDT" });
+
+    expect(body).toMatchObject({ regime: { name: "CHOP" } });
+  });
+
+  it("a held cache rewritten by hand to another length, its digest left as it was, is read again", async () => {
+    const text = await holdBtcRegime();
+    const digest = await redis.get(DIGEST);
+    const strong = text.replace('"name":"BASE"', '"name":"TREND_STRONG"');
+    expect(strong.length).not.toBe(text.length);
+    await rewriteCache(strong);
+    expect(await redis.get(DIGEST)).toBe(digest);
+
+    const { body } = await postPlan({ plan_id: "held-c", symbol: "BTCUSDT" });
+
+    expect(body).toMatchObject({ regime: { name: "TREND_STRONG" } });
+  });
+});
