@@ -1,11 +1,14 @@
 /**
- * A market cache the isolate holds is answered by the state read from the
- * digest written with the cache (lib/rotation/lua/read-state.ts), not by
- * hashing its text on every read. Redis stays the truth: a cache deleted, or
- * rewritten (with its digest, or by hand to another length), is read again.
+ * What the state read does not send again (lib/rotation/lua/read-state.ts):
+ * a market cache or a universe the isolate already holds is answered by its
+ * digest, not its text; a held market cache is recognised from the digest
+ * written with it, not by hashing its text on every read. Redis stays the
+ * truth: a cache deleted, or rewritten (with its digest, or by hand to another
+ * length), and a universe changed, are read again.
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import {
+  bridge,
   keys,
   postPlan,
   redis,
@@ -39,7 +42,7 @@ async function holdBtcRegime(): Promise<string> {
   return (await redis.get<string>(CACHE))!;
 }
 
-describe("held market caches", () => {
+describe("what the state read holds back", () => {
   beforeEach(async () => {
     await resetWorld();
     await setUniverse(["BTCUSDT", "ETHUSDT"]);
@@ -95,4 +98,55 @@ describe("held market caches", () => {
 
     expect(body).toMatchObject({ regime: { name: "TREND_STRONG" } });
   });
+
+  it("the state read answers a market cache the isolate already holds by its digest, not its text", async () => {
+    // The first evaluation caches BTCUSDT's regime, the second reads it whole (and the isolate keeps it).
+    await postPlan({ plan_id: "held-1", symbol: "BTCUSDT" });
+    await postPlan({ plan_id: "held-2", symbol: "BTCUSDT" });
+    const from = (await timings(0)).count;
+
+    const { body } = await postPlan({ plan_id: "held-3", symbol: "BTCUSDT" });
+
+    expect(body.decision).toBe("ALLOW");
+    const [read] = (await timings(from)).timings;
+    const cache = (await redis.get(keys.marketCache("BTCUSDT", "1h"))) as string;
+    expect(JSON.stringify(cache).length).toBeGreaterThan(1000);
+    expect(read!.bytes_out).toBeLessThan(JSON.stringify(cache).length);
+  });
+
+  it("the state read answers a universe the isolate already holds by its digest, not its text", async () => {
+    // 500 symbols: far larger than the rest of the answer.
+    const padding = Array.from({ length: 498 }, (_, i) => `PAD${String(i).padStart(3, "0")}USDT`);
+    await setUniverse(["BTCUSDT", "ETHUSDT", ...padding]);
+    const universeBytes = JSON.stringify(JSON.stringify(["BTCUSDT", "ETHUSDT", ...padding])).length;
+    await postPlan({ plan_id: "universe-1", symbol: "BTCUSDT" });
+    const from = (await timings(0)).count;
+
+    const { body } = await postPlan({ plan_id: "universe-2", symbol: "BTCUSDT" });
+
+    expect(body.decision).toBe("ALLOW");
+    const [read] = (await timings(from)).timings;
+    expect(universeBytes).toBeGreaterThan(5000);
+    expect(read!.bytes_out).toBeLessThan(universeBytes);
+  });
+
+  it("a universe changed in Redis binds the next plan although the isolate holds the old one", async () => {
+    await postPlan({ plan_id: "universe-old", symbol: "BTCUSDT" });
+    await postPlan({ plan_id: "universe-held", symbol: "BTCUSDT" });
+    await setUniverse(["ETHUSDT"]);
+
+    const { body } = await postPlan({ plan_id: "universe-new", symbol: "BTCUSDT" });
+
+    expect(body).toMatchObject({ decision: "BLOCK", reason: "active_slots_not_in_universe" });
+    await setUniverse(["BTCUSDT", "ETHUSDT"]);
+    const back = await postPlan({ plan_id: "universe-back", symbol: "BTCUSDT" });
+    expect(back.body).toMatchObject({ decision: "ALLOW" });
+  });
 });
+
+async function timings(since: number) {
+  return (await bridge("GET", `timings?since=${since}`)) as unknown as {
+    count: number;
+    timings: { bytes_out: number }[];
+  };
+}
