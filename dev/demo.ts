@@ -247,10 +247,7 @@ class Story {
         keys.lastGates,
         keys.binanceBackoff,
         ...locks.map((id) => keys.rotationLock(id)),
-        ...DEMO_WORLD.universe.flatMap((symbol) => [
-          keys.marketCache(symbol, "1h"),
-          keys.marketCacheDigest(symbol, "1h"),
-        ]),
+        ...DEMO_WORLD.universe.map((symbol) => keys.marketCache(symbol, "1h")),
       ];
       const deleted = await this.redis.del(...doomed);
       ok(

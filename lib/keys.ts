@@ -39,12 +39,6 @@ export function redisKeys(prefix: string) {
     entries: `${p}:governor:entries`,
     /** string (JSON): market cache of one symbol (regime and closes), until the next candle closes (the key keeps its historical `klines` name). */
     marketCache: (symbol: string, interval: string) => `${p}:governor:klines:${interval}:${symbol}`,
-    /**
-     * string `{sha1}:{length}` of that market cache's text, written with it (same script, same
-     * TTL): the state read compares it instead of hashing the text (lib/rotation/lua/read-state.ts).
-     */
-    marketCacheDigest: (symbol: string, interval: string) =>
-      `${p}:governor:klines_digest:${interval}:${symbol}`,
     /** string (JSON array): symbols open at the last evaluation, to prefetch their market caches. */
     openSymbols: `${p}:governor:open_symbols`,
     /** string: unix ms until which Binance calls are refused (shared 429/418 backoff). */

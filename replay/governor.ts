@@ -95,10 +95,9 @@ export async function governorGate(options: GovernorGateOptions): Promise<Gate> 
   // the UTC day); a replay compresses hours into milliseconds, so it expires them itself
   // when the virtual clock gets there.
   const interval = config.regime.interval;
-  const cacheKeys = [...new Set([...market.symbols, ...options.universe])].flatMap((symbol) => [
+  const cacheKeys = [...new Set([...market.symbols, ...options.universe])].map((symbol) =>
     keys.marketCache(symbol, interval),
-    keys.marketCacheDigest(symbol, interval),
-  ]);
+  );
   let cachesValidUntil = 0;
   let stepSizesValidUntil = 0;
   /**

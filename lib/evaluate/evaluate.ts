@@ -453,7 +453,6 @@ async function readState(plan: Plan, deps: EvaluationDeps): Promise<StateReads> 
       symbol: plan.symbol,
       fingerprint: planFingerprint(plan),
       market_prefix: marketPrefix,
-      market_digest_prefix: keys.marketCacheDigest("", config.regime.interval),
       market_digests: offeredDigests(offer),
       universe_digest: universeOffer?.digest,
     },

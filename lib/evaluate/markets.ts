@@ -81,7 +81,7 @@ async function fetchMarket(symbol: string, source: MarketSource): Promise<Market
     source.keys.marketCache(symbol, interval),
     JSON.stringify(entry),
     expiresAt - now,
-    source.keys.marketCacheDigest(symbol, interval),
+    true,
   ]);
   return entry;
 }

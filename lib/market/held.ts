@@ -1,6 +1,6 @@
 /**
  * Market caches this isolate has already parsed and validated, by Redis key,
- * with the digest of their text (SHA-1 and length), so the state read
+ * with the digest of their text (SHA-1), so the state read
  * (READ_STATE) need not send an unchanged cache again: the evaluation offers
  * the digests it holds, the
  * script answers `markets_held` for each cache whose text in Redis has that
@@ -16,7 +16,7 @@
 import { readMarketCache, type MarketCache } from "./cache.ts";
 
 interface Held {
-  /** digest of the cache text as Redis holds it: `{sha1 hex}:{length}`, as READ_STATE sent it */
+  /** digest of the cache text as Redis holds it (its SHA-1), as READ_STATE sent it */
   digest: string;
   cache: MarketCache;
 }

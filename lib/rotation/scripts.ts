@@ -69,9 +69,10 @@ function planKeyPrefixes(keys: RedisKeys) {
 
 /**
  * A value to cache alongside a decision, written by the script: [key, value,
- * ttl ms], and for a market cache the key of its digest, written with it.
+ * ttl ms], and for a market cache `true`: the script puts the text's digest in
+ * front of it (lib/rotation/lua/prelude.ts).
  */
-export type CacheWrite = [string, string, number, string?];
+export type CacheWrite = [string, string, number, true?];
 
 /** Context every script reads (see ./lua/prelude.ts). */
 export function scriptContext(

@@ -153,16 +153,16 @@ const MUTANTS: Mutant[] = [
     to: "if offered then",
   },
   {
-    name: "held market cache answered without its stored digest matching",
+    name: "held market cache answered without the digest in front of it matching",
     file: "read-state.ts",
-    from: "if stored and stored == offered",
-    to: "if stored",
+    from: "if head and head == DIGEST_HEAD .. offered then",
+    to: "if head and head ~= '' then",
   },
   {
-    name: "held market cache answered without its length checked",
+    name: "held market cache answered although deleted",
     file: "read-state.ts",
-    from: "and redis.call('STRLEN', key) == tonumber(string.match(stored, ':(%d+)$')) then",
-    to: "then",
+    from: "if head and head == DIGEST_HEAD .. offered then",
+    to: "if head then",
   },
   {
     name: "held universe answered without its digest matching",

@@ -2,9 +2,10 @@
  * What the state read does not send again (lib/rotation/lua/read-state.ts):
  * a market cache or a universe the isolate already holds is answered by its
  * digest, not its text; a held market cache is recognised from the digest
- * written with it, not by hashing its text on every read. Redis stays the
- * truth: a cache deleted, or rewritten (with its digest, or by hand to another
- * length), and a universe changed, are read again.
+ * written in front of its text, not by hashing the text on every read. Redis
+ * stays the truth: a cache deleted, rewritten with another digest, or written
+ * without one (by hand, by an older version), and a universe changed, are
+ * read again.
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import {
@@ -20,12 +21,24 @@ import {
 } from "./helpers.ts";
 
 const CACHE = keys.marketCache("BTCUSDT", "1h");
-const DIGEST = keys.marketCacheDigest("BTCUSDT", "1h");
+/** What the prelude writes in front of a market cache's text. */
+const HEAD = /^\{"digest":"([0-9a-f]{40})",/;
 
-/** The digest READ_STATE and the prelude write: SHA-1 hex of the text, a colon, its length. */
-async function digestOf(text: string): Promise<string> {
+async function sha1(text: string): Promise<string> {
   const bytes = new Uint8Array(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text)));
-  return `${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}:${text.length}`;
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A stored cache's text without its digest, and that digest. */
+function split(stored: string): { plain: string; digest: string } {
+  const head = HEAD.exec(stored);
+  if (!head) throw new Error(`no digest in front of ${stored.slice(0, 60)}`);
+  return { plain: `{${stored.slice(head[0].length)}`, digest: head[1]! };
+}
+
+/** `plain` with its digest in front, as the prelude writes a market cache. */
+async function withDigest(plain: string): Promise<string> {
+  return `{"digest":"${await sha1(plain)}",${plain.slice(1)}`;
 }
 
 /** Rewrite the cache's text, keeping its TTL. */
@@ -50,20 +63,17 @@ describe("what the state read holds back", () => {
     await setPositions([{ symbol: "ETHUSDT", amt: 1 }]);
   });
 
-  it("a market cache is written with its digest (SHA-1 and length of the text), with the same TTL", async () => {
+  it("a market cache is written with its digest in front: the SHA-1 of the text without it", async () => {
     await postPlan({ plan_id: "digest-1", symbol: "BTCUSDT" });
 
-    const text = (await redis.get<string>(CACHE))!;
-    expect(await redis.get(DIGEST)).toBe(await digestOf(text));
-    const [cacheTtl, digestTtl] = [await redis.pttl(CACHE), await redis.pttl(DIGEST)];
-    expect(cacheTtl).toBeGreaterThan(0);
-    expect(Math.abs(cacheTtl - digestTtl)).toBeLessThan(1000);
+    const { plain, digest } = split((await redis.get<string>(CACHE))!);
+    expect(digest).toBe(await sha1(plain));
+    expect(JSON.parse(plain)).toMatchObject({ regime: { name: "BASE" } });
   });
 
-  it("a held cache deleted in Redis is fetched again, although its digest is still there", async () => {
+  it("a held cache deleted in Redis is fetched again", async () => {
     await holdBtcRegime();
     await redis.del(CACHE);
-    expect(await redis.exists(DIGEST)).toBe(1);
     const from = (await simRequests()).count;
 
     const { body } = await postPlan({ plan_id: "held-c", symbol: "BTCUSDT" });
@@ -73,30 +83,36 @@ describe("what the state read holds back", () => {
     expect(klines.map((r) => r.query.symbol)).toEqual(["BTCUSDT"]);
   });
 
-  it("a held cache rewritten with another text of the same length and its digest is read again", async () => {
-    const text = await holdBtcRegime();
-    const chop = text.replace('"name":"BASE"', '"name":"CHOP"');
-    expect(chop).not.toBe(text);
-    expect(chop.length).toBe(text.length);
-    await rewriteCache(chop);
-    await redis.set(DIGEST, await digestOf(chop), { px: await redis.pttl(CACHE) });
+  it("a held cache rewritten with another text and its digest in front is read again", async () => {
+    const { plain } = split(await holdBtcRegime());
+    const chop = plain.replace('"name":"BASE"', '"name":"CHOP"');
+    expect(chop).not.toBe(plain);
+    await rewriteCache(await withDigest(chop));
 
     const { body } = await postPlan({ plan_id: "held-c", symbol: "BTCUSDT" });
 
     expect(body).toMatchObject({ regime: { name: "CHOP" } });
   });
 
-  it("a held cache rewritten by hand to another length, its digest left as it was, is read again", async () => {
-    const text = await holdBtcRegime();
-    const digest = await redis.get(DIGEST);
-    const strong = text.replace('"name":"BASE"', '"name":"TREND_STRONG"');
-    expect(strong.length).not.toBe(text.length);
-    await rewriteCache(strong);
-    expect(await redis.get(DIGEST)).toBe(digest);
+  it("a held cache rewritten without a digest in front (by hand, by an older version) is read again", async () => {
+    const { plain } = split(await holdBtcRegime());
+    await rewriteCache(plain.replace('"name":"BASE"', '"name":"CHOP"'));
 
     const { body } = await postPlan({ plan_id: "held-c", symbol: "BTCUSDT" });
 
-    expect(body).toMatchObject({ regime: { name: "TREND_STRONG" } });
+    expect(body).toMatchObject({ regime: { name: "CHOP" } });
+  });
+
+  it("the same cache without its digest in front is still held, by the SHA-1 of its text", async () => {
+    const { plain } = split(await holdBtcRegime());
+    await rewriteCache(plain);
+    const from = (await timings(0)).count;
+
+    const { body } = await postPlan({ plan_id: "plain-1", symbol: "BTCUSDT" });
+
+    expect(body).toMatchObject({ decision: "ALLOW", regime: { name: "BASE" } });
+    const [read] = (await timings(from)).timings;
+    expect(read!.bytes_out).toBeLessThan(plain.length);
   });
 
   it("the state read answers a market cache the isolate already holds by its digest, not its text", async () => {

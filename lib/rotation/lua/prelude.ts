@@ -76,14 +76,27 @@ local function emit(event, fields)
   return redis.call('XADD', unpack(args))
 end
 
--- A market cache's digest: the SHA-1 and the length of its text.
-local function digest_of(text) return redis.sha1hex(text) .. ':' .. #text end
+-- A market cache carries its digest in front: {"digest":"<SHA-1 of the text
+-- without it>", ...}, so a read can take it with GETRANGE instead of hashing
+-- the text (READ_STATE). A text written without one (by an older version, by
+-- hand) has none, and its digest is its SHA-1.
+local DIGEST_HEAD = '{"digest":"'
+local function with_digest(text)
+  if string.sub(text, 1, 1) ~= '{' or string.sub(text, 1, #DIGEST_HEAD) == DIGEST_HEAD then return text end
+  local rest = string.sub(text, 2)
+  return DIGEST_HEAD .. redis.sha1hex(text) .. (string.sub(rest, 1, 1) == '}' and '"' or '",') .. rest
+end
+local function digest_of(text)
+  if string.sub(text, 1, #DIGEST_HEAD) == DIGEST_HEAD then
+    return string.sub(text, #DIGEST_HEAD + 1, #DIGEST_HEAD + 40)
+  end
+  return redis.sha1hex(text)
+end
 
 -- Values the caller asked to cache alongside the decision: {key, value, ttl ms,
--- digest key?}; a market cache's digest goes to its own key, written with it.
+-- digest?}; with digest = true (a market cache) the text gets its digest in front.
 for _, w in ipairs(ctx.cache_writes or {}) do
-  redis.call('SET', w[1], w[2], 'PX', int(w[3]))
-  if w[4] then redis.call('SET', w[4], digest_of(w[2]), 'PX', int(w[3])) end
+  redis.call('SET', w[1], w[4] == true and with_digest(w[2]) or w[2], 'PX', int(w[3]))
 end
 count_call()
 

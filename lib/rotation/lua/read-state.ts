@@ -5,26 +5,25 @@ import { PRELUDE } from "./prelude.ts";
  * id already used by another plan is recorded (PLAN_ID_CONFLICT) and answered
  * as a conflict. Extra KEYS after the shared ones: binance backoff, binance
  * time offset, open symbols, step sizes. ctx: { plan_id, symbol, fingerprint,
- * market_prefix, market_digest_prefix, market_digests, universe_digest? }.
- * Returns the raw values plus the market
+ * market_prefix, market_digests, universe_digest? }. Returns the raw values plus the market
  * caches of the plan's symbol and of the symbols open at the last evaluation
  * (the correlation gate needs them: one round trip instead of two), their
  * cached step sizes (a rotation's close legs need the victims'), and the
  * trading state's BLOCK reason (`trading_block`).
  *
  * A market cache is sent whole only when the caller does not hold it yet:
- * `market_digests` maps a symbol to the digest (SHA-1 and length, the
- * prelude's digest_of) of the cache text the caller holds (isolate memory); a
- * cache whose text has that very digest is answered in `markets_held` (symbol
- * -> true) instead of `markets`, and every cache sent comes with its digest in
- * `market_digests`. A cache changes once per candle, so the answer stays small
- * however many positions are open.
+ * `market_digests` maps a symbol to the digest (the prelude's digest_of) of
+ * the cache text the caller holds (isolate memory); a cache whose text has
+ * that very digest is answered in `markets_held` (symbol -> true) instead of
+ * `markets`, and every cache sent comes with its digest in `market_digests`.
+ * A cache changes once per candle, so the answer stays small however many
+ * positions are open.
  *
- * The digest is not computed here for a held cache: it was written with the
- * cache (`market_digest_prefix` .. symbol, same script, same TTL), and the
- * cache's length is checked against it, so a cache deleted or rewritten
- * without its digest (by hand, say) is read and hashed again. Hashing every
- * held cache on every read was most of this script's time.
+ * A held cache's digest is not computed here: the prelude wrote it in front
+ * of the text, and GETRANGE reads just that. A text without one in front (a
+ * cache deleted, or written by an older version or by hand) is read and
+ * hashed. Hashing every held cache on every read was most of this script's
+ * time.
  *
  * The policy's universe travels the same way: `universe_digest` is the SHA-1
  * of the universe text the caller holds; the same text in Redis is answered
@@ -79,10 +78,9 @@ for _, s in ipairs(symbols) do
     seen[s] = true
     distinct[#distinct + 1] = s
     local key = ctx.market_prefix .. s
-    local offered = held[s]
-    local stored = offered and redis.call('GET', ctx.market_digest_prefix .. s)
-    if stored and stored == offered
-        and redis.call('STRLEN', key) == tonumber(string.match(stored, ':(%d+)$')) then
+    local offered = type(held[s]) == 'string' and held[s] or nil
+    local head = offered and redis.call('GETRANGE', key, 0, #DIGEST_HEAD + 39)
+    if head and head == DIGEST_HEAD .. offered then
       out.markets_held[s] = true
     else
       local raw = get(key)
