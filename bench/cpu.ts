@@ -3,7 +3,7 @@
  * threads have run, and the workerd processes below a given one (wrangler
  * dev's, or the ones Miniflare started for this process).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
 const TICKS_PER_S = 100;
@@ -24,24 +24,29 @@ function stat(pid: number): { comm: string; ppid: number; cpuTicks: number } | u
 /**
  * ms of CPU the process has used so far: the run time of each of its threads
  * (`/proc/<pid>/task/<tid>/schedstat`, ns) summed, where the kernel keeps
- * it; else user + system time (`/proc/<pid>/stat`, 10 ms resolution). A
- * thread's time leaves the sum when it exits; workerd's threads live as long
- * as the process.
+ * it; else user + system time (`/proc/<pid>/stat`, 10 ms resolution). One
+ * machine gives one or the other on every read, so a difference never mixes
+ * them. A thread's time leaves the sum when it exits (a thread gone between
+ * the listing and its read counts nothing); workerd's threads are its event
+ * loop and V8's workers, which live as long as the process.
  */
 export function cpuMs(pid: number): number {
-  try {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    }
-    if (Number.isFinite(ns) && ns > 0) return ns / 1e6;
-  } catch {
-    // No schedstat (or a thread gone between the listing and the read): ticks.
-  }
   const s = stat(pid);
   if (!s) throw new Error(`process ${pid} is gone`);
-  return (s.cpuTicks * 1000) / TICKS_PER_S;
+  if (!SCHEDSTAT) return (s.cpuTicks * 1000) / TICKS_PER_S;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // exited since the listing
+    }
+  }
+  return ns / 1e6;
 }
+
+/** Whether this kernel keeps per-thread run times (CONFIG_SCHEDSTATS / CONFIG_SCHED_INFO). */
+const SCHEDSTAT = existsSync(`/proc/${process.pid}/task/${process.pid}/schedstat`);
 
 /** pids of the workerd processes descending from `root`. */
 export function workerdBelow(root: number): number[] {

@@ -9,7 +9,8 @@
  * It is sent the very request the governor is sent (bench/direct.ts
  * `floorRequest`): the Apply Layer's signed plan POST, built, sent and its
  * answer parsed by the same client code. It does not read the plan; reading,
- * checking and deciding on it is the governor's own work.
+ * checking and deciding on it is the governor's own work. Its answer is
+ * shorter than a decision (11 bytes against about 300).
  *
  * Served by workerd through Miniflare beside the governor (bench/direct.ts), so
  * `p50(evaluation) − p50(floor)` is the governor's own latency.

@@ -211,10 +211,14 @@ async function inFlight(
   request: () => Promise<void>,
 ): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < count) {
+    while (next < count && !failed) {
       next += 1;
-      await request();
+      await request().catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

@@ -38,11 +38,14 @@ describe("the quick checks on the hot path", () => {
       entryRecordParser,
     ];
     const slow = parsers.map((parser) => vi.spyOn(parser.schema, "safeParse"));
+    const entriesRead = vi.spyOn(entryRecordParser, "safeParse");
     const again = await postPlan({ plan_id: "quick-2", symbol: "BTCUSDT", score: 2 }, {});
     expect(again.body).toMatchObject({
       decision: "ALLOW",
       reason: "active_slots_symbol_holds_slot",
     });
     expect(slow.map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0, 0, 0]);
+    // The first ALLOW wrote BTCUSDT's entry record: the re-entry read it, quickly.
+    expect(entriesRead).toHaveBeenCalled();
   });
 });
