@@ -1,8 +1,8 @@
 /**
  * Market caches this isolate has already parsed and validated, by Redis key,
- * with the digest of their text (SHA-1), so the state read
- * (READ_STATE) need not send an unchanged cache again: the evaluation offers
- * the digests it holds, the
+ * with the digest of their text (its SHA-1, which the cache carries in front:
+ * lib/rotation/lua/prelude.ts), so the state read (READ_STATE) need not send
+ * an unchanged cache again: the evaluation offers the digests it holds, the
  * script answers `markets_held` for each cache whose text in Redis has that
  * very digest, and the evaluation uses its parsed copy. Redis stays the truth:
  * a cache rewritten since (another digest) comes whole, a copy this isolate
