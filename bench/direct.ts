@@ -13,6 +13,7 @@ import { Miniflare } from "miniflare";
 import { unstable_readConfig } from "wrangler";
 import { sendPlan, type StackInfo } from "./clients.ts";
 import { workerdBelow } from "./cpu.ts";
+import type { PayloadSizes } from "./own-cost.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -138,14 +139,6 @@ export async function serveFloor(stack: StackInfo, keyPrefix: string): Promise<D
     Object.entries(secrets(stack, keyPrefix)).map(([k, v]) => [k, text(v)]),
   );
   return serve("governor-floor", source, env);
-}
-
-/** Redis payload bytes of an evaluation's two script calls (in = sent by the worker). */
-export interface PayloadSizes {
-  in1: number;
-  out1: number;
-  in2: number;
-  out2: number;
 }
 
 /**

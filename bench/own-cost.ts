@@ -16,6 +16,14 @@ export interface Interval {
   bytes_out?: number;
 }
 
+/** Redis payload bytes of an evaluation's two script calls (in = sent by the worker). */
+export interface PayloadSizes {
+  in1: number;
+  out1: number;
+  in2: number;
+  out2: number;
+}
+
 export interface OwnCost {
   p50Ms: number;
   /**
@@ -27,8 +35,8 @@ export interface OwnCost {
   /** median ms of a request outside its dependency calls: the worker's own latency */
   outsideDependenciesMs: number;
   cpuMsPerRequest: number;
-  /** median bytes of the 1st and 2nd Redis request (in = sent by the worker) */
-  sizes: { in1: number; out1: number; in2: number; out2: number };
+  /** median bytes of the 1st and 2nd Redis request */
+  sizes: PayloadSizes;
 }
 
 /** ms covered by a set of intervals (overlaps counted once). */
