@@ -28,7 +28,7 @@ import type { Config } from "../config.ts";
 import type { RedisKeys } from "../keys.ts";
 import type { NamedScript } from "../redis/scripts.ts";
 import { EVALUATE_SLOTS } from "./lua/evaluate-slots.ts";
-import { SCRIPT_KEY_NAMES } from "./lua/prelude.ts";
+import { inlineConstants, SCRIPT_KEY_NAMES } from "./lua/prelude.ts";
 import { READ_STATE } from "./lua/read-state.ts";
 import { RECORD_DECISION } from "./lua/record-decision.ts";
 import { STATUS_VIEW } from "./lua/status-view.ts";
@@ -36,20 +36,26 @@ import { READ_LOCKS, SWEEP_CATCH_UP, SWEEP_LOCKS } from "./lua/sweep-locks.ts";
 import { READ_TRADING_STATE, SET_TRADING_STATE } from "../operators/lua/set-trading-state.ts";
 import { CLAIM_ALERTS, SETTLE_ALERTS } from "../operators/lua/alert-outbox.ts";
 
+/** A script as registered: the text Redis runs (constants inlined, ./lua/prelude.ts). */
+const script = (name: string, source: string): NamedScript => ({
+  name,
+  source: inlineConstants(source),
+});
+
 export const SCRIPTS = {
-  readState: { name: "read_state", source: READ_STATE },
-  recordDecision: { name: "record_decision", source: RECORD_DECISION },
-  evaluateSlots: { name: "evaluate_slots", source: EVALUATE_SLOTS },
-  sweepCatchUp: { name: "sweep_catch_up", source: SWEEP_CATCH_UP },
-  readLocks: { name: "read_locks", source: READ_LOCKS },
-  statusView: { name: "status_view", source: STATUS_VIEW },
-  sweepLocks: { name: "sweep_locks", source: SWEEP_LOCKS },
+  readState: script("read_state", READ_STATE),
+  recordDecision: script("record_decision", RECORD_DECISION),
+  evaluateSlots: script("evaluate_slots", EVALUATE_SLOTS),
+  sweepCatchUp: script("sweep_catch_up", SWEEP_CATCH_UP),
+  readLocks: script("read_locks", READ_LOCKS),
+  statusView: script("status_view", STATUS_VIEW),
+  sweepLocks: script("sweep_locks", SWEEP_LOCKS),
   // Operators' controls (lib/operators/lua).
-  setTradingState: { name: "set_trading_state", source: SET_TRADING_STATE },
-  readTradingState: { name: "read_trading_state", source: READ_TRADING_STATE },
-  claimAlerts: { name: "claim_alerts", source: CLAIM_ALERTS },
-  settleAlerts: { name: "settle_alerts", source: SETTLE_ALERTS },
-} as const satisfies Record<string, NamedScript>;
+  setTradingState: script("set_trading_state", SET_TRADING_STATE),
+  readTradingState: script("read_trading_state", READ_TRADING_STATE),
+  claimAlerts: script("claim_alerts", CLAIM_ALERTS),
+  settleAlerts: script("settle_alerts", SETTLE_ALERTS),
+} satisfies Record<string, NamedScript>;
 
 /** The fixed KEYS every script receives, in SCRIPT_KEY_NAMES order. */
 export function scriptKeys(keys: RedisKeys): string[] {

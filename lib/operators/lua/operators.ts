@@ -1,10 +1,13 @@
 /**
- * The operators' controls in Lua (docs/contract.md §9), a fragment of the
+ * The operators' controls in Lua (docs/contract.md §9), fragments of the
  * prelude every script starts with (lib/rotation/lua/prelude.ts), so the
  * deciding scripts read the trading state in the same atomic step that
- * decides:
+ * decides.
  *
- *   - `trading_state()`, `state_block()`: the state and the BLOCK it gives an entry;
+ * TRADING_STATE_LUA, in every script (the state read, READ_STATE, too):
+ *   - `trading_state()`, `state_block()`: the state and the BLOCK it gives an entry.
+ *
+ * OPERATORS_LUA, in every script that writes a decision:
  *   - `set_trading_state()`: the change, its TRADING_STATE_CHANGED event and alert;
  *   - `queue_alert()`, `incident_open()`, `incident_close()`, `settle_incidents()`:
  *     alerts go to a bounded outbox stream that the cron (and the admin
@@ -17,7 +20,7 @@
  * Expects the prelude's R, K, ctx, now_ms, int, emit and alerts_queued (a
  * decision's answer carries the count, so the caller delivers after answering).
  */
-export const OPERATORS_LUA = `
+export const TRADING_STATE_LUA = `
 -- ---- Trading state ---------------------------------------------------------
 local TRADING_STATES = { ACTIVE = true, REDUCING = true, HALTED = true }
 
@@ -40,7 +43,9 @@ local function state_block()
   if state == 'REDUCING' then return R.reducing end
   return nil
 end
+`;
 
+export const OPERATORS_LUA = `
 -- ---- Alerts ------------------------------------------------------------------
 -- An alert waits in the outbox (bounded) until a delivery (the cron sweep, or
 -- the admin route after its answer) sends it; a decision never waits for one.

@@ -1,12 +1,17 @@
 /**
- * The fragment every decision-writing script starts with: reason codes, KEYS by
- * name, the JSON context `ctx` (lib/rotation/scripts.ts builds it), the
- * deadline guard, events, the counters (lib/metrics/lua/counters.ts), and
- * `finalize`, which writes (and counts) one plan's decision.
+ * The fragments every script starts with: BASE_PRELUDE (reason codes, KEYS by
+ * name, the JSON context `ctx` that lib/rotation/scripts.ts builds, events,
+ * market-cache digests, plan identity, the trading state), and PRELUDE, what a
+ * script that writes decisions adds to it: the deadline guard, the counters
+ * (lib/metrics/lua/counters.ts), queued cache writes, `finalize`, which writes
+ * (and counts) one plan's decision, and the operators' Lua. READ_STATE, on every
+ * evaluation, starts with BASE_PRELUDE alone.
+ *
+ * `inlineConstants` turns a script into the text Redis runs.
  */
 import { isFinal, REASONS } from "../../plans/reasons.ts";
 import { METRICS_LUA } from "../../metrics/lua/counters.ts";
-import { OPERATORS_LUA } from "../../operators/lua/operators.ts";
+import { OPERATORS_LUA, TRADING_STATE_LUA } from "../../operators/lua/operators.ts";
 
 /** Order of KEYS for every script (lib/keys.ts names them). */
 export const SCRIPT_KEY_NAMES = [
@@ -34,40 +39,51 @@ export const SCRIPT_KEY_NAMES = [
 ] as const;
 
 /** Reason codes as a Lua table (R.overCapacity, ...): one source, lib/plans/reasons.ts. */
-const LUA_REASONS = `local R = {
+const R_TABLE = `local R = {
 ${Object.entries(REASONS)
   .map(([name, code]) => `  ${name} = '${code}',`)
   .join("\n")}
 }
--- BLOCK reasons that are not final: the same plan may be evaluated again.
-local NON_FINAL = {
-${Object.values(REASONS)
-  .filter((code) => !isFinal("BLOCK", code))
-  .map((code) => `  ['${code}'] = true,`)
-  .join("\n")}
-}`;
+`;
 
-export const PRELUDE = `
-${LUA_REASONS}
-local K = {}
+/** KEYS by name (K.entries, ...), in SCRIPT_KEY_NAMES order. */
+const K_TABLE = `local K = {}
 for i, name in ipairs({${SCRIPT_KEY_NAMES.map((n) => `'${n}'`).join(", ")}}) do K[name] = KEYS[i] end
-local ctx = cjson.decode(ARGV[1])
+`;
+
+/**
+ * The text Redis runs: each `R.name` replaced by its reason code and each
+ * `K.name` by `KEYS[i]`, and the two tables dropped, so no call builds them
+ * again (a script's source stays readable and runs as written). Lines are
+ * kept, so Redis's line numbers are the source's. An unknown name throws.
+ */
+export function inlineConstants(source: string): string {
+  if (!source.includes(R_TABLE) || !source.includes(K_TABLE)) return source;
+  const blank = (text: string) => "\n".repeat(text.split("\n").length - 1);
+  const reasons: Record<string, string> = REASONS;
+  return source
+    .replace(R_TABLE, blank(R_TABLE))
+    .replace(K_TABLE, blank(K_TABLE))
+    .replace(/\bR\.([A-Za-z]\w*)/g, (_, name: string) => {
+      if (!Object.hasOwn(reasons, name)) throw new Error(`Lua: unknown reason R.${name}`);
+      return `'${reasons[name]}'`;
+    })
+    .replace(/\bK\.([A-Za-z]\w*)/g, (_, name: string) => {
+      const at = (SCRIPT_KEY_NAMES as readonly string[]).indexOf(name);
+      if (at < 0) throw new Error(`Lua: unknown key K.${name}`);
+      return `KEYS[${at + 1}]`;
+    });
+}
+
+/** What every script starts with: it writes nothing until a function it defines is called. */
+export const BASE_PRELUDE = `
+${R_TABLE}${K_TABLE}local ctx = cjson.decode(ARGV[1])
 local now_ms = tonumber(ctx.now_ms)          -- ms, the caller's clock
 local now_s = math.floor(now_ms / 1000)      -- s
 local ttl = ctx.ttl                          -- s: permit, block, decision, reservation, lock, lock_redis
 local PAGE = 500                             -- entries per XRANGE page
 
 local function int(x) return string.format('%.0f', x) end
-local alerts_queued = 0                      -- alerts this script queued (lib/operators/lua/operators.ts)
-
-${METRICS_LUA}
--- A decision its caller no longer waits for must not take effect: past
--- ctx.deadline_ms (unix ms) the client has timed out and answered 503.
-if ctx.deadline_ms then
-  local t = redis.call('TIME')
-  local redis_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if redis_ms > tonumber(ctx.deadline_ms) then return cjson.encode({ late = true }) end
-end
 
 local function emit(event, fields)
   local args = {K.eventsStream, 'MAXLEN', '~', '100000', '*', 'event', event, 'ts', int(now_ms)}
@@ -81,24 +97,12 @@ end
 -- the text (READ_STATE). A text written without one (by an older version, by
 -- hand) has none, and its digest is its SHA-1.
 local DIGEST_HEAD = '{"digest":"'
-local function with_digest(text)
-  if string.sub(text, 1, 1) ~= '{' or string.sub(text, 1, #DIGEST_HEAD) == DIGEST_HEAD then return text end
-  local rest = string.sub(text, 2)
-  return DIGEST_HEAD .. redis.sha1hex(text) .. (string.sub(rest, 1, 1) == '}' and '"' or '",') .. rest
-end
 local function digest_of(text)
   if string.sub(text, 1, #DIGEST_HEAD) == DIGEST_HEAD then
     return string.sub(text, #DIGEST_HEAD + 1, #DIGEST_HEAD + 40)
   end
   return redis.sha1hex(text)
 end
-
--- Values the caller asked to cache alongside the decision: {key, value, ttl ms,
--- digest?}; with digest = true (a market cache) the text gets its digest in front.
-for _, w in ipairs(ctx.cache_writes or {}) do
-  redis.call('SET', w[1], w[4] == true and with_digest(w[2]) or w[2], 'PX', int(w[3]))
-end
-count_call()
 
 -- A plan is known by its id AND its content (ctx.fingerprint): a final
 -- decision or a rotation lock stored under this id for another plan is a
@@ -123,6 +127,41 @@ local function cached_response(cached)
   if not at then return cached end   -- written before fingerprints: the response itself
   return string.sub(cached, at + 12, -2)
 end
+${TRADING_STATE_LUA}`;
+
+/** What every script that writes decisions starts with: BASE_PRELUDE and what deciding needs. */
+export const PRELUDE = `${BASE_PRELUDE}
+-- BLOCK reasons that are not final: the same plan may be evaluated again.
+local NON_FINAL = {
+${Object.values(REASONS)
+  .filter((code) => !isFinal("BLOCK", code))
+  .map((code) => `  ['${code}'] = true,`)
+  .join("\n")}
+}
+local alerts_queued = 0                      -- alerts this script queued (lib/operators/lua/operators.ts)
+
+${METRICS_LUA}
+-- A decision its caller no longer waits for must not take effect: past
+-- ctx.deadline_ms (unix ms) the client has timed out and answered 503.
+if ctx.deadline_ms then
+  local t = redis.call('TIME')
+  local redis_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if redis_ms > tonumber(ctx.deadline_ms) then return cjson.encode({ late = true }) end
+end
+
+-- A market cache written here gets its digest in front (see digest_of).
+local function with_digest(text)
+  if string.sub(text, 1, 1) ~= '{' or string.sub(text, 1, #DIGEST_HEAD) == DIGEST_HEAD then return text end
+  local rest = string.sub(text, 2)
+  return DIGEST_HEAD .. redis.sha1hex(text) .. (string.sub(rest, 1, 1) == '}' and '"' or '",') .. rest
+end
+
+-- Values the caller asked to cache alongside the decision: {key, value, ttl ms,
+-- digest?}; with digest = true (a market cache) the text gets its digest in front.
+for _, w in ipairs(ctx.cache_writes or {}) do
+  redis.call('SET', w[1], w[4] == true and with_digest(w[2]) or w[2], 'PX', int(w[3]))
+end
+count_call()
 
 local function replay_if_final(pid)
   local cached = redis.call('GET', ctx.keys.decision .. pid)

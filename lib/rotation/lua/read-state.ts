@@ -1,4 +1,4 @@
-import { PRELUDE } from "./prelude.ts";
+import { BASE_PRELUDE } from "./prelude.ts";
 
 /**
  * READ_STATE: request 1 of an evaluation, read-only but for one case: a plan
@@ -30,7 +30,7 @@ import { PRELUDE } from "./prelude.ts";
  * `universe_held = true`, any other is sent whole as `universe`, with its
  * digest in `universe_digest`. A policy changes rarely, evaluations often.
  */
-export const READ_STATE = `${PRELUDE}
+export const READ_STATE = `${BASE_PRELUDE}
 local n = #KEYS
 local conflict = identity_conflict(ctx.plan_id, ctx.symbol)
 if conflict then return conflict end
