@@ -170,6 +170,36 @@ const MUTANTS: Mutant[] = [
     from: "if ctx.universe_digest == digest then",
     to: "if ctx.universe_digest then",
   },
+  {
+    name: "backoff read from the clock offset's key",
+    file: "read-state.ts",
+    from: "backoff_until = plain[1] or nil,",
+    to: "backoff_until = plain[2] or nil,",
+  },
+  {
+    name: "symbols open at the last evaluation not read",
+    file: "read-state.ts",
+    from: "local open_raw = plain[3]",
+    to: "local open_raw = nil",
+  },
+  {
+    name: "a decision read after finalize wrote it answers the old one",
+    file: "prelude.ts",
+    from: "    decisions[pid] = text\n",
+    to: "",
+  },
+  {
+    name: "an incident read after a write answers the old one",
+    file: "../../operators/lua/operators.ts",
+    from: "  incidents[key] = raw\n",
+    to: "",
+  },
+  {
+    name: "an incident written before any read hides the others",
+    file: "../../operators/lua/operators.ts",
+    from: "  if not incidents then incident_of(key) end\n",
+    to: "  incidents = incidents or {}\n",
+  },
 ];
 
 const filter = process.argv.slice(2).filter((a) => !a.startsWith("--"));

@@ -61,13 +61,35 @@ local function alert_cooldown_ms() return (tonumber(ctx.alert_cooldown_s) or 300
 -- Incidents are deduplicated by key: one alert when one starts; one recovery
 -- alert once it has stayed resolved for GOV_ALERT_COOLDOWN_S (a relapse
 -- within that time continues the same incident, silently).
+--
+-- The hash is read once per call (a handful of keys at most: an evaluation
+-- observes five of them) and written only through set_incident, which keeps
+-- that copy in step.
+local incidents
+local function incident_of(key)
+  if not incidents then
+    incidents = {}
+    local rows = redis.call('HGETALL', K.alertIncidents)
+    for i = 1, #rows, 2 do incidents[rows[i]] = rows[i + 1] end
+  end
+  return incidents[key]
+end
+
+-- incident: a table to store, or nil to delete the key.
+local function set_incident(key, incident)
+  if not incidents then incident_of(key) end
+  local raw = incident and cjson.encode(incident) or nil
+  if raw then redis.call('HSET', K.alertIncidents, key, raw) else redis.call('HDEL', K.alertIncidents, key) end
+  incidents[key] = raw
+end
+
 local function settle_incidents(only_key)
   local rows = redis.call('HGETALL', K.alertIncidents)
   for i = 1, #rows, 2 do
     local incident = cjson.decode(rows[i + 1])
     local due = incident.ending_since_ms and now_ms - incident.ending_since_ms >= alert_cooldown_ms()
     if due and (only_key == nil or only_key == rows[i]) then
-      redis.call('HDEL', K.alertIncidents, rows[i])
+      set_incident(rows[i], nil)
       local details = incident.recovery_details or {}
       details.since_ms = incident.since_ms
       details.resolved_at_ms = incident.ending_since_ms
@@ -77,28 +99,28 @@ local function settle_incidents(only_key)
 end
 
 local function incident_open(key, kind, severity, summary, details)
-  local raw = redis.call('HGET', K.alertIncidents, key)
+  local raw = incident_of(key)
   if raw then
     local incident = cjson.decode(raw)
     if incident.ending_since_ms then
       incident.ending_since_ms = nil
-      redis.call('HSET', K.alertIncidents, key, cjson.encode(incident))
+      set_incident(key, incident)
     end
     return
   end
-  redis.call('HSET', K.alertIncidents, key, cjson.encode({ kind = kind, since_ms = now_ms }))
+  set_incident(key, { kind = kind, since_ms = now_ms })
   queue_alert(kind, severity, 'firing', summary, details)
 end
 
 local function incident_close(key, summary, details)
-  local raw = redis.call('HGET', K.alertIncidents, key)
+  local raw = incident_of(key)
   if not raw then return end
   local incident = cjson.decode(raw)
   if incident.ending_since_ms then return end
   incident.ending_since_ms = now_ms
   incident.recovery = summary
   incident.recovery_details = details
-  redis.call('HSET', K.alertIncidents, key, cjson.encode(incident))
+  set_incident(key, incident)
   if alert_cooldown_ms() <= 0 then settle_incidents(key) end
 end
 

@@ -31,7 +31,7 @@ local function decide(decision, reason, extra) return (finalize(answer(decision,
 local function reserve_and_allow(reason)
   if not h.set[symbol] then h.set[symbol] = true; h.count = h.count + 1 end
   reserve(symbol, pid)
-  if redis.call('HEXISTS', K.entries, symbol) == 0 or not h.open[symbol] then
+  if not h.open[symbol] or redis.call('HEXISTS', K.entries, symbol) == 0 then
     redis.call('HSET', K.entries, symbol,
       cjson.encode({ plan_id = pid, score = plan.score, at = now_s }))
   end

@@ -104,12 +104,21 @@ local function digest_of(text)
   return redis.sha1hex(text)
 end
 
+-- A plan's decision cache, read once per call: the identity check, the
+-- replay and the state read all ask for it. finalize, its only writer, keeps
+-- this copy in step (false: no decision).
+local decisions = {}
+local function decision_of(pid)
+  if decisions[pid] == nil then decisions[pid] = redis.call('GET', ctx.keys.decision .. pid) end
+  return decisions[pid] or nil
+end
+
 -- A plan is known by its id AND its content (ctx.fingerprint): a final
 -- decision or a rotation lock stored under this id for another plan is a
 -- conflict. Returns the conflict answer (and records it), or nil.
 local function identity_conflict(pid, symbol)
   local stored
-  local cached = redis.call('GET', ctx.keys.decision .. pid)
+  local cached = decision_of(pid)
   if cached then stored = cjson.decode(cached).fingerprint end
   if not stored then
     local lock = redis.call('HGET', K.lockData, pid)
@@ -164,7 +173,7 @@ end
 count_call()
 
 local function replay_if_final(pid)
-  local cached = redis.call('GET', ctx.keys.decision .. pid)
+  local cached = decision_of(pid)
   if cached then return '{"replayed":true,"response":' .. cached_response(cached) .. '}' end
   return nil
 end
@@ -207,8 +216,9 @@ local function finalize(response, fingerprint)
   if ctx.shadow then response.shadow = true end
   if final then
     local fp = fingerprint or ctx.fingerprint
-    redis.call('SET', ctx.keys.decision .. pid, '{"fingerprint":' .. cjson.encode(fp) ..
-      ',"response":' .. cjson.encode(response) .. '}', 'EX', ttl.decision)
+    local text = '{"fingerprint":' .. cjson.encode(fp) .. ',"response":' .. cjson.encode(response) .. '}'
+    redis.call('SET', ctx.keys.decision .. pid, text, 'EX', ttl.decision)
+    decisions[pid] = text
   end
   return cjson.encode({ replayed = false, response = response, alerts = alerts_queued }), final
 end
