@@ -173,13 +173,19 @@ const MUTANTS: Mutant[] = [
   {
     name: "backoff read from the clock offset's key",
     file: "read-state.ts",
-    from: "backoff_until = plain[1] or nil,",
-    to: "backoff_until = plain[2] or nil,",
+    from: "backoff_until = get(KEYS[n - 3]),",
+    to: "backoff_until = get(KEYS[n - 2]),",
+  },
+  {
+    name: "clock offset not read",
+    file: "read-state.ts",
+    from: "time_offset = get(KEYS[n - 2]),",
+    to: "time_offset = nil,",
   },
   {
     name: "symbols open at the last evaluation not read",
     file: "read-state.ts",
-    from: "local open_raw = plain[3]",
+    from: "local open_raw = get(KEYS[n - 1])",
     to: "local open_raw = nil",
   },
   {

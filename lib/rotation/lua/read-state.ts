@@ -36,12 +36,10 @@ local conflict = identity_conflict(ctx.plan_id, ctx.symbol)
 if conflict then return conflict end
 local function get(key) local v = redis.call('GET', key); if v then return v end; return nil end
 local decision = decision_of(ctx.plan_id)
--- Backoff, clock offset, the symbols open at the last evaluation: one MGET.
-local plain = redis.call('MGET', KEYS[n - 3], KEYS[n - 2], KEYS[n - 1])
 local out = {
   decision = decision and cached_response(decision) or nil,
-  backoff_until = plain[1] or nil,
-  time_offset = plain[2] or nil,
+  backoff_until = get(KEYS[n - 3]),
+  time_offset = get(KEYS[n - 2]),
   entries = redis.call('HGETALL', K.entries),
   markets = {},
 }
@@ -63,7 +61,7 @@ if redis.call('HEXISTS', K.lockData, ctx.plan_id) == 0 then out.trading_block = 
 -- governor allowed since (their positions may have opened meanwhile).
 local symbols = { ctx.symbol }
 for i = 1, #out.entries, 2 do symbols[#symbols + 1] = out.entries[i] end
-local open_raw = plain[3]
+local open_raw = get(KEYS[n - 1])
 if open_raw then
   local ok, list = pcall(cjson.decode, open_raw)
   if ok and type(list) == 'table' then
