@@ -88,6 +88,28 @@ describe("the account call beside the state read", () => {
     ]);
   });
 
+  it("without an early call (the last read was HALTED) the account call signs with the offset the read gave", async () => {
+    // The last read saw HALTED: this isolate starts no account call before the next read.
+    await redis.set(
+      keys.tradingState,
+      JSON.stringify({ state: "HALTED", reason: "test", actor: "ops", at: Date.now() }),
+    );
+    const halted = await postPlan({ plan_id: "spec-halted", symbol: "BTCUSDT", score: 2 });
+    expect(halted.body).toMatchObject({ decision: "BLOCK", reason: "active_slots_halted" });
+    // Trading resumes; another isolate resynced meanwhile: only Redis has the offset.
+    await redis.del(keys.tradingState);
+    await sim("PUT", "/__sim/clock", { skew_ms: 600_000 });
+    await redis.set(keys.binanceTimeOffset, "600000", { px: 3_600_000 });
+    const seen = (await simRequests()).count;
+
+    const { body } = await postPlan({ plan_id: "spec-offset", symbol: "BTCUSDT", score: 2 });
+
+    expect(body).toMatchObject({ decision: "ALLOW" });
+    expect((await simRequests(seen)).requests.map((r) => [r.path, r.status])).toEqual([
+      [ACCOUNT, 200],
+    ]);
+  });
+
   it("a replayed final decision answers as before; the speculative call only spends its weight", async () => {
     const first = await postPlan({ plan_id: "spec-replay", symbol: "SOLUSDT" });
     expect(first.body).toMatchObject({ decision: "ALLOW" });
