@@ -37,6 +37,37 @@ export interface OwnCost {
   cpuMsPerRequest: number;
   /** median bytes of the 1st and 2nd Redis request */
   sizes: PayloadSizes;
+  /** median ms of each stage of a request, cut at its two Redis calls */
+  stages: Stages;
+}
+
+/** The stages of a request, in order. */
+export const STAGES = ["head", "read", "mid", "slots", "tail"] as const;
+
+/**
+ * A request cut at its two Redis calls (as the bridge logged them): before the
+ * first starts (`head`: the request's own work up to its first call), the first
+ * (`read`), from the later of its end and the account call's end to the second
+ * one's start (`mid`), the second (`slots`), and after it (`tail`).
+ */
+export type Stages = Record<(typeof STAGES)[number], number>;
+
+/** The stages of one request: its window, its Redis calls in order, its simulator calls. */
+export function stagesOf(
+  [from, to]: [number, number],
+  redis: Interval[],
+  sim: Interval[],
+): Stages | undefined {
+  const [read, slots] = [...redis].sort((a, b) => a.started_at - b.started_at);
+  if (redis.length !== 2 || !read || !slots) return undefined;
+  const answered = Math.max(read.ended_at, ...sim.map((s) => s.ended_at));
+  return {
+    head: read.started_at - from,
+    read: read.ended_at - read.started_at,
+    mid: slots.started_at - answered,
+    slots: slots.ended_at - slots.started_at,
+    tail: to - slots.ended_at,
+  };
 }
 
 /** ms covered by a set of intervals (overlaps counted once). */
@@ -124,7 +155,11 @@ export async function measureSerial(
   const median = (values: number[]) => percentile(values, 50);
   return targets.map((_, k) => {
     const perRequest = callsWithin(windows[k]!, bridge);
-    const dependencies = callsWithin(windows[k]!, [...bridge, ...sim]);
+    const simCalls = callsWithin(windows[k]!, sim);
+    const dependencies = perRequest.map((r, i) => [...r, ...simCalls[i]!]);
+    const stages = windows[k]!.map((w, i) => stagesOf(w, perRequest[i]!, simCalls[i]!));
+    const stage = (name: keyof Stages) =>
+      median(stages.map((s) => s?.[name] ?? NaN).filter(Number.isFinite));
     const nth = (i: number, field: "bytes_in" | "bytes_out") =>
       median(perRequest.map((r) => r[i]?.[field] ?? NaN).filter(Number.isFinite));
     return {
@@ -140,6 +175,7 @@ export async function measureSerial(
         in2: nth(1, "bytes_in"),
         out2: nth(1, "bytes_out"),
       },
+      stages: Object.fromEntries(STAGES.map((name) => [name, stage(name)])) as Stages,
     };
   });
 }

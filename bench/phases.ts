@@ -24,6 +24,7 @@ import {
   OWN_COST_MIN_REQUESTS,
   OWN_COST_WARM_UP,
   measureThroughput,
+  STAGES,
   type OwnCost,
   type RoundTrips,
   type Throughput,
@@ -439,6 +440,7 @@ export async function ownCostPhase(
     outsideDependenciesMs: NaN,
     cpuMsPerRequest: NaN,
     sizes: { in1: 0, out1: 0, in2: 0, out2: 0 },
+    stages: { head: NaN, read: NaN, mid: NaN, slots: NaN, tail: NaN },
   };
   const [wrangler] =
     wranglerPid === undefined
@@ -556,6 +558,12 @@ export async function ownCostPhase(
         `Own cost: ${f2(direct.outsideDependenciesMs - floor.outsideDependenciesMs)} ms outside ` +
         `the calls, ${f2(direct.inDependenciesMs - floor.inDependenciesMs)} ms longer calls ` +
         `(the governor's Lua scripts against the floor's one-line ones)`,
+    );
+    const stages = (cost: OwnCost) =>
+      STAGES.map((name) => `${name} ${f2(cost.stages[name] - floor.stages[name])}`).join(", ");
+    console.log(
+      `  governor − floor by stage (medians, ms; cut at the two Redis calls): ${stages(direct)}` +
+        (baseline ? `; baseline: ${stages(baseline)}` : ""),
     );
     console.log(
       `  workerd direct at concurrency ${directC8.concurrency}: ${f1(directC8.perS)} evaluations/s ` +

@@ -1,10 +1,10 @@
 /**
  * The interval arithmetic the benchmark's own-cost figures rest on
  * (bench/own-cost.ts): the sequential round trips of a request, and the time
- * its dependency calls cover.
+ * its dependency calls cover, and its stages.
  */
 import { describe, expect, it } from "vitest";
-import { sequentialSteps, unionMs } from "../../bench/own-cost.ts";
+import { sequentialSteps, stagesOf, unionMs } from "../../bench/own-cost.ts";
 
 const call = (started_at: number, ended_at: number) => ({ started_at, ended_at });
 
@@ -22,5 +22,20 @@ describe("dependency calls of one request", () => {
     expect(unionMs([call(0, 100), call(10, 20)])).toBe(100);
     expect(unionMs([call(5, 6), call(0, 1)])).toBe(2);
     expect(unionMs([])).toBe(0);
+  });
+
+  it("cut a request at its two Redis calls, the account call's answer awaited", () => {
+    // window 0-20; state read 3-8 and account call 4-9; deciding script 11-15
+    expect(stagesOf([0, 20], [call(11, 15), call(3, 8)], [call(4, 9)])).toEqual({
+      head: 3,
+      read: 5,
+      mid: 2,
+      slots: 4,
+      tail: 5,
+    });
+    // an account call that answered first: mid starts at the state read's answer
+    expect(stagesOf([0, 20], [call(3, 8), call(11, 15)], [call(4, 6)])?.mid).toBe(3);
+    // not an evaluation's two calls: no stages
+    expect(stagesOf([0, 20], [call(3, 8)], [])).toBeUndefined();
   });
 });
