@@ -1,7 +1,9 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { governorContext } from "../../lib/context.ts";
 import { scriptSha } from "../../lib/redis/scripts.ts";
 import { inlineConstants, PRELUDE } from "../../lib/rotation/lua/prelude.ts";
-import { scriptKeys, SCRIPTS } from "../../lib/rotation/scripts.ts";
+import { scriptContext, scriptKeys, SCRIPTS } from "../../lib/rotation/scripts.ts";
 import { keys, redis } from "./helpers.ts";
 
 describe("Lua script registry", () => {
@@ -20,14 +22,7 @@ describe("Lua script registry", () => {
 describe("the prelude's copies of what one call has read", () => {
   const run = async (body: string, ctx: Record<string, unknown> = {}) => {
     const answer = await redis.eval(inlineConstants(`${PRELUDE}\n${body}`), scriptKeys(keys), [
-      JSON.stringify({
-        now_ms: String(Date.now()),
-        keys: { decision: keys.decision(""), permit: keys.permit(""), block: keys.block("") },
-        ttl: { permit: 60, block: 60, decision: 60 },
-        metrics: false,
-        alert_cooldown_s: 300,
-        ...ctx,
-      }),
+      JSON.stringify({ ...scriptContext(governorContext(env)), ...ctx }),
     ]);
     return (typeof answer === "string" ? JSON.parse(answer) : answer) as Record<string, unknown>;
   };
