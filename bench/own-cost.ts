@@ -104,8 +104,12 @@ export function sequentialSteps(calls: Interval[]): number {
 export const OWN_COST_WARM_UP = 1000;
 /** Requests in flight while warming up (the JIT counts calls, not their pace). */
 const WARM_UP_CONCURRENCY = 4;
-/** Measured requests per worker in the own-cost comparison, at least. */
-export const OWN_COST_MIN_REQUESTS = 300;
+/**
+ * Measured requests per worker in the own-cost comparison, at least. With 300
+ * the difference of two p50s moved by up to 0.1 ms from run to run for the
+ * same two builds; with 1,500 by 0.03 (bench/PROFILE.md, round 8).
+ */
+export const OWN_COST_MIN_REQUESTS = 1000;
 
 /** The calls each request made: those that started and ended inside its [start, end] window. */
 export function callsWithin<T extends Interval>(windows: [number, number][], calls: T[]): T[][] {
@@ -118,6 +122,26 @@ export interface Target {
   request: () => Promise<void>;
 }
 
+/**
+ * The order of the targets in round `round` of a comparison: every order of
+ * them in turn (for three: 0 1 2, 0 2 1, 1 0 2, 1 2 0, 2 0 1, 2 1 0), so each
+ * runs first, and right after each other one, equally often. In a fixed
+ * order one side always ran just after the same other side's request and its
+ * after-work (the runtime's, the log line's), and two builds of the same code
+ * differed by up to 0.09 ms of p50.
+ */
+export function roundOrder(round: number, targets: number): number[] {
+  const orders = permutations(Array.from({ length: targets }, (_, i) => i));
+  return orders[round % orders.length]!;
+}
+
+function permutations(items: number[]): number[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((first, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [first, ...rest]),
+  );
+}
+
 /** Each target's request `count` times, unmeasured, a few in flight at once. */
 export async function warmUp(targets: readonly Target[], count: number): Promise<void> {
   for (const t of targets) await inFlight(count, WARM_UP_CONCURRENCY, t.request);
@@ -125,7 +149,8 @@ export async function warmUp(targets: readonly Target[], count: number): Promise
 
 /**
  * Each target's request n times, one at a time, the targets taking turns
- * (A B A B ...: a drift of the machine's load reaches both alike), after
+ * (in every order by turns, roundOrder: a drift of the machine's load reaches
+ * all alike, and none always follows the same one), after
  * `warm` unmeasured ones each (the JIT settles over the first hundreds, so
  * the own-cost comparison passes OWN_COST_WARM_UP):
  * latency, the part of it spent in dependency calls, workerd CPU per request
@@ -143,9 +168,9 @@ export async function measureSerial(
   const windows = targets.map((): [number, number][] => []);
   const cpu0 = targets.map((t) => cpuMs(t.pid));
   for (let i = 0; i < n; i++) {
-    for (const [k, t] of targets.entries()) {
+    for (const k of roundOrder(i, targets.length)) {
       const t0 = wallClockMs();
-      await t.request();
+      await targets[k]!.request();
       windows[k]!.push([t0, wallClockMs()]);
     }
   }

@@ -4,7 +4,7 @@
  * its dependency calls cover, and its stages.
  */
 import { describe, expect, it } from "vitest";
-import { sequentialSteps, stagesOf, unionMs } from "../../bench/own-cost.ts";
+import { roundOrder, sequentialSteps, stagesOf, unionMs } from "../../bench/own-cost.ts";
 
 const call = (started_at: number, ended_at: number) => ({ started_at, ended_at });
 
@@ -37,5 +37,31 @@ describe("dependency calls of one request", () => {
     expect(stagesOf([0, 20], [call(3, 8), call(11, 15)], [call(4, 6)])?.mid).toBe(3);
     // not an evaluation's two calls: no stages
     expect(stagesOf([0, 20], [call(3, 8)], [])).toBeUndefined();
+  });
+});
+
+describe("the own-cost comparison's rounds", () => {
+  it("take every order of the targets in turn: each first, and right after each other, equally often", () => {
+    const rounds = Array.from({ length: 6 }, (_, round) => roundOrder(round, 3));
+    expect(rounds).toEqual([
+      [0, 1, 2],
+      [0, 2, 1],
+      [1, 0, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [2, 1, 0],
+    ]);
+    expect(roundOrder(6, 3)).toEqual([0, 1, 2]);
+    const pairs = new Map<string, number>();
+    for (const order of rounds) {
+      for (let i = 1; i < order.length; i++) {
+        const pair = `${order[i - 1]}>${order[i]}`;
+        pairs.set(pair, (pairs.get(pair) ?? 0) + 1);
+      }
+    }
+    expect(pairs.size).toBe(6);
+    expect(new Set(pairs.values())).toEqual(new Set([2]));
+    expect(roundOrder(1, 2)).toEqual([1, 0]);
+    expect(roundOrder(5, 1)).toEqual([0]);
   });
 });
