@@ -60,6 +60,11 @@ export interface EvaluationDeps {
   fetch?: typeof fetch;
   /** The HTTP request id (or queue message id) every log line of this evaluation carries. */
   requestId?: string;
+  /**
+   * Where work that must not delay the answer goes: the decision's log line.
+   * The webhook runs it after answering (lib/http/plans.ts); @default at once.
+   */
+  afterAnswer?: (work: () => void) => void;
 }
 
 export interface Evaluation {
@@ -94,7 +99,10 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     if (final && !(body.replayed && knownFinalPlan(scope, plan.plan_id, started))) {
       rememberFinalPlan(scope, plan.plan_id, started + deps.config.ttl.decision * 1000);
     }
-    logDecision(plan, evaluation, deps, logged.weakest);
+    const weakest = logged.weakest;
+    const log = () => logDecision(plan, evaluation, deps, weakest);
+    if (deps.afterAnswer) deps.afterAnswer(log);
+    else log();
     return evaluation;
   };
   // What the deciding script counts besides the decision (docs/contract.md §10).

@@ -90,6 +90,23 @@ export function afterResponse(c: Context, work: Promise<unknown>): void {
 }
 
 /**
+ * Synchronous work (a log line) run on a later turn of the event loop, once
+ * the answer has gone out, and kept alive by the request until it has run.
+ */
+export function afterAnswering(c: Context, work: () => void): void {
+  const later = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      try {
+        work();
+      } finally {
+        resolve();
+      }
+    }, 0),
+  );
+  afterResponse(c, later);
+}
+
+/**
  * Hono's bearerAuth with the governor's tokens, compared in constant time, and
  * its refusals in the API's error shape: always 401 `unauthorized` (a malformed
  * header too, which bearerAuth alone would answer with 400).

@@ -8,6 +8,7 @@ import { readPlanState } from "../plans/read.ts";
 import { deliverAlerts } from "../alerts/deliver.ts";
 import { ERROR_CODES, jsonError } from "./errors.ts";
 import {
+  afterAnswering,
   afterResponse,
   createApp,
   maxBody,
@@ -40,7 +41,11 @@ plans.openapi(
         plan.error.issues,
       );
     }
-    const evaluation = await evaluatePlan(plan.data, { ...gov, requestId: c.get("requestId") });
+    const evaluation = await evaluatePlan(plan.data, {
+      ...gov,
+      requestId: c.get("requestId"),
+      afterAnswer: (work) => afterAnswering(c, work),
+    });
     // Alerts the decision queued go out after the answer (the cron delivers them otherwise).
     if (evaluation.alertsQueued) afterResponse(c, deliverAlerts(gov));
     return c.json(evaluation.body, 200);

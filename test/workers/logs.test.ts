@@ -10,12 +10,23 @@ import {
   signedHeaders,
   sim,
 } from "./helpers.ts";
+import { governorContext } from "../../lib/context.ts";
+import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 
 function logLines(spy: { mock: { calls: unknown[][] } }, msg: string) {
   return spy.mock.calls
     .map((call) => String(call[0]))
     .filter((line) => line.includes(`"msg":"${msg}"`))
     .map((line) => JSON.parse(line));
+}
+
+/** The webhook writes a decision's line after answering: wait for the lines of these plans. */
+async function decisionLines(spy: { mock: { calls: unknown[][] } }, ...planIds: string[]) {
+  return vi.waitFor(() => {
+    const lines = logLines(spy, "governor.decision");
+    for (const id of planIds) expect(lines.map((line) => line.plan_id)).toContain(id);
+    return lines;
+  });
 }
 
 describe("structured decision logs", () => {
@@ -37,7 +48,7 @@ describe("structured decision logs", () => {
 
   it("logs one JSON line per decision with regime, slots, the weakest position and the lock", async () => {
     await postPlan({ plan_id: "log-1", symbol: "BTCUSDT", score: 5 }, {});
-    const [line] = logLines(log, "governor.decision");
+    const [line] = await decisionLines(log, "log-1");
     expect(line).toMatchObject({
       plan_id: "log-1",
       symbol: "BTCUSDT",
@@ -56,8 +67,28 @@ describe("structured decision logs", () => {
     expect(line.latency_ms).toEqual(expect.any(Number));
   });
 
+  it("leaves the line to the caller's afterAnswer when it names one, and writes it once when that runs", async () => {
+    const { env } = await import("cloudflare:test");
+    const later: (() => void)[] = [];
+    const { body } = await evaluatePlan(
+      { plan_id: "log-3", symbol: "BTCUSDT", action: "OPEN", decision: "EXECUTE", score: 5 },
+      { ...governorContext(env), requestId: "rid-later", afterAnswer: (work) => later.push(work) },
+    );
+    expect(body).toMatchObject({
+      decision: "BLOCK",
+      reason: "active_slots_waiting_rotation_close",
+    });
+    expect(logLines(log, "governor.decision")).toEqual([]);
+    expect(later).toHaveLength(1);
+    later[0]!();
+    expect(logLines(log, "governor.decision")).toMatchObject([
+      { plan_id: "log-3", request_id: "rid-later", lock: "created", close_symbol: "SOLUSDT" },
+    ]);
+  });
+
   it("never writes a secret into a log line", async () => {
     await postPlan({ plan_id: "log-2", symbol: "BTCUSDT", score: 5 }, {});
+    await decisionLines(log, "log-2");
     const { env } = await import("cloudflare:test");
     const all = log.mock.calls.map((c) => String(c[0])).join("\n");
     for (const secret of [
@@ -91,6 +122,7 @@ describe("structured decision logs", () => {
     const replaced = await send("rid-d", { "x-request-id": "bad id!" });
     expect(replaced).not.toBe("bad id!");
 
+    await decisionLines(log, "rid-a", "rid-b", "rid-c", "rid-d");
     const lines = log.mock.calls.map(
       (call) => JSON.parse(String(call[0])) as Record<string, unknown>,
     );
