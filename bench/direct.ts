@@ -2,8 +2,9 @@
  * The direct mode: the built Worker (`wrangler deploy --dry-run` bundle) and
  * the floor worker, each served by workerd through Miniflare's API, with no
  * `wrangler dev` proxy in front; both talk to the stack's bridge and simulator.
- * Requests go to each worker's own socket (Miniflare's `unsafeDirectSockets`),
- * not through Miniflare's entry worker, a dev-only proxy in JavaScript that
+ * Requests go to each worker's own socket (Miniflare's `unsafeDirectSockets`;
+ * its entry socket still opens, and nothing is sent there), not through
+ * Miniflare's entry worker, a dev-only proxy in JavaScript that
  * production does not have (it cost each side about 0.5 ms of CPU and 0.6 to
  * 0.9 ms of p50 per request: bench/PROFILE.md, round 8).
  */

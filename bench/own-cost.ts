@@ -105,9 +105,10 @@ export const OWN_COST_WARM_UP = 1000;
 /** Requests in flight while warming up (the JIT counts calls, not their pace). */
 const WARM_UP_CONCURRENCY = 4;
 /**
- * Measured requests per worker in the own-cost comparison, at least. With 300
- * the difference of two p50s moved by up to 0.1 ms from run to run for the
- * same two builds; with 1,500 by 0.03 (bench/PROFILE.md, round 8).
+ * Measured requests per worker in the own-cost comparison, at least (also the
+ * serial requests through `wrangler dev`). Two builds of the same code, 300
+ * requests each in a fixed order, differed by up to 0.1 ms of p50; 1,000 each
+ * in roundOrder's order, by 0.03 and 0.06 (bench/PROFILE.md, round 8).
  */
 export const OWN_COST_MIN_REQUESTS = 1000;
 
@@ -123,23 +124,18 @@ export interface Target {
 }
 
 /**
- * The order of the targets in round `round` of a comparison: every order of
- * them in turn (for three: 0 1 2, 0 2 1, 1 0 2, 1 2 0, 2 0 1, 2 1 0), so each
- * runs first, and right after each other one, equally often. In a fixed
- * order one side always ran just after the same other side's request and its
- * after-work (the runtime's, the log line's), and two builds of the same code
- * differed by up to 0.09 ms of p50.
+ * The order of the targets in round `round` of a comparison: 0 1 2, then
+ * 0 2 1, and again. Requests follow each other across rounds too, so over two
+ * rounds every target runs right after each other one exactly once (for two
+ * targets: 0 1 0 1 ...). In a fixed order of three, one side always ran just
+ * after the same other side's request and its after-work (the runtime's, the
+ * log line's), and two builds of the same code differed by up to 0.09 ms of
+ * p50. Balanced for up to three targets, the most a comparison has.
  */
 export function roundOrder(round: number, targets: number): number[] {
-  const orders = permutations(Array.from({ length: targets }, (_, i) => i));
-  return orders[round % orders.length]!;
-}
-
-function permutations(items: number[]): number[][] {
-  if (items.length <= 1) return [items];
-  return items.flatMap((first, i) =>
-    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [first, ...rest]),
-  );
+  if (targets > 3) throw new RangeError(`roundOrder balances up to 3 targets, not ${targets}`);
+  const rest = Array.from({ length: targets - 1 }, (_, i) => i + 1);
+  return [0, ...(round % 2 === 0 ? rest : rest.reverse())];
 }
 
 /** Each target's request `count` times, unmeasured, a few in flight at once. */
@@ -149,8 +145,8 @@ export async function warmUp(targets: readonly Target[], count: number): Promise
 
 /**
  * Each target's request n times, one at a time, the targets taking turns
- * (in every order by turns, roundOrder: a drift of the machine's load reaches
- * all alike, and none always follows the same one), after
+ * (in roundOrder's order: a drift of the machine's load reaches all alike,
+ * and none always follows the same one), after
  * `warm` unmeasured ones each (the JIT settles over the first hundreds, so
  * the own-cost comparison passes OWN_COST_WARM_UP):
  * latency, the part of it spent in dependency calls, workerd CPU per request

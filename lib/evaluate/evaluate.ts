@@ -99,8 +99,7 @@ export async function evaluatePlan(plan: Plan, deps: EvaluationDeps): Promise<Ev
     if (final && !(body.replayed && knownFinalPlan(scope, plan.plan_id, started))) {
       rememberFinalPlan(scope, plan.plan_id, started + deps.config.ttl.decision * 1000);
     }
-    const weakest = logged.weakest;
-    const log = () => logDecision(plan, evaluation, deps, weakest);
+    const log = () => logDecision(plan, evaluation, deps, logged.weakest);
     if (deps.afterAnswer) deps.afterAnswer(log);
     else log();
     return evaluation;
@@ -524,7 +523,7 @@ function lockEvent(body: DecisionBody): string | undefined {
   return undefined;
 }
 
-/** One structured log line per decision (docs/contract.md §3). */
+/** One structured log line per decision (docs/contract.md §10). */
 function logDecision(
   plan: Plan,
   evaluation: Evaluation,
