@@ -106,9 +106,9 @@ export const OWN_COST_WARM_UP = 1000;
 const WARM_UP_CONCURRENCY = 4;
 /**
  * Measured requests per worker in the own-cost comparison, at least (also the
- * serial requests through `wrangler dev`). Two builds of the same code, 300
- * requests each in a fixed order, differed by up to 0.1 ms of p50; 1,000 each
- * in roundOrder's order, by 0.03 and 0.06 (bench/PROFILE.md, round 8).
+ * serial requests through `wrangler dev`). Even so, two builds of the same
+ * code differ by up to about 0.1 ms of p50 in one run in several
+ * (bench/PROFILE.md, round 8): compare over several runs.
  */
 export const OWN_COST_MIN_REQUESTS = 1000;
 
