@@ -18,13 +18,13 @@ import {
   faultPositions,
   keys,
   postPlan,
+  postPlanTo,
   receiver,
   redis,
   resetWorld,
   setPositions,
   setRegime,
   setUniverse,
-  signedHeaders,
   sim,
   streamEntries,
 } from "./helpers.ts";
@@ -79,17 +79,7 @@ async function received() {
  * after answering (delivering the alerts the decision queued).
  */
 async function decide(plan: Record<string, unknown>, vars: Record<string, string> = {}) {
-  const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
-  const ctx = createExecutionContext();
-  const response = await worker.fetch(
-    new Request("http://governor/v1/plans", {
-      method: "POST",
-      headers: await signedHeaders(rawBody),
-      body: rawBody,
-    }),
-    alertEnv(vars) as unknown as Env,
-    ctx,
-  );
+  const { response, ctx } = await postPlanTo(alertEnv(vars) as unknown as Env, plan);
   const body = (await response.json()) as Record<string, any>;
   await waitOnExecutionContext(ctx);
   return { status: response.status, body };

@@ -132,16 +132,33 @@ export async function postPlan(
   plan: PlanInput,
   vars?: Record<string, string | number | boolean>,
 ): Promise<{ status: number; body: Record<string, any> }> {
-  const rawBody = JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
-  const headers = await signedHeaders(rawBody);
   const response = vars
-    ? await worker.fetch(
-        new Request("http://governor/v1/plans", { method: "POST", headers, body: rawBody }),
-        { ...env, ...vars },
-        createExecutionContext(),
-      )
-    : await postRaw(rawBody, headers);
+    ? (await postPlanTo({ ...env, ...vars } as Env, plan)).response
+    : await postRaw(planBody(plan), await signedHeaders(planBody(plan)));
   return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+const planBody = (plan: Record<string, unknown>) =>
+  JSON.stringify({ action: "OPEN", decision: "EXECUTE", ...plan });
+
+/**
+ * POST a signed plan to the worker's fetch handler with `workerEnv` and a new
+ * execution context. Returns as soon as the handler answers, with the context:
+ * `waitOnExecutionContext(ctx)` waits for the work it does after answering.
+ */
+export async function postPlanTo(workerEnv: Env, plan: Record<string, unknown>) {
+  const rawBody = planBody(plan);
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(
+    new Request("http://governor/v1/plans", {
+      method: "POST",
+      headers: await signedHeaders(rawBody),
+      body: rawBody,
+    }),
+    workerEnv,
+    ctx,
+  );
+  return { response, ctx };
 }
 
 export async function getJson(path: string, token = env.GOV_READ_TOKEN!) {

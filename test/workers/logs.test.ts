@@ -1,8 +1,9 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   postPlan,
+  postPlanTo,
   postRaw,
   resetWorld,
   setPositions,
@@ -11,7 +12,6 @@ import {
   signedHeaders,
   sim,
 } from "./helpers.ts";
-import worker from "../../functions/index.ts";
 import { governorContext } from "../../lib/context.ts";
 import { evaluatePlan } from "../../lib/evaluate/evaluate.ts";
 
@@ -70,23 +70,11 @@ describe("structured decision logs", () => {
   });
 
   it("has the webhook answer first and write the line before the request's work ends", async () => {
-    const rawBody = JSON.stringify({
+    const { response, ctx } = await postPlanTo(env, {
       plan_id: "log-4",
       symbol: "BTCUSDT",
-      action: "OPEN",
-      decision: "EXECUTE",
       score: 5,
     });
-    const ctx = createExecutionContext();
-    const response = await worker.fetch(
-      new Request("http://governor/v1/plans", {
-        method: "POST",
-        headers: await signedHeaders(rawBody),
-        body: rawBody,
-      }),
-      env,
-      ctx,
-    );
     const ofPlan = () => logLines(log, "governor.decision").filter((l) => l.plan_id === "log-4");
     // The answer is here; its line waits for the next turn of the event loop.
     expect(ofPlan()).toEqual([]);
