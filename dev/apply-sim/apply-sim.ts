@@ -156,18 +156,27 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
     timers.add(timer);
   }
 
+  // stop() ends the loop at once: a read in flight is left behind, since ioredis
+  // never settles it once the server went away first (Ctrl-C reaches the stack's
+  // redis-server too) and it is reconnecting.
+  let wake = () => {};
+  const woken = new Promise<null>((resolve) => (wake = () => resolve(null)));
   const loop = (async () => {
     while (!stopped) {
       try {
-        const reply = (await reader.xread(
-          "COUNT",
-          100,
-          "BLOCK",
-          blockMs,
-          "STREAMS",
-          keys.applyPlanStream,
-          lastId,
-        )) as StreamReply;
+        const reply = await Promise.race([
+          reader.xread(
+            "COUNT",
+            100,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            keys.applyPlanStream,
+            lastId,
+          ) as Promise<StreamReply>,
+          woken,
+        ]);
+        if (stopped) break;
         if (!reply) continue;
         for (const [, entries] of reply) {
           for (const [id, fields] of entries) {
@@ -198,6 +207,7 @@ export async function startApplySim(options: ApplySimOptions): Promise<ApplySim>
     stop() {
       stopping ??= (async () => {
         stopped = true;
+        wake();
         cancelPending();
         state.resetListeners.delete(cancelPending);
         reader.disconnect();

@@ -231,4 +231,24 @@ describe("Apply Layer simulator", () => {
     await other.stop();
     await waitFor(async () => ((await clientsWith("name=apply-sim")) === 2 ? true : undefined));
   });
+
+  it("stops when its Redis went away first (Ctrl-C reaches the stack's redis-server too)", async () => {
+    const gone = await startRedisServer();
+    const probe = new Redis(gone.url);
+    const orphan = await startApplySim({
+      redisUrl: gone.url,
+      keyPrefix: PREFIX,
+      state: new ExchangeState(Date.now),
+      blockMs: 600_000,
+    });
+    await waitFor(async () =>
+      String(await probe.client("LIST")).includes("cmd=xread") ? true : undefined,
+    );
+    probe.disconnect();
+    await gone.stop();
+    // ioredis now reconnects, and never settles the XREAD it had sent: a stop()
+    // that awaited it would hang (and with it the stack's shutdown).
+    await orphan.stop();
+    expect(orphan.read).toBe(0);
+  });
 });
