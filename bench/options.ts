@@ -16,7 +16,8 @@ export const HELP = `Usage: npm run bench -- [options]
   --stack-file PATH   use a running stack (its Redis is FLUSHED, its simulator reset)
   --key-prefix P      GOV_KEY_PREFIX of that stack (default quantum)
   --seed S            seed of the mixed phase's order (default 1)
-  --cost-evaluations N  hot-path ALLOWs per side in the counters' cost comparison
+  --cost-evaluations N
+                      hot-path ALLOWs per side in the counters' cost comparison
                       (two more private stacks, GOV_METRICS=on/off; default 200, 0 skips it)
   --baseline DIR      also serve the governor built from DIR (another checkout of this
                       repository, with its node_modules) on workerd directly, and measure it
@@ -25,12 +26,16 @@ export const HELP = `Usage: npm run bench -- [options]
   --scale             only the scale table: hot-path ALLOW latency and the governor's own CPU
                       per evaluation on workerd directly, with 4, 20 and 100 open positions
                       and with universes of 10, 200 and 2,000 symbols (then a JSON line)
-  --scale-evaluations N  serial evaluations per cell of the scale table (default 100)
+  --scale-evaluations N
+                      serial evaluations per cell of the scale table (default 100; with
+                      far fewer, the CPU columns are mostly noise, even below 0)
   --profile           only the CPU profile: serial re-entries on an open position on workerd
                       directly, sampled by V8 through workerd's inspector; prints the top
                       self-time entries and writes .dev/profiles/*.cpuprofile (then a JSON line)
-  --profile-evaluations N  profiled evaluations per world (default 300)
-  --profile-positions LIST  open positions of each profiled world (default 4,100; at most 100)
+  --profile-evaluations N
+                      profiled evaluations per world (default 300)
+  --profile-positions LIST
+                      open positions of each profiled world (default 4,100; at most 100)
   --help              this text
 
 Targets: hot-path ALLOW <= 2 Redis requests, Binance weight <= 5.5 per evaluation

@@ -208,7 +208,7 @@ export async function runScale(options: Options, stack: StackInfo): Promise<numb
     "workerd CPU ms/eval",
     "floor CPU ms/req",
     "own CPU ms/eval",
-    "1st script answer B",
+    "state read answer B",
     "round trips",
     "klines fetches",
   ];
