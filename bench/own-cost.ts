@@ -52,6 +52,11 @@ export const STAGES = ["head", "read", "mid", "slots", "tail"] as const;
  */
 export type Stages = Record<(typeof STAGES)[number], number>;
 
+/** A figure for each stage, in STAGES order. */
+export function byStage(figure: (name: keyof Stages) => number): Stages {
+  return Object.fromEntries(STAGES.map((name) => [name, figure(name)])) as Stages;
+}
+
 /** The stages of one request: its window, its Redis calls in order, its simulator calls. */
 export function stagesOf(
   [from, to]: [number, number],
@@ -196,7 +201,7 @@ export async function measureSerial(
         in2: nth(1, "bytes_in"),
         out2: nth(1, "bytes_out"),
       },
-      stages: Object.fromEntries(STAGES.map((name) => [name, stage(name)])) as Stages,
+      stages: byStage(stage),
     };
   });
 }

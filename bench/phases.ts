@@ -24,6 +24,7 @@ import {
   OWN_COST_MIN_REQUESTS,
   OWN_COST_WARM_UP,
   measureThroughput,
+  byStage,
   STAGES,
   type OwnCost,
   type RoundTrips,
@@ -440,7 +441,7 @@ export async function ownCostPhase(
     outsideDependenciesMs: NaN,
     cpuMsPerRequest: NaN,
     sizes: { in1: 0, out1: 0, in2: 0, out2: 0 },
-    stages: { head: NaN, read: NaN, mid: NaN, slots: NaN, tail: NaN },
+    stages: byStage(() => NaN),
   };
   const [wrangler] =
     wranglerPid === undefined

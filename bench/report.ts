@@ -3,7 +3,7 @@
  */
 import { cpus } from "node:os";
 import { percentile, type StackInfo } from "./clients.ts";
-import { STAGES, type OwnCost } from "./own-cost.ts";
+import { byStage, type OwnCost } from "./own-cost.ts";
 import { countersCostLines, type CountersCost } from "./counters-cost.ts";
 import { MIXED_KINDS, type Options } from "./options.ts";
 import type { Bench, Floor, MixedResult, OwnCostResult, Sample } from "./phases.ts";
@@ -356,9 +356,7 @@ function ownCostFields(cost: OwnCost, floor: OwnCost) {
       cost.outsideDependenciesMs - floor.outsideDependenciesMs,
     ),
     overhead_in_dependencies_ms: round(cost.inDependenciesMs - floor.inDependenciesMs),
-    overhead_by_stage_ms: Object.fromEntries(
-      STAGES.map((name) => [name, round(cost.stages[name] - floor.stages[name])]),
-    ),
+    overhead_by_stage_ms: byStage((name) => round(cost.stages[name] - floor.stages[name])),
     worker_cpu_ms_per_eval: round(cost.cpuMsPerRequest),
     own_cpu_ms: round(cost.cpuMsPerRequest - floor.cpuMsPerRequest),
   };
