@@ -132,9 +132,10 @@ export async function postPlan(
   plan: PlanInput,
   vars?: Record<string, string | number | boolean>,
 ): Promise<{ status: number; body: Record<string, any> }> {
+  const rawBody = planBody(plan);
   const response = vars
     ? (await postPlanTo({ ...env, ...vars } as Env, plan)).response
-    : await postRaw(planBody(plan), await signedHeaders(planBody(plan)));
+    : await postRaw(rawBody, await signedHeaders(rawBody));
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { governorContext } from "../../lib/context.ts";
 import { scriptSha } from "../../lib/redis/scripts.ts";
 import { inlineConstants, PRELUDE } from "../../lib/rotation/lua/prelude.ts";
@@ -20,6 +20,7 @@ describe("Lua script registry", () => {
  * step, or a later read in the same call would answer what was there before.
  */
 describe("the prelude's copies of what one call has read", () => {
+  beforeEach(() => redis.flushall());
   const run = async (body: string, ctx: Record<string, unknown> = {}) => {
     const answer = await redis.eval(inlineConstants(`${PRELUDE}\n${body}`), scriptKeys(keys), [
       JSON.stringify({ ...scriptContext(governorContext(env)), ...ctx }),
@@ -28,7 +29,6 @@ describe("the prelude's copies of what one call has read", () => {
   };
 
   it("a decision written by finalize is what the same call reads back", async () => {
-    await redis.flushall();
     const seen = await run(
       `local before = decision_of('p-memo')
 finalize({ plan_id = 'p-memo', symbol = 'BTCUSDT', decision = 'ALLOW', reason = R.slotFree })
@@ -42,7 +42,6 @@ return cjson.encode({ before = before or false, after = decision_of('p-memo') or
   });
 
   it("an incident opened, then closed, in one call is stored and read as closed", async () => {
-    await redis.flushall();
     const seen = await run(
       `incident_open('t:memo', 'test', 'warning', 'down', {})
 local opened = incident_of('t:memo')
@@ -56,7 +55,6 @@ return cjson.encode({ opened = opened or false, closed = incident_of('t:memo') o
   });
 
   it("an incident settled (deleted) in one call is read as gone", async () => {
-    await redis.flushall();
     const seen = await run(
       `incident_open('t:gone', 'test', 'warning', 'down', {})
 incident_close('t:gone', 'back', {})
@@ -69,7 +67,6 @@ return cjson.encode({ left = incident_of('t:gone') or false,
   });
 
   it("a write before any read leaves the other incidents readable", async () => {
-    await redis.flushall();
     const long = Date.now() - 3_600_000;
     await redis.hset(keys.alertIncidents, {
       "t:due": JSON.stringify({
