@@ -39,7 +39,9 @@ export const HELP = `Usage: npm run bench -- [options]
   --help              this text
 
 Targets: hot-path ALLOW <= 2 Redis requests, Binance weight <= 5.5 per evaluation
-with warm caches, ratio_p50_to_floor <= 1.5.`;
+with warm caches, 2 sequential dependency round trips, and against the floor worker
+(the same dependency calls, nothing else, same runtime, same run): overhead_ms <= 1
+and own_cpu_ms <= 1.`;
 
 export type MixedKind = "allow" | "rotation" | "universe" | "threshold" | "close";
 export const MIXED_KINDS: readonly MixedKind[] = [
