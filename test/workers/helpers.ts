@@ -132,10 +132,13 @@ export async function postPlan(
   plan: PlanInput,
   vars?: Record<string, string | number | boolean>,
 ): Promise<{ status: number; body: Record<string, any> }> {
-  const rawBody = planBody(plan);
-  const response = vars
-    ? (await postPlanTo({ ...env, ...vars } as Env, plan)).response
-    : await postRaw(rawBody, await signedHeaders(rawBody));
+  let response: Response;
+  if (vars) {
+    response = (await postPlanTo({ ...env, ...vars } as Env, plan)).response;
+  } else {
+    const rawBody = planBody(plan);
+    response = await postRaw(rawBody, await signedHeaders(rawBody));
+  }
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
