@@ -100,6 +100,13 @@ interface PositionRow {
   updateTime: number;
 }
 
+/** The symbols with a non-zero position. */
+function openSymbolsOf(rows: PositionRow[]): string[] {
+  return [
+    ...new Set(rows.filter((r) => Math.abs(Number(r.positionAmt)) > 1e-8).map((r) => r.symbol)),
+  ];
+}
+
 function positionRow(symbol: string, amt: number, pnl: number, updateTime: number): PositionRow {
   return {
     symbol,
@@ -117,6 +124,8 @@ function positionRow(symbol: string, amt: number, pnl: number, updateTime: numbe
 interface Held {
   plan: number;
   desired: number;
+  /** The exchange's open symbols when it paused: its account view, which its script decides on. */
+  view: string[];
   release: () => void;
   done: Promise<unknown>;
 }
@@ -143,6 +152,8 @@ class Sequence {
   tradingState: TradingStateName = "ACTIVE";
   /** Plans whose evaluation finished in this step on a snapshot taken earlier (a release). */
   stale = new Set<string>();
+  /** The exchange's open symbols a release in this step decided on (its account view). */
+  decidedOn: string[] | undefined;
   private fresh = 0;
   private syncedClock = Number.NaN;
   private syncedAt = 0;
@@ -261,9 +272,7 @@ class Sequence {
       applyResults: toStreamEntries(results),
       reservations: toHash(reservations),
       claims: toHash(claims),
-      openSymbols: [
-        ...new Set(rows.filter((r) => Math.abs(Number(r.positionAmt)) > 1e-8).map((r) => r.symbol)),
-      ],
+      openSymbols: openSymbolsOf(rows),
     };
   }
 
@@ -279,8 +288,10 @@ class Sequence {
       marginTight: this.marginTight,
       tradingState: this.tradingState,
       stale: this.stale,
+      decidedOn: this.decidedOn,
     });
     this.stale = new Set();
+    this.decidedOn = undefined;
     totals.maxHolders = Math.max(totals.maxHolders, holdersOf(this.last).size);
     return found;
   }
@@ -330,7 +341,8 @@ class Sequence {
           }),
         );
         await Promise.race([pausedAt, done]);
-        this.held.push({ plan: step.plan, desired: DESIRED[this.preset], release, done });
+        const view = openSymbolsOf((await sim("GET", "/__sim/positions")) as PositionRow[]);
+        this.held.push({ plan: step.plan, desired: DESIRED[this.preset], view, release, done });
         break;
       }
       case "release": {
@@ -341,6 +353,7 @@ class Sequence {
         const [held] = this.held.splice(step.which % this.held.length, 1);
         label = `release ${PLAN_IDS[held!.plan]}`;
         this.stale.add(PLAN_IDS[held!.plan]!);
+        this.decidedOn = held!.view;
         held!.release();
         await held!.done;
         allowance = held!.desired;

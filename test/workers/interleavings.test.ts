@@ -277,6 +277,32 @@ const COUNTEREXAMPLES: { name: string; world: WorldSpec; steps: Step[] }[] = [
       { kind: "eval", plans: [planNo("rotcand-7")] },
     ],
   },
+  {
+    name: "a close confirmed past the deadline while the plan's re-evaluation is paused with the victim still open in its account view",
+    // TREND_STRONG (6), full. BTC's rotation closes BNB. Past the lock's TTL, BTC's
+    // re-evaluation reads the account (BNB open) and pauses; BNB is then closed and
+    // confirmed; the released script, on its account view, sees the victim open past the
+    // deadline and times the rotation out. That is the view it decided on: I6 judges it so.
+    world: worldOf(
+      "TREND_STRONG",
+      [
+        ["ETHUSDT", 0],
+        ["XRPUSDT", 0],
+        ["DOGEUSDT", 0],
+        ["BNBUSDT", 0],
+        ["LTCUSDT", 0],
+        ["SOLUSDT", 0],
+      ],
+      { "plan0000-b": ["BTCUSDT", 2] },
+    ),
+    steps: [
+      { kind: "eval", plans: [planNo("plan0000-b")] },
+      { kind: "jump", seconds: 121 },
+      { kind: "hold", plan: planNo("plan0000-b") },
+      { kind: "confirm", which: 0, executed: true, late: false },
+      { kind: "release", which: 0 },
+    ],
+  },
 ];
 
 // ---------------------------------------------------------------------------
@@ -587,5 +613,42 @@ describe("the invariant checker itself", () => {
         "I6 a confirmed rotation is not timed out",
       ]),
     );
+  });
+
+  it("judges a timeout on the exchange view it was decided on (a released evaluation's account read)", () => {
+    const timedOut = (decidedOn: string[] | undefined) => {
+      const checker = new InvariantChecker();
+      checker.observe(
+        {
+          ...base,
+          events: [lock("1-0", "p1", "SOL")],
+          applyPlans: [closePlan("1-0", "p1", "SOL")],
+        },
+        { label: "s", desired: 4 },
+      );
+      checker.observe(
+        {
+          ...base,
+          events: [
+            lock("1-0", "p1", "SOL"),
+            entry("3-0", {
+              event: "ROTATION_TIMEOUT",
+              new_plan_id: "p1",
+              close_plan_id: closePlanId("p1", "SOL"),
+            }),
+          ],
+          applyPlans: [closePlan("1-0", "p1", "SOL")],
+          applyResults: [confirmationOf("2-0", "p1", "SOL")],
+          openSymbols: [],
+        },
+        { label: "release p1", desired: 4, decidedOn },
+      );
+      return names(checker);
+    };
+    // SOL is closed now; the script saw it open: not a violation.
+    expect(timedOut(["SOL"])).toEqual([]);
+    // The script's own view showed SOL closed (or no older view): a violation.
+    expect(timedOut([])).toEqual(["I6 a confirmed rotation is not timed out"]);
+    expect(timedOut(undefined)).toEqual(["I6 a confirmed rotation is not timed out"]);
   });
 });

@@ -27,7 +27,9 @@
  *     for that plan.
  *  I6 a confirmed rotation is never timed out: a lock whose confirmation
  *     (naming its close symbol) was appended before the resolution, and whose
- *     victim the exchange no longer shows open, is completed, not timed out.
+ *     victim the exchange no longer shows open in the view the resolution was
+ *     decided on, is completed, not timed out. (A paused evaluation's view is
+ *     its account read: a close after it cannot complete the rotation there.)
  *  I7 one live rotation per incoming symbol: no two unresolved locks bring in
  *     the same symbol.
  *  I8 no ALLOW while a gate blocks: no entry is allowed on a symbol outside
@@ -93,6 +95,12 @@ export interface StepContext {
   tradingState?: "ACTIVE" | "REDUCING" | "HALTED";
   /** Plans whose evaluation finished in this step on an earlier snapshot. */
   stale?: ReadonlySet<string>;
+  /**
+   * The exchange's open symbols the resolutions of this step were decided on,
+   * when that is not this snapshot's: a released evaluation's account view,
+   * read before it paused. Defaults to `openSymbols`.
+   */
+  decidedOn?: readonly string[];
 }
 
 export type InvariantName =
@@ -358,8 +366,9 @@ export class InvariantChecker {
       const r = lock.resolution;
       if (r?.fields.event !== "ROTATION_TIMEOUT") continue;
       const confirmation = confirmedBetween(lock, ev(r));
-      // Judged in the step that timed it out, when the exchange's view is this snapshot's.
-      const closed = ev(r)[0] === step && !snapshot.openSymbols.includes(lock.closeSymbol);
+      // Judged in the step that timed it out, on the exchange's view it was decided on.
+      const view = context.decidedOn ?? snapshot.openSymbols;
+      const closed = ev(r)[0] === step && !view.includes(lock.closeSymbol);
       if (confirmation && closed) {
         violate(
           "I6 a confirmed rotation is not timed out",
