@@ -616,7 +616,7 @@ describe("the invariant checker itself", () => {
   });
 
   it("judges a timeout on the exchange view it was decided on (a released evaluation's account read)", () => {
-    const timedOut = (decidedOn: string[] | undefined) => {
+    const timedOut = (decidedOn: string[], released = "p1") => {
       const checker = new InvariantChecker();
       checker.observe(
         {
@@ -641,14 +641,15 @@ describe("the invariant checker itself", () => {
           applyResults: [confirmationOf("2-0", "p1", "SOL")],
           openSymbols: [],
         },
-        { label: "release p1", desired: 4, decidedOn },
+        { label: `release ${released}`, desired: 4, stale: new Set([released]), decidedOn },
       );
       return names(checker);
     };
-    // SOL is closed now; the script saw it open: not a violation.
+    // SOL is closed now; p1's released script saw it open: not a violation.
     expect(timedOut(["SOL"])).toEqual([]);
-    // The script's own view showed SOL closed (or no older view): a violation.
+    // p1's script saw SOL closed: a violation.
     expect(timedOut([])).toEqual(["I6 a confirmed rotation is not timed out"]);
-    expect(timedOut(undefined)).toEqual(["I6 a confirmed rotation is not timed out"]);
+    // Another plan was released: p1's timeout is judged on this snapshot (SOL closed).
+    expect(timedOut(["SOL"], "p2")).toEqual(["I6 a confirmed rotation is not timed out"]);
   });
 });

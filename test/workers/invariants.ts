@@ -96,9 +96,9 @@ export interface StepContext {
   /** Plans whose evaluation finished in this step on an earlier snapshot. */
   stale?: ReadonlySet<string>;
   /**
-   * The exchange's open symbols the resolutions of this step were decided on,
-   * when that is not this snapshot's: a released evaluation's account view,
-   * read before it paused. Defaults to `openSymbols`.
+   * The account view of the `stale` plans: the exchange's open symbols when
+   * their evaluation paused, which their scripts decided on. A resolution of
+   * another plan's lock is judged on `openSymbols`.
    */
   decidedOn?: readonly string[];
 }
@@ -367,7 +367,8 @@ export class InvariantChecker {
       if (r?.fields.event !== "ROTATION_TIMEOUT") continue;
       const confirmation = confirmedBetween(lock, ev(r));
       // Judged in the step that timed it out, on the exchange's view it was decided on.
-      const view = context.decidedOn ?? snapshot.openSymbols;
+      const released = context.stale?.has(lock.plan) && context.decidedOn;
+      const view = released || snapshot.openSymbols;
       const closed = ev(r)[0] === step && !view.includes(lock.closeSymbol);
       if (confirmation && closed) {
         violate(

@@ -14,6 +14,7 @@ import { SCRIPTS } from "../../lib/rotation/scripts.ts";
 import type { Redis } from "@upstash/redis/cloudflare";
 import {
   events,
+  faultPositions,
   keys,
   postPlan,
   redis,
@@ -365,6 +366,21 @@ describe("upstream behaviour that broke the gate (regressions)", () => {
         reason: "timeout",
       });
       expect(await redis.get(keys.permit("partial-1"))).toBeNull();
+    });
+
+    it("a confirmed close the sweep cannot verify (positions unavailable) past the TTL times out as close_state unknown", async () => {
+      await postPlan({ plan_id: "unverified-1", symbol: "BTCUSDT", score: 3 });
+      const lock = (await lockOf("unverified-1"))!;
+      await closeOnExchange(lock.close_symbol);
+      await appendResult({ plan_id: lock.close_plan_id, symbol: lock.close_symbol });
+      await faultPositions({ status: 503 });
+
+      await sweepAt(lock.created_at * 1000 + TTL_MS + 1000);
+      expect(await events("ROTATION_TIMEOUT")).toEqual([
+        expect.objectContaining({ close_state: "unknown" }),
+      ]);
+      expect(await events("ROTATION_COMPLETE")).toEqual([]);
+      expect(await redis.get(keys.permit("unverified-1"))).toBeNull();
     });
 
     it("a confirmation appended before the lock (an older rotation's, same close plan id) does not count", async () => {
