@@ -410,6 +410,12 @@ describe("the invariant checker itself", () => {
       executed: "true",
       reduceOnly: "true",
     });
+  const timeoutOf = (id: string, plan: string, close: string) =>
+    entry(id, {
+      event: "ROTATION_TIMEOUT",
+      new_plan_id: plan,
+      close_plan_id: closePlanId(plan, close),
+    });
   const base: WorldSnapshot = {
     clockMs: 1_000_000,
     events: [],
@@ -590,11 +596,7 @@ describe("the invariant checker itself", () => {
         ...base,
         events: [
           lock("1-0", "p1", "SOL"),
-          entry("3-0", {
-            event: "ROTATION_TIMEOUT",
-            new_plan_id: "p1",
-            close_plan_id: "rot_p1_SOL",
-          }),
+          timeoutOf("3-0", "p1", "SOL"),
           entry("3-1", {
             event: "PLAN_BLOCKED",
             plan_id: "p1",
@@ -629,14 +631,7 @@ describe("the invariant checker itself", () => {
       checker.observe(
         {
           ...base,
-          events: [
-            lock("1-0", "p1", "SOL"),
-            entry("3-0", {
-              event: "ROTATION_TIMEOUT",
-              new_plan_id: "p1",
-              close_plan_id: closePlanId("p1", "SOL"),
-            }),
-          ],
+          events: [lock("1-0", "p1", "SOL"), timeoutOf("3-0", "p1", "SOL")],
           applyPlans: [closePlan("1-0", "p1", "SOL")],
           applyResults: [confirmationOf("2-0", "p1", "SOL")],
           openSymbols: [],
