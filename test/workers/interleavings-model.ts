@@ -150,10 +150,8 @@ class Sequence {
   marginTight = false;
   /** The trading state an operator set. */
   tradingState: TradingStateName = "ACTIVE";
-  /** Plans whose evaluation finished in this step on a snapshot taken earlier (a release). */
-  stale = new Set<string>();
-  /** The exchange's open symbols a release in this step decided on (its account view). */
-  decidedOn: string[] | undefined;
+  /** Plans whose evaluation finished in this step on a snapshot taken earlier (a release), with its open symbols. */
+  stale = new Map<string, string[]>();
   private fresh = 0;
   private syncedClock = Number.NaN;
   private syncedAt = 0;
@@ -288,10 +286,8 @@ class Sequence {
       marginTight: this.marginTight,
       tradingState: this.tradingState,
       stale: this.stale,
-      decidedOn: this.decidedOn,
     });
-    this.stale = new Set();
-    this.decidedOn = undefined;
+    this.stale = new Map();
     totals.maxHolders = Math.max(totals.maxHolders, holdersOf(this.last).size);
     return found;
   }
@@ -352,8 +348,7 @@ class Sequence {
         }
         const [held] = this.held.splice(step.which % this.held.length, 1);
         label = `release ${PLAN_IDS[held!.plan]}`;
-        this.stale.add(PLAN_IDS[held!.plan]!);
-        this.decidedOn = held!.view;
+        this.stale.set(PLAN_IDS[held!.plan]!, held!.view);
         held!.release();
         await held!.done;
         allowance = held!.desired;

@@ -498,7 +498,7 @@ describe("the invariant checker itself", () => {
           entry("3-0", { event: "ROTATION_COMPLETE", new_plan_id: "p3", close_symbol: "SOL" }),
         ],
       },
-      { label: "s", desired: 4, excluded: "XRP", marginTight: true, stale: new Set(["p2"]) },
+      { label: "s", desired: 4, excluded: "XRP", marginTight: true, stale: new Map([["p2", []]]) },
     );
     expect(names(checker).sort()).toEqual([
       "I4 every lock ends exactly once",
@@ -524,7 +524,7 @@ describe("the invariant checker itself", () => {
             }),
           ],
         },
-        { label: "s", desired: 4, tradingState, stale: new Set(["p1"]) },
+        { label: "s", desired: 4, tradingState, stale: new Map([["p1", []]]) },
       );
       expect(names(checker)).toEqual(["I11 no entry ALLOW while REDUCING or HALTED"]);
     }
@@ -618,7 +618,7 @@ describe("the invariant checker itself", () => {
   });
 
   it("judges a timeout on the exchange view it was decided on (a released evaluation's account read)", () => {
-    const timedOut = (decidedOn: string[], released = "p1") => {
+    const timedOut = (view: string[], released = "p1") => {
       const checker = new InvariantChecker();
       checker.observe(
         {
@@ -636,7 +636,7 @@ describe("the invariant checker itself", () => {
           applyResults: [confirmationOf("2-0", "p1", "SOL")],
           openSymbols: [],
         },
-        { label: `release ${released}`, desired: 4, stale: new Set([released]), decidedOn },
+        { label: `release ${released}`, desired: 4, stale: new Map([[released, view]]) },
       );
       return names(checker);
     };

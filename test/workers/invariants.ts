@@ -93,14 +93,12 @@ export interface StepContext {
   marginTight?: boolean;
   /** The trading state an operator set (REDUCING / HALTED: every entry must be blocked). */
   tradingState?: "ACTIVE" | "REDUCING" | "HALTED";
-  /** Plans whose evaluation finished in this step on an earlier snapshot. */
-  stale?: ReadonlySet<string>;
   /**
-   * The account view of the `stale` plans: the exchange's open symbols when
-   * their evaluation paused, which their scripts decided on. A resolution of
-   * another plan's lock is judged on `openSymbols`.
+   * Plans whose evaluation finished in this step on an earlier snapshot, each
+   * with that snapshot's open symbols (its account view, read before it
+   * paused), which its script decided on.
    */
-  decidedOn?: readonly string[];
+  stale?: ReadonlyMap<string, readonly string[]>;
 }
 
 export type InvariantName =
@@ -367,8 +365,7 @@ export class InvariantChecker {
       if (r?.fields.event !== "ROTATION_TIMEOUT") continue;
       const confirmation = confirmedBetween(lock, ev(r));
       // Judged in the step that timed it out, on the exchange's view it was decided on.
-      const released = context.stale?.has(lock.plan) && context.decidedOn;
-      const view = released || snapshot.openSymbols;
+      const view = context.stale?.get(lock.plan) ?? snapshot.openSymbols;
       const closed = ev(r)[0] === step && !view.includes(lock.closeSymbol);
       if (confirmation && closed) {
         violate(
